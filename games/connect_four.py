@@ -87,7 +87,7 @@ class Geometry:
         return False
 
 
-def _is_win4(board: int, shifts: tuple[int, int, int, int]) -> bool:
+def is_win4(board: int, shifts: tuple[int, int, int, int]) -> bool:
     """Four in a row on `board`, by doubling: pairs, then pairs of pairs."""
     for s in shifts:
         m = board & (board >> s)
@@ -134,7 +134,7 @@ class ConnectFourState(State):
         moves = self.moves
         moves.append(action)
         if len(moves) >= 2 * geo.connect - 1 and (
-            _is_win4(board, geo.shifts) if geo.connect == 4 else geo.is_win(board)
+            is_win4(board, geo.shifts) if geo.connect == 4 else geo.is_win(board)
         ):
             self.winner = player
             self.player = TERMINAL
@@ -230,13 +230,17 @@ class ConnectFour(Game):
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
-        self.geometry = Geometry(self.params["rows"], self.params["columns"], self.params["connect"])
+        self.geometry = Geometry(
+            self.params["rows"], self.params["columns"], self.params["connect"]
+        )
 
     def validate_params(self) -> None:
         rows, columns, connect = self.params["rows"], self.params["columns"], self.params["connect"]
         for key, value in (("rows", rows), ("columns", columns)):
             if not 2 <= value <= MAX_SIZE:
-                raise GameParamError(f"{self.id}: {key} must be between 2 and {MAX_SIZE}, got {value}")
+                raise GameParamError(
+                    f"{self.id}: {key} must be between 2 and {MAX_SIZE}, got {value}"
+                )
         longest = max(rows, columns)
         if not 2 <= connect <= longest:
             raise GameParamError(
@@ -247,7 +251,10 @@ class ConnectFour(Game):
     def rules(self) -> str:
         geo = self.geometry
         return RULES.format(
-            rows=geo.rows, columns=geo.columns, connect=geo.connect, example=geo.labels[geo.order[0]]
+            rows=geo.rows,
+            columns=geo.columns,
+            connect=geo.connect,
+            example=geo.labels[geo.order[0]],
         )
 
     def new_initial_state(self) -> ConnectFourState:

@@ -13,7 +13,7 @@ The policy is uniform over the moves that tie for the best score.
 from __future__ import annotations
 
 from games.bots.base import Bot
-from games.connect_four import ConnectFour, ConnectFourState
+from games.connect_four import ConnectFour, ConnectFourState, is_win4
 from games.core import Game, State
 
 WIN = 1_000_000
@@ -39,7 +39,8 @@ class ConnectFourMinimax(Bot):
         self._rows = geo.rows
         self._order = geo.order
         self._bits = geo.bits
-        self._is_win = geo.is_win
+        shifts = geo.shifts
+        self._is_win = (lambda b: is_win4(b, shifts)) if geo.connect == 4 else geo.is_win
         k = geo.connect
         self._windows = _windows(geo.rows, geo.columns, k, geo.bits)
         # Weight of a window by how many of its cells one side holds (and the other none).
@@ -127,7 +128,9 @@ class ConnectFourMinimax(Bot):
         for c in playable:
             h = heights[c]
             heights[c] = h + 1
-            score = -self._negamax(opp, me | bits[c][h], heights, left - 1, depth - 1, -beta, -alpha)
+            score = -self._negamax(
+                opp, me | bits[c][h], heights, left - 1, depth - 1, -beta, -alpha
+            )
             heights[c] = h
             if score > best:
                 best = score
@@ -157,16 +160,16 @@ class ConnectFourMinimax(Bot):
 
 def _weight(n: int, k: int) -> int:
     """How much a window with `n` of `k` cells held (and none for the opponent) is worth."""
-    if n >= k - 1:
-        return 50 if k > 2 else 0
+    if n == 0 or n >= k:
+        return 0  # a full window is a win, scored by the search itself
+    if n == k - 1:
+        return 50  # one disc short: a threat
     if n == k - 2:
         return 5
-    return 1 if n else 0
+    return 1
 
 
-def _windows(
-    rows: int, columns: int, k: int, bits: tuple[tuple[int, ...], ...]
-) -> tuple[int, ...]:
+def _windows(rows: int, columns: int, k: int, bits: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
     """Bit masks of every line of `k` cells on the board, in all four directions."""
     found = []
     for c in range(columns):

@@ -44,7 +44,9 @@ class GameTree:
     @classmethod
     def build(cls, game: Game, max_nodes: int = 2_000_000) -> GameTree:
         if game.num_players != 2:
-            raise ValueError(f"exact analysis needs a two-player game; {game.id} has {game.num_players}")
+            raise ValueError(
+                f"exact analysis needs a two-player game; {game.id} has {game.num_players}"
+            )
         tree = cls(game)
         index: dict[tuple[int, str], int] = {}
         stack: list[tuple[State, int, int]] = []  # (state, parent, child slot)
@@ -79,7 +81,9 @@ class GameTree:
                     tree.infoset_state.append(state.clone())
                     tree.infoset_actions.append(legal)
                 elif tree.infoset_actions[slot] != legal:
-                    raise ValueError(f"{game.id}: information state {key} has differing legal actions")
+                    raise ValueError(
+                        f"{game.id}: information state {key} has differing legal actions"
+                    )
                 tree.infoset[node] = slot
             tree.children.append([-1] * len(tree.actions[node]))
             return node
@@ -113,7 +117,9 @@ class GameTree:
                 raise ValueError(f"policy gives probability to illegal actions {sorted(unknown)}")
             total = sum(row)
             if any(p < 0 for p in row) or total <= 0:
-                raise ValueError(f"policy at {self.infoset_keys[slot]} is not a distribution: {probs}")
+                raise ValueError(
+                    f"policy at {self.infoset_keys[slot]} is not a distribution: {probs}"
+                )
             if abs(total - 1.0) > 1e-4:
                 raise ValueError(
                     f"policy at {self.infoset_keys[slot]} sums to {total}, not 1: {dict(probs)}"
@@ -255,7 +261,9 @@ def uniform_policy(state: State) -> dict[str, float]:
     return {a: 1.0 / len(legal) for a in legal}
 
 
-def tabular_policy(table: Mapping[str, Mapping[str, float]], default: Policy = uniform_policy) -> Policy:
+def tabular_policy(
+    table: Mapping[str, Mapping[str, float]], default: Policy = uniform_policy
+) -> Policy:
     """A policy from `{information_state: {action: probability}}`; `default` where missing."""
 
     def policy(state: State) -> Mapping[str, float]:

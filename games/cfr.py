@@ -15,7 +15,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from games.analysis import CHANCE_NODE, DECISION_NODE, TERMINAL_NODE, GameTree, tabular_policy
+from games.analysis import CHANCE_NODE, TERMINAL_NODE, GameTree, tabular_policy
 from games.core import Game
 
 PolicyTable = dict[str, dict[str, float]]
@@ -150,7 +150,9 @@ def main(argv: list[str] | None = None) -> None:
         "policy": rounded,
     }
     out.write_text(json.dumps(payload, indent=1) + "\n")
-    print(f"{args.game}: {args.iterations} iterations in {elapsed:.1f}s, exploitability {expl:.6f} -> {out}")
+    print(
+        f"{args.game}: {args.iterations} iterations in {elapsed:.1f}s, exploitability {expl:.6f} -> {out}"
+    )
 
 
 if __name__ == "__main__":

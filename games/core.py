@@ -249,7 +249,9 @@ class Game:
         """
         from games.parsing import parse_from_legal
 
-        return parse_from_legal(text, state.legal_actions(), explain=lambda c: self.explain_illegal(state, c))
+        return parse_from_legal(
+            text, state.legal_actions(), explain=lambda c: self.explain_illegal(state, c)
+        )
 
     def explain_illegal(self, state: State, candidate: str) -> str | None:
         """Why a well-formed but illegal move is illegal (e.g. "b2 is taken"), or None."""

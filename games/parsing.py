@@ -90,7 +90,9 @@ def _pick(text: str, forms: Mapping[str, str]) -> tuple[str | None, list[str]]:
     kept = [
         h
         for h in hits
-        if not any(o != h and o[0] <= h[0] and h[1] <= o[1] and (o[1] - o[0]) > (h[1] - h[0]) for o in hits)
+        if not any(
+            o != h and o[0] <= h[0] and h[1] <= o[1] and (o[1] - o[0]) > (h[1] - h[0]) for o in hits
+        )
     ]
     distinct = sorted({h[2] for h in kept})
     if len(distinct) == 1:

@@ -80,10 +80,13 @@ def test_cli_does_not_load_heavy_libraries(argv):
 
 def test_importing_games_loads_no_third_party_module():
     code = (
-        "import sys, games\n"
+        "import sys\n"
+        "before = set(sys.modules)\n"  # whatever the interpreter loads at start-up
+        "import games\n"
         "games.list_games()\n"
         "std = set(sys.stdlib_module_names)\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} - std - {'games'}))\n"
+        "new = {m.split('.')[0] for m in set(sys.modules) - before}\n"
+        "print(sorted(new - std - {'games'}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr

@@ -6,7 +6,7 @@ quickest win and the slowest loss, so the bot never toys with a won position.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from games.bots.base import Bot
 from games.core import State
@@ -20,7 +20,7 @@ def _winner(board: str) -> str:
     return ""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _value(board: str, mark: str) -> int:
     """Value for the side `mark` to move: positive wins (larger = sooner), 0 draw."""
     other = "o" if mark == "x" else "x"

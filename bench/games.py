@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import games  # noqa: E402
-from games import CHANCE, TERMINAL  # noqa: E402
+from games import CHANCE, TERMINAL, sample_chance  # noqa: E402
 
 # arena id -> OpenSpiel game string
 OPENSPIEL = {
@@ -31,6 +31,9 @@ OPENSPIEL = {
     "chess": "chess",
 }
 BAR = 0.5
+# The games the bar applies to; chess is shown for interest (OpenSpiel's chess is C++ end to
+# end and its games have no 200-ply cap, so the ratio compares different things).
+BARRED = {"tictactoe", "connect_four", "kuhn_poker", "leduc_poker", "liars_dice"}
 
 
 def arena_rate(game_id: str, seconds: float, seed: int) -> float:
@@ -46,16 +49,7 @@ def arena_rate(game_id: str, seconds: float, seed: int) -> float:
             if player == TERMINAL:
                 break
             if player == CHANCE:
-                r = rng.random()
-                acc = 0.0
-                outcomes = state.chance_outcomes()
-                action = outcomes[-1][0]
-                for a, p in outcomes:
-                    acc += p
-                    if r < acc:
-                        action = a
-                        break
-                state.apply(action)
+                state.apply(sample_chance(state, rng))
             else:
                 state.apply(rng.choice(state.legal_actions()))
         state.returns()
@@ -75,16 +69,9 @@ def openspiel_rate(name: str, seconds: float, seed: int) -> float:
         state = game.new_initial_state()
         while not state.is_terminal():
             if state.is_chance_node():
-                r = rng.random()
-                acc = 0.0
-                outcomes = state.chance_outcomes()
-                action = outcomes[-1][0]
-                for a, p in outcomes:
-                    acc += p
-                    if r < acc:
-                        action = a
-                        break
-                state.apply_action(action)
+                # The same draw as for arena: sample_chance only calls chance_outcomes(), which
+                # OpenSpiel's states have too (with integer actions).
+                state.apply_action(sample_chance(state, rng))
             else:
                 state.apply_action(rng.choice(state.legal_actions()))
         state.returns()
@@ -124,8 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         if theirs:
             o = statistics.median(theirs)
             ratio = a / o
-            verdict = "ok" if ratio >= BAR else "BELOW BAR"
-            failed |= ratio < BAR and game_id != "chess"
+            if game_id in BARRED:
+                verdict = "ok" if ratio >= BAR else "BELOW BAR"
+                failed |= ratio < BAR
+            else:
+                verdict = "(no bar)"
             rows.append((game_id, f"{a:,.0f}", f"{o:,.0f}", f"{ratio:.2f}x", verdict))
         else:
             rows.append((game_id, f"{a:,.0f}", "-", "-", ""))

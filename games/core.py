@@ -152,8 +152,10 @@ class State:
         best = max(rets)
         return [i for i, r in enumerate(rets) if r == best]
 
-    def __str__(self) -> str:  # a neutral spectator's view; games may override
-        return self.observation(0)
+    def __str__(self) -> str:
+        """The referee's view for logs and spectators: it may show every secret, so it is never
+        what a seat sees (that is `observation(player)`). Games override it with a board."""
+        return " ".join(self.history()) or "(start)"
 
 
 class Game:

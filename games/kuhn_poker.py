@@ -8,15 +8,21 @@ after a check player 1 may check (showdown for a pot of 2) or bet; a player faci
 Not TextArena's variant, which pays +-1 per hand whatever the betting.
 
 The betting tree is tiny, so it is built once at import time: a state is its dealt cards, its
-history and a pointer to a precomputed betting node, which keeps `apply` and `clone` cheap.
+history and a pointer to a precomputed betting node, which keeps `apply` and `clone` cheap
+(`games.poker_common.PokerState`, shared with Leduc hold'em).
 """
 
 from __future__ import annotations
 
-import re
-
-from games.core import CHANCE, TERMINAL, Game, IllegalActionError, Parsed, State, replay
-from games.parsing import format_moves, parse_from_legal
+from games.core import CHANCE, TERMINAL, Game, Parsed, State
+from games.poker_common import (
+    PokerState,
+    explain_betting,
+    hand_over_text,
+    narrate,
+    parse_betting,
+    pot_text,
+)
 
 CARDS = ("J", "Q", "K")
 """Card letters by rank, lowest first; a card is its index here."""
@@ -34,8 +40,6 @@ _SECOND_DEAL = tuple(tuple((DEALS[j], 0.5) for j in range(3) if j != i) for i in
 # One-letter codes of the betting actions in information-state keys ("K|cb": King, check, bet).
 # Check and call share "c" as in the poker literature; the position makes it unambiguous.
 CODES = {"check": "c", "bet": "b", "call": "c", "fold": "f"}
-_PAST = {"check": "checked", "bet": "bet", "call": "called", "fold": "folded"}
-_WORD_RE = re.compile(r"[a-z]+")
 
 RULES = """\
 Kuhn poker, a tiny two-player poker game.
@@ -92,95 +96,33 @@ def _build(actions: tuple[str, ...], contrib: tuple[int, int]) -> _Node:
 ROOT = _build((), (ANTE, ANTE))
 
 
-def _narrate(actions: tuple[str, ...], me: int) -> str:
-    """ "you checked, opponent bet" from `me`'s point of view (seats alternate, 0 first)."""
-    parts = []
-    for i, action in enumerate(actions):
-        who = "you" if i % 2 == me else "opponent"
-        parts.append(f"{who} {_PAST[action]}")
-    return ", ".join(parts)
-
-
-def _chips(n: int) -> str:
-    return f"{n} chip" if n == 1 else f"{n} chips"
-
-
 def _card_text(card: int) -> str:
     return f"{CARD_NAMES[card]} ({CARDS[card]})"
 
 
-class KuhnPokerState(State):
-    __slots__ = ("game", "cards", "moves", "node", "player")
+class KuhnPokerState(PokerState):
+    """Cards: seat 0's, then seat 1's, as dealt; betting through the tree from `ROOT`."""
 
-    def __init__(self, game: KuhnPoker) -> None:
-        self.game = game
-        self.cards: list[int] = []  # card of seat 0, then of seat 1, as dealt
-        self.moves: list[str] = []  # every action, deals included
-        self.node = ROOT
-        self.player = CHANCE
+    __slots__ = ()
+    DEALS = DEALS
+    DEAL_INDEX = DEAL_INDEX
+    LABEL = "Kuhn poker"
 
-    # --- the contract --------------------------------------------------------------------
-    def current_player(self) -> int:
-        return self.player
-
-    def legal_actions(self) -> list[str]:
-        if self.player < 0:
-            return []
-        return list(self.node.legal)
-
+    # --- the contract (deals and betting moves are `PokerState`'s) --------------------------
     def chance_outcomes(self) -> list[tuple[str, float]]:
         if self.player != CHANCE:
             return []
         cards = self.cards
         return list(_SECOND_DEAL[cards[0]] if cards else _FIRST_DEAL)
 
-    def apply(self, action: str) -> None:
-        if self.player == CHANCE:
-            card = DEAL_INDEX.get(action, -1) if isinstance(action, str) else -1
-            if card < 0 or card in self.cards:
-                raise IllegalActionError(f"illegal Kuhn poker deal {action!r}")
-            self.cards.append(card)
-            self.moves.append(action)
-            if len(self.cards) == 2:
-                self.player = self.node.player
-            return
-        child = self.node.children.get(action) if isinstance(action, str) else None
-        if child is None:
-            raise IllegalActionError(f"illegal Kuhn poker move {action!r}")
-        self.node = child
-        self.player = child.player
-        self.moves.append(action)
-
-    def returns(self) -> list[float]:
-        node = self.node
-        if node.player != TERMINAL:
-            return [0.0, 0.0]
-        if node.folder >= 0:
-            # The other seat wins what the folder put in.
-            lost = float(node.contrib[node.folder])
-            return [-lost, lost] if node.folder == 0 else [lost, -lost]
-        won = float(node.contrib[0])
+    def _showdown_returns(self) -> list[float]:
+        won = float(self.node.contrib[0])
         return [won, -won] if self.cards[0] > self.cards[1] else [-won, won]
-
-    def clone(self) -> KuhnPokerState:
-        other = KuhnPokerState.__new__(KuhnPokerState)
-        other.game = self.game
-        other.cards = self.cards[:]
-        other.moves = self.moves[:]
-        other.node = self.node
-        other.player = self.player
-        return other
-
-    def history(self) -> list[str]:
-        return list(self.moves)
 
     def public_history(self) -> list[str]:
         return ["deal ?"] * len(self.cards) + list(self.node.actions)
 
     # --- what a seat knows ---------------------------------------------------------------
-    def _showdown(self) -> bool:
-        return self.player == TERMINAL and self.node.folder < 0
-
     def information_state(self, player: int) -> str:
         """`?` before the seat's card is dealt, the card alone while the deal goes on, then
         `card|betting` (e.g. `K|cb`); after a showdown the opponent's card is appended."""
@@ -190,7 +132,7 @@ class KuhnPokerState(State):
         if len(self.cards) < 2:
             return own
         key = f"{own}|{self.node.code}"
-        if self._showdown():
+        if self.showdown():
             key += "|" + CARDS[self.cards[1 - player]]
         return key
 
@@ -206,13 +148,10 @@ class KuhnPokerState(State):
             return "\n".join(lines)
         node = self.node
         if node.actions:
-            lines.append(f"Betting so far: {_narrate(node.actions, player)}.")
+            lines.append(f"Betting so far: {narrate(node.actions, player)}.")
         else:
             lines.append("No bets yet.")
-        mine, theirs = node.contrib[player], node.contrib[1 - player]
-        lines.append(
-            f"Pot: {_chips(mine + theirs)}; you have put in {mine}, your opponent {theirs}."
-        )
+        lines.append(pot_text(node.contrib, player))
         if self.player == TERMINAL:
             lines.append(self._result_text(player))
         elif self.player == player:
@@ -222,30 +161,9 @@ class KuhnPokerState(State):
         return "\n".join(lines)
 
     def _result_text(self, player: int) -> str:
-        node = self.node
-        won = self.returns()[player]
-        result = f"You won {_chips(int(won))}." if won > 0 else f"You lost {_chips(int(-won))}."
-        if node.folder >= 0:
-            who = "You" if node.folder == player else "Your opponent"
-            return f"The hand is over: {who} folded. {result}"
-        theirs = _card_text(self.cards[1 - player])
-        return f"The hand is over. Showdown: your opponent had the {theirs}. {result}"
-
-    def indistinguishable_states(self, player: int) -> list[State]:
-        """States differing from this one only in the opponent's card (see `State` for the idea)."""
-        opp = 1 - player
-        cards = self.cards
-        if len(cards) <= opp or self._showdown():
-            return []  # the opponent has no card yet, or it is on the table
-        mine = cards[player] if len(cards) > player else -1
-        found = []
-        for card in range(3):
-            if card in (mine, cards[opp]):
-                continue
-            other = replay(self.game, self.moves, {opp: DEALS[card]})
-            if other is not None:
-                found.append(other)
-        return found
+        # Kuhn has no split pot: a finished hand is always won or lost.
+        their_card = "the " + _card_text(self.cards[1 - player])
+        return hand_over_text(self.returns()[player], self.node.folder, player, their_card)
 
     def __str__(self) -> str:
         # A spectator's full view: both cards (a referee's table, not a seat's observation).
@@ -267,23 +185,19 @@ class KuhnPoker(Game):
         return RULES
 
     def new_initial_state(self) -> KuhnPokerState:
-        return KuhnPokerState(self)
+        return KuhnPokerState(self, ROOT)
 
     def parse_action(self, state: State, text: str) -> Parsed:
-        legal = state.legal_actions()
-        aliases = {"raise": "bet", "pass": "check" if "check" in legal else "fold"}
-        return parse_from_legal(
-            text, legal, aliases=aliases, explain=lambda c: self.explain_illegal(state, c)
-        )
+        return parse_betting(self, state, text, bet="bet")
 
     def explain_illegal(self, state: State, candidate: str) -> str | None:
-        legal = state.legal_actions()
-        if not legal:
-            return None
-        moves = format_moves(legal)
-        for word in reversed(_WORD_RE.findall(candidate.lower())):
-            if word in ("call", "fold") and "check" in legal:
-                return f"there is no bet to {word}; legal moves: {moves}"
-            if word in ("check", "bet", "raise") and "call" in legal:
-                return f"you are facing a bet and only one bet is allowed; legal moves: {moves}"
-        return None
+        return explain_betting(state.legal_actions(), candidate, _why_illegal)
+
+
+def _why_illegal(word: str, legal: list[str]) -> str | None:
+    """Why the betting word `word` is not one of `legal` (None if it is, or is no move)."""
+    if word in ("call", "fold") and "check" in legal:
+        return f"there is no bet to {word}"
+    if word in ("check", "bet", "raise") and "call" in legal:
+        return "you are facing a bet and only one bet is allowed"
+    return None

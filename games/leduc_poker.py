@@ -11,15 +11,22 @@ here it is named "check" when there is nothing to call and "call" otherwise, so 
 move they make. Fold is legal only when facing a raise, as in OpenSpiel.
 
 The betting tree (both rounds, a few dozen nodes) is built once at import time; a state is its
-cards, its history and a pointer to a betting node, which keeps `apply` and `clone` cheap.
+cards, its history and a pointer to a betting node, which keeps `apply` and `clone` cheap
+(`games.poker_common.PokerState`, shared with Kuhn poker).
 """
 
 from __future__ import annotations
 
-import re
-
-from games.core import CHANCE, TERMINAL, Game, IllegalActionError, Parsed, State, replay
-from games.parsing import format_moves, parse_from_legal
+from games.core import CHANCE, TERMINAL, Game, IllegalActionError, Parsed, State
+from games.poker_common import (
+    PokerState,
+    chips,
+    explain_betting,
+    hand_over_text,
+    narrate,
+    parse_betting,
+    pot_text,
+)
 
 CARDS = ("Js", "Jh", "Qs", "Qh", "Ks", "Kh")
 """Card names; a card is its index here (OpenSpiel's numbering), its rank is index // 2."""
@@ -50,8 +57,6 @@ _PUBLIC_DEAL = {
 # One-letter codes in information-state keys ("Ks|rc|Qh|cr"); check and call share "c" as in
 # OpenSpiel's single call action, the position makes it unambiguous.
 CODES = {"fold": "f", "check": "c", "call": "c", "raise": "r"}
-_PAST = {"fold": "folded", "check": "checked", "call": "called", "raise": "raised"}
-_WORD_RE = re.compile(r"[a-z]+")
 
 RULES = """\
 Leduc hold'em, a small two-player poker game.
@@ -149,38 +154,15 @@ def hand_strength(private: int, public: int) -> int:
     return 10 + rank if rank == public // 2 else rank
 
 
-def _narrate(actions: tuple[str, ...], me: int) -> str:
-    """ "you raised, opponent called" from `me`'s point of view (seat 0 opens each round)."""
-    parts = []
-    for i, action in enumerate(actions):
-        who = "you" if i % 2 == me else "opponent"
-        parts.append(f"{who} {_PAST[action]}")
-    return ", ".join(parts) or "no action yet"
+class LeducPokerState(PokerState):
+    """Cards: seat 0's, seat 1's, then the public card; betting through the tree from `ROOT`."""
 
+    __slots__ = ()
+    DEALS = DEALS
+    DEAL_INDEX = _DEAL_INDEX
+    LABEL = "Leduc poker"
 
-def _chips(n: int) -> str:
-    return f"{n} chip" if n == 1 else f"{n} chips"
-
-
-class LeducPokerState(State):
-    __slots__ = ("game", "cards", "moves", "node", "player")
-
-    def __init__(self, game: LeducPoker) -> None:
-        self.game = game
-        self.cards: list[int] = []  # seat 0's card, seat 1's card, then the public card
-        self.moves: list[str] = []  # every action, deals included
-        self.node = ROOT
-        self.player = CHANCE
-
-    # --- the contract --------------------------------------------------------------------
-    def current_player(self) -> int:
-        return self.player
-
-    def legal_actions(self) -> list[str]:
-        if self.player < 0:
-            return []
-        return list(self.node.legal)
-
+    # --- the contract (private deals and betting moves are `PokerState`'s) ------------------
     def chance_outcomes(self) -> list[tuple[str, float]]:
         if self.player != CHANCE:
             return []
@@ -192,69 +174,29 @@ class LeducPokerState(State):
             return list(_SECOND_DEAL[cards[0]])
         return list(_PUBLIC_DEAL[cards[0], cards[1]])
 
-    def apply(self, action: str) -> None:
-        if self.player == CHANCE:
-            self._deal(action)
-            return
-        child = self.node.children.get(action) if isinstance(action, str) else None
-        if child is None:
-            raise IllegalActionError(f"illegal Leduc poker move {action!r}")
-        self.node = child
-        self.player = child.player
-        self.moves.append(action)
-
-    def _deal(self, action: str) -> None:
-        cards = self.cards
-        private = len(cards) < 2
-        index = _DEAL_INDEX if private else _PUBLIC_INDEX
-        card = index.get(action, -1) if isinstance(action, str) else -1
-        if card < 0 or card in cards:
+    def _deal_public(self, action: str) -> None:
+        card = _PUBLIC_INDEX.get(action, -1) if isinstance(action, str) else -1
+        if card < 0 or card in self.cards:
             raise IllegalActionError(f"illegal Leduc poker deal {action!r}")
-        cards.append(card)
+        self.cards.append(card)
         self.moves.append(action)
-        if private:
-            if len(cards) == 2:
-                self.player = self.node.player
-        else:
-            self.node = self.node.after_deal
-            self.player = self.node.player
+        self.node = self.node.after_deal
+        self.player = self.node.player
 
-    def returns(self) -> list[float]:
-        node = self.node
-        if node.player != TERMINAL:
-            return [0.0, 0.0]
-        if node.folder >= 0:
-            # The other seat wins what the folder put in.
-            lost = float(node.contrib[node.folder])
-            return [-lost, lost] if node.folder == 0 else [lost, -lost]
+    def _showdown_returns(self) -> list[float]:
         cards = self.cards
         s0 = hand_strength(cards[0], cards[2])
         s1 = hand_strength(cards[1], cards[2])
         if s0 == s1:
             return [0.0, 0.0]
-        won = float(node.contrib[0])
+        won = float(self.node.contrib[0])
         return [won, -won] if s0 > s1 else [-won, won]
-
-    def clone(self) -> LeducPokerState:
-        other = LeducPokerState.__new__(LeducPokerState)
-        other.game = self.game
-        other.cards = self.cards[:]
-        other.moves = self.moves[:]
-        other.node = self.node
-        other.player = self.player
-        return other
-
-    def history(self) -> list[str]:
-        return list(self.moves)
 
     def public_history(self) -> list[str]:
         # Private deals are the first two moves; everything after them is public.
         return ["deal ?" if i < 2 else m for i, m in enumerate(self.moves)]
 
     # --- what a seat knows ---------------------------------------------------------------
-    def _showdown(self) -> bool:
-        return self.player == TERMINAL and self.node.folder < 0
-
     def information_state(self, player: int) -> str:
         """`?` before the seat's card is dealt, the card alone while the deal goes on, then
         `card|round 1` and `card|round 1|public card|round 2` (e.g. `Ks|rc|Qh|cr`: c is a
@@ -270,7 +212,7 @@ class LeducPokerState(State):
         key = f"{own}|{rounds[0]}"
         if len(cards) == 3:
             key += f"|{CARDS[cards[2]]}|{rounds[1]}"
-        if self._showdown():
+        if self.showdown():
             key += "|" + CARDS[cards[1 - player]]
         return key
 
@@ -290,11 +232,10 @@ class LeducPokerState(State):
         else:
             lines.append("Public card: not dealt yet.")
         for i, actions in enumerate(node.rounds):
-            lines.append(f"Round {i + 1} betting: {_narrate(actions, player)}.")
-        mine, theirs = node.contrib[player], node.contrib[1 - player]
-        lines.append(
-            f"Pot: {_chips(mine + theirs)}; you have put in {mine}, your opponent {theirs}."
-        )
+            # Seat 0 opens each round, so `narrate`'s alternation holds per round.
+            betting = narrate(actions, player) or "no action yet"
+            lines.append(f"Round {i + 1} betting: {betting}.")
+        lines.append(pot_text(node.contrib, player))
         if self.player == TERMINAL:
             lines.append(self._result_text(player))
         elif self.player == CHANCE:
@@ -311,42 +252,16 @@ class LeducPokerState(State):
         size = RAISE_SIZES[len(node.rounds) - 1]
         notes = []
         if theirs > mine:
-            notes.append(f"calling costs {_chips(theirs - mine)}")
+            notes.append(f"calling costs {chips(theirs - mine)}")
         if "raise" in node.legal:
-            notes.append(f"raising puts in {_chips(theirs - mine + size)}")
+            notes.append(f"raising puts in {chips(theirs - mine + size)}")
         else:
             notes.append(f"no more raises this round, {MAX_RAISES} already made")
         return f"It is your turn ({'; '.join(notes)}). Legal moves: {', '.join(node.legal)}."
 
     def _result_text(self, player: int) -> str:
-        node = self.node
-        won = self.returns()[player]
-        if won > 0:
-            result = f"You won {_chips(int(won))}."
-        elif won < 0:
-            result = f"You lost {_chips(int(-won))}."
-        else:
-            result = "The pot is split: you neither won nor lost."
-        if node.folder >= 0:
-            who = "You" if node.folder == player else "Your opponent"
-            return f"The hand is over: {who} folded. {result}"
-        theirs = card_text(self.cards[1 - player])
-        return f"The hand is over. Showdown: your opponent had {theirs}. {result}"
-
-    def indistinguishable_states(self, player: int) -> list[State]:
-        """States differing from this one only in the opponent's private card."""
-        opp = 1 - player
-        cards = self.cards
-        if len(cards) <= opp or self._showdown():
-            return []  # the opponent has no card yet, or it is on the table
-        found: list[State] = []
-        for card in range(6):
-            if card in cards:  # own card, the opponent's actual card, the public card
-                continue
-            other = replay(self.game, self.moves, {opp: DEALS[card]})
-            if other is not None:
-                found.append(other)
-        return found
+        their_card = card_text(self.cards[1 - player])
+        return hand_over_text(self.returns()[player], self.node.folder, player, their_card)
 
     def __str__(self) -> str:
         # A spectator's full view: every card (a referee's table, not a seat's observation).
@@ -369,25 +284,21 @@ class LeducPoker(Game):
         return RULES
 
     def new_initial_state(self) -> LeducPokerState:
-        return LeducPokerState(self)
+        return LeducPokerState(self, ROOT)
 
     def parse_action(self, state: State, text: str) -> Parsed:
-        legal = state.legal_actions()
-        aliases = {"bet": "raise", "pass": "check" if "check" in legal else "fold"}
-        return parse_from_legal(
-            text, legal, aliases=aliases, explain=lambda c: self.explain_illegal(state, c)
-        )
+        return parse_betting(self, state, text, bet="raise")
 
     def explain_illegal(self, state: State, candidate: str) -> str | None:
-        legal = state.legal_actions()
-        if not legal:
-            return None
-        moves = format_moves(legal)
-        for word in reversed(_WORD_RE.findall(candidate.lower())):
-            if word in ("call", "fold") and "check" in legal:
-                return f"there is no raise to {word}; legal moves: {moves}"
-            if word == "check" and "call" in legal:
-                return f"you are facing a raise, so you cannot check; legal moves: {moves}"
-            if word in ("raise", "bet") and "raise" not in legal:
-                return f"no more raises this round ({MAX_RAISES} already); legal moves: {moves}"
-        return None
+        return explain_betting(state.legal_actions(), candidate, _why_illegal)
+
+
+def _why_illegal(word: str, legal: list[str]) -> str | None:
+    """Why the betting word `word` is not one of `legal` (None if it is, or is no move)."""
+    if word in ("call", "fold") and "check" in legal:
+        return f"there is no raise to {word}"
+    if word == "check" and "call" in legal:
+        return "you are facing a raise, so you cannot check"
+    if word in ("raise", "bet") and "raise" not in legal:
+        return f"no more raises this round ({MAX_RAISES} already)"
+    return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from games.core import CHANCE, TERMINAL, Game, GameParamError, IllegalActionError, Parsed, State
-from games.parsing import clean_reply, extract_answer, format_moves, normalize
+from games.parsing import clean_reply, extract_answer, format_moves, normalize, reject
 
 LIAR = "liar"
 _MAX_LISTED = 30  # legal moves listed in full in an observation; beyond that they are summarised
@@ -53,6 +53,10 @@ _BID_RE = re.compile(
 )
 _NAMED_BID_RE = re.compile(r"quantity\W{0,3}(\d{1,3})\W+face\W{0,3}(\d{1,3})(?!\w)")
 _LIAR_RE = re.compile(r"(?<![\w])(liar|call(?:ing)?|challenge|dudo)(?![\w])")
+_NOT_A_MOVE = (
+    "'{shown}' is not a move: write a bid as 'bid Q F' (e.g. bid 2 5: at least two dice show 5) "
+    "or call 'liar'. Legal moves: {moves}"
+)
 
 
 def bid_text(quantity: int, face: int) -> str:
@@ -396,21 +400,12 @@ class LiarsDice(Game):
                 ambiguous = found
             if answer is not None and segment is answer and normalize(answer):
                 break  # an explicit final answer that names no legal move is wrong, not noise
-        if ambiguous:
-            return Parsed.illegal(
-                f"the reply names several moves ({', '.join(ambiguous)}); give exactly one. "
-                f"Legal moves: {self._legal_text(state)}"
-            )
-        focus = answer if answer is not None else body
-        reason = self.explain_illegal(state, focus)
-        if reason:
-            return Parsed.illegal(reason)
-        shown = normalize(focus)
-        if len(shown) > 40:
-            shown = shown[:37] + "..."
-        return Parsed.illegal(
-            f"'{shown}' is not a move: write a bid as 'bid Q F' (e.g. bid 2 5: at least two dice "
-            f"show 5) or call 'liar'. Legal moves: {self._legal_text(state)}"
+        return reject(
+            answer if answer is not None else body,
+            self._legal_text(state),
+            explain=lambda c: self.explain_illegal(state, c),
+            ambiguous=ambiguous,
+            fallback=_NOT_A_MOVE,
         )
 
     def explain_illegal(self, state: State, candidate: str) -> str | None:

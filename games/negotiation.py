@@ -14,13 +14,11 @@ values, wins.
 
 Moves are free text: `legal_actions()` lists a finite menu (simple 1-for-1 and 2-for-1 offers, a
 plain message, accept/deny), while `parse_action` and `apply` take any well-formed move and
-validate it with the same code (`parse_move` then `NegotiationState.check`).
+validate it with the same code (`parse_move`, in `games.negotiation_moves`, then
+`NegotiationState.check`).
 """
 
 from __future__ import annotations
-
-import re
-from typing import NamedTuple
 
 from games.core import (
     CHANCE,
@@ -32,81 +30,29 @@ from games.core import (
     State,
     replay,
 )
-from games.parsing import clean_reply, extract_answer, normalize
 
-RESOURCES = ("Wheat", "Wood", "Sheep", "Brick", "Ore")
+# The move syntax lives in negotiation_moves; its names are importable from here too.
+from games.negotiation_moves import (
+    ACCEPT,
+    DENY,
+    FORMAT_HINT,
+    KNOWN_MOVES,
+    MENU_OFFERS,
+    PASS,
+    RESOURCES,
+    Move,
+    goods_text,
+    parse_move,
+    read_move,
+)
+
 BASE_VALUES = (5, 10, 15, 25, 40)
 QTY_MIN, QTY_MAX = 5, 25
-MAX_QTY_IN_OFFER = 99
-MAX_MOVE_CHARS = 300
-PASS = "I pass."
-ACCEPT = "[Accept]"
-DENY = "[Deny]"
 # Values are jittered by +-20% around the base, rounded: 4..6, 8..12, 12..18, 20..30, 32..48.
 VALUE_RANGES = tuple(tuple(range(round(b * 0.8), round(b * 1.2) + 1)) for b in BASE_VALUES)
 NUM_DEALS = 2 * len(RESOURCES)
-_EMPTY = (0, 0, 0, 0, 0)
 
 _N = len(RESOURCES)
-_RES_INDEX = {r.lower(): i for i, r in enumerate(RESOURCES)}
-_RES_INDEX.update({r.lower() + "s": i for i, r in enumerate(RESOURCES)})
-# Spelled-out quantities a model may write ("two wood", "an ore").
-_NUMBER_WORDS = {"a": 1, "an": 1}
-_NUMBER_WORDS.update(
-    {w: i for i, w in enumerate("one two three four five six seven eight nine ten".split(), 1)}
-)
-_BRACKET_RE = re.compile(r"\[([^\[\]]*)\]")
-_OFFER_HEAD_RE = re.compile(r"^\s*offer\b\s*[:\-]?\s*", re.IGNORECASE)
-_LOOSE_OFFER_RE = re.compile(r"\boffer\s*:", re.IGNORECASE)
-# Between what I give and what I receive: an arrow, "for", "in exchange for", "I receive" ...
-_SIDES_RE = re.compile(
-    r"\s*(?:-+>|→|=>|⇒|\bin\s+(?:exchange|return)\s+for\b|\bfor\b"
-    r"|[;,]?\s*\b(?:and\s+)?(?:i\s+)?(?:will\s+)?(?:receive|get|want|take)\b)\s*"
-)
-_SIDE_VERB_RE = re.compile(
-    r"^(?:(?:i|you)\s+)?(?:will\s+)?(?:give|offer|send|pay)(?:\s+(?:you|me))?\s+"
-)
-_ITEM_SPLIT_RE = re.compile(r"\s*(?:,|;|&|\+|\band\b)\s*")
-_ITEM_RE = re.compile(
-    r"^(?:(\d{1,6})\s*[x×]?\s*|(" + "|".join(_NUMBER_WORDS) + r")\s+)?"
-    r"(?:(?:units?|pieces?)\s+of\s+)?([a-z]+)(?:\s*[x×:]\s*(\d{1,6}))?$"
-)
-# Whole-action spellings (punctuation dropped) of accept and deny.
-_ACCEPT_FORMS = frozenset(
-    "accept|accepted|i accept|accept offer|accept the offer|accept trade|accept the trade"
-    "|i accept the offer|i accept your offer".split("|")
-)
-_DENY_FORMS = frozenset(
-    "deny|denied|i deny|deny offer|deny the offer|reject|rejected|i reject|reject offer"
-    "|reject the offer|decline|declined|i decline|decline offer|decline the offer|refuse"
-    "|no deal".split("|")
-)
-_FORMAT_HINT = (
-    "a move is a one-line message and/or one bracketed action: "
-    "[Offer: 2 Wood, 1 Ore -> 3 Brick] (you give -> you receive), [Accept] or [Deny]"
-)
-
-
-class Move(NamedTuple):
-    """A parsed move: its message, its action kind ("", "offer", "accept", "deny") and, for an
-    offer, the quantities given and received (one count per resource)."""
-
-    message: str
-    kind: str
-    give: tuple[int, ...] = _EMPTY
-    receive: tuple[int, ...] = _EMPTY
-
-    def text(self) -> str:
-        """The canonical move string."""
-        action = {"accept": ACCEPT, "deny": DENY, "": ""}.get(self.kind)
-        if action is None:
-            action = f"[Offer: {goods_text(self.give)} -> {goods_text(self.receive)}]"
-        return f"{self.message} {action}" if self.message and action else self.message or action
-
-
-def goods_text(goods: tuple[int, ...]) -> str:
-    """`2 Wood, 1 Ore` for a count per resource, in the fixed resource order."""
-    return ", ".join(f"{q} {RESOURCES[i]}" for i, q in enumerate(goods) if q)
 
 
 def value_of(goods: tuple[int, ...] | list[int], values: tuple[int, ...] | list[int]) -> int:
@@ -133,27 +79,6 @@ def _deal_tables() -> tuple[tuple[tuple[tuple[str, float], ...], ...], tuple[dic
 _DEAL_OUTCOMES, _DEAL_LOOKUP = _deal_tables()
 
 
-def _unit(res: int, qty: int) -> tuple[int, ...]:
-    goods = [0] * _N
-    goods[res] = qty
-    return tuple(goods)
-
-
-def _menu_offers() -> tuple[tuple[int, int, str, Move], ...]:
-    """The offers `legal_actions` lists: 1-for-1, 2-for-1 and 1-for-2 swaps of two resources,
-    as (resource given, quantity given, canonical text, move)."""
-    menu = []
-    for g in range(_N):
-        for r in range(_N):
-            if g == r:
-                continue
-            for gq, rq in ((1, 1), (2, 1), (1, 2)):
-                move = Move("", "offer", _unit(g, gq), _unit(r, rq))
-                menu.append((g, gq, move.text(), move))
-    return tuple(menu)
-
-
-MENU_OFFERS = _menu_offers()
 # Per resource given: the menu offers when 2+ units are held, and when only 1 is.
 _MENU_BY_GIVE = tuple(
     (
@@ -162,122 +87,6 @@ _MENU_BY_GIVE = tuple(
     )
     for res in range(_N)
 )
-_FIXED_MOVES: dict[str, Move] = {m[2]: m[3] for m in MENU_OFFERS}
-_FIXED_MOVES.update({ACCEPT: Move("", "accept"), DENY: Move("", "deny"), PASS: Move(PASS, "")})
-
-
-def _clean_message(text: str) -> str:
-    """Collapse whitespace; drop markdown and enclosing quotes; '' when nothing is said."""
-    msg = " ".join(text.split())
-    while True:
-        before = msg
-        msg = msg.strip(" *_`~")
-        if len(msg) >= 2 and msg[0] == msg[-1] and msg[0] in "\"'":
-            msg = msg[1:-1]
-        if msg == before:
-            break
-    return msg if any(c.isalnum() for c in msg) else ""
-
-
-def _parse_goods(side: str) -> tuple[tuple[int, ...] | None, str | None]:
-    side = _SIDE_VERB_RE.sub("", side.strip(" .!?:;,")).strip()
-    counts = [0] * _N
-    items = [it for it in _ITEM_SPLIT_RE.split(side) if it]
-    if not items:
-        return None, "an offer needs goods on both sides of '->'"
-    for item in items:
-        m = _ITEM_RE.match(item.strip(" .!?"))
-        name = m.group(3) if m else ""
-        if not m or name not in _RES_INDEX:
-            shown = item if len(item) <= 30 else item[:27] + "..."
-            return None, (
-                f"'{shown}' is not a quantity of a resource; resources are "
-                f"{', '.join(RESOURCES)} (write e.g. '2 Wood')"
-            )
-        if m.group(1) and m.group(4):
-            return None, f"'{item}' gives two quantities"
-        qty = int(m.group(1) or m.group(4) or _NUMBER_WORDS.get(m.group(2) or "", 1))
-        if qty < 1:
-            return None, f"quantities must be at least 1 (got '{item}')"
-        counts[_RES_INDEX[name]] += qty
-    if max(counts) > MAX_QTY_IN_OFFER:
-        return None, f"at most {MAX_QTY_IN_OFFER} units of a resource per offer"
-    return tuple(counts), None
-
-
-def _parse_action_body(body: str) -> tuple[Move | None, str | None]:
-    """The action inside the brackets (or an unbracketed `Offer: ...`)."""
-    words = " ".join(re.sub(r"[^a-z ]", " ", body.lower()).split())
-    if words in _ACCEPT_FORMS:
-        return Move("", "accept"), None
-    if words in _DENY_FORMS:
-        return Move("", "deny"), None
-    head = _OFFER_HEAD_RE.match(body)
-    if head is None:
-        shown = body if len(body) <= 30 else body[:27] + "..."
-        return None, (
-            f"unknown action [{shown}]; square brackets hold the action only: "
-            "[Offer: 2 Wood -> 1 Ore], [Accept] or [Deny]"
-        )
-    rest = body[head.end() :].lower().replace("→", "->")
-    rest = re.sub(r"^\s*(?:i\s+)?(?:will\s+)?give\s+", "", rest)
-    sides = _SIDES_RE.split(rest)
-    if len(sides) != 2:
-        return None, (
-            "an offer is 'what you give -> what you receive' with exactly one arrow, "
-            "e.g. [Offer: 2 Wood, 1 Ore -> 3 Brick]"
-        )
-    give, err = _parse_goods(sides[0])
-    if give is None:
-        return None, err
-    receive, err = _parse_goods(sides[1])
-    if receive is None:
-        return None, err
-    both = [RESOURCES[i] for i in range(_N) if give[i] and receive[i]]
-    if both:
-        return None, f"an offer cannot both give and ask for {', '.join(both)}"
-    return Move("", "offer", give, receive), None
-
-
-def parse_move(text: str) -> tuple[Move | None, str | None]:
-    """Parse one move (state-free syntax): `(move, None)` or `(None, reason)`.
-
-    The canonical text of the result (`move.text()`) parses back to the same move."""
-    text = " ".join(text.split())
-    brackets = _BRACKET_RE.findall(text)
-    rest = _BRACKET_RE.sub(" ", text)
-    if "[" in rest or "]" in rest:
-        return None, "a '[' or ']' without its partner; " + _FORMAT_HINT
-    if len(brackets) > 1:
-        return None, f"one action per move, found {len(brackets)} bracketed parts; " + _FORMAT_HINT
-    if brackets:
-        action, err = _parse_action_body(brackets[0])
-        if action is None:
-            return None, err
-        move = action._replace(message=_clean_message(rest))
-    elif normalize(text) in _ACCEPT_FORMS:
-        move = Move("", "accept")
-    elif normalize(text) in _DENY_FORMS:
-        move = Move("", "deny")
-    else:
-        loose = _LOOSE_OFFER_RE.search(text)
-        action = None
-        if loose is not None:
-            action, err = _parse_action_body(text[loose.start() :].strip(" .!*`\"'"))
-            if action is None and loose.start() == 0:
-                return None, err
-        if action is not None:
-            move = action._replace(message=_clean_message(text[: loose.start()]))
-        else:
-            move = Move(_clean_message(text), "")
-            if not move.message:
-                return None, "the move is empty; " + _FORMAT_HINT
-    canonical = move.text()
-    if len(canonical) > MAX_MOVE_CHARS:
-        return None, f"the move is {len(canonical)} characters long; at most {MAX_MOVE_CHARS}"
-    if extract_answer(canonical) is not None:
-        return None, "the message may not contain answer markers such as 'answer:' or 'move:'"
-    return move, None
 
 
 class NegotiationState(State):
@@ -355,7 +164,7 @@ class NegotiationState(State):
             if k == NUM_DEALS - 1:
                 self.player = 0
             return
-        move = _FIXED_MOVES.get(action) if isinstance(action, str) else None
+        move = KNOWN_MOVES.get(action) if isinstance(action, str) else None
         if move is None and isinstance(action, str):
             move, _ = parse_move(action)
             if move is not None and move.text() != action:
@@ -513,7 +322,7 @@ class NegotiationState(State):
         # A spread of menu offers (every resource given), not the first six.
         examples = [a for a in legal if a not in offers] + offers[:: max(1, len(offers) // 6)][:6]
         lines += [
-            "It is your turn. " + _FORMAT_HINT[0].upper() + _FORMAT_HINT[1:] + ".",
+            "It is your turn. " + FORMAT_HINT[0].upper() + FORMAT_HINT[1:] + ".",
             "For example: Let's trade. [Offer: 2 Wood, 1 Ore -> 3 Brick]",
             "Legal moves include: " + " | ".join(examples) + " (any offer of goods you hold).",
         ]
@@ -599,25 +408,4 @@ class Negotiation(Game):
     def parse_action(self, state: State, text: str) -> Parsed:
         if state.current_player() < 0:
             return Parsed.illegal("no move is possible now: it is not a player's turn")
-        body = clean_reply(text)
-        if not body:
-            return Parsed.illegal("the reply was empty; " + _FORMAT_HINT)
-        answer = extract_answer(body)
-        if answer is not None:
-            candidates = [answer]
-        else:
-            # Without a marker: the whole reply, else its last line (after some reasoning).
-            lines = [ln for ln in body.splitlines() if ln.strip()]
-            candidates = [body] + ([lines[-1]] if len(lines) > 1 else [])
-        error = "the reply was empty; " + _FORMAT_HINT
-        for i, candidate in enumerate(candidates):
-            move, err = parse_move(candidate)
-            if move is None:
-                error = err if i == 0 else error
-                continue
-            reason = state.check(move)  # type: ignore[attr-defined]
-            if reason is None:
-                return Parsed.legal(move.text())
-            if i == 0:
-                error = reason
-        return Parsed.illegal(error)  # type: ignore[arg-type]
+        return read_move(text, state.check)  # type: ignore[attr-defined]

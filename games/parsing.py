@@ -9,7 +9,7 @@ can act on, including the legal moves.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from games.core import Parsed
 
@@ -136,12 +136,29 @@ def parse_from_legal(
         if answer is not None and segment is answer and normalize(answer):
             # An explicit final answer that names no legal move is wrong, not noise.
             break
+    focus = answer if answer is not None else body
+    return reject(focus, moves, explain=explain, ambiguous=ambiguous)
+
+
+def reject(
+    focus: str,
+    moves: str,
+    explain: Callable[[str], str | None] | None = None,
+    ambiguous: Sequence[str] = (),
+    fallback: str = "'{shown}' is not a legal move; legal moves: {moves}",
+) -> Parsed:
+    """The reason a reply that names no single legal move is refused.
+
+    `focus` is the part of the reply that counts (its final answer, else the whole reply) and
+    `moves` the legal moves as text. In order: the reply named several legal moves
+    (`ambiguous`); `explain(focus)` gives a game-specific reason; else `fallback`, a template
+    with `{shown}` (the focus, normalized and cut to 40 characters) and `{moves}`.
+    """
     if ambiguous:
         return Parsed.illegal(
             f"the reply names several moves ({', '.join(ambiguous)}); give exactly one. "
             f"Legal moves: {moves}"
         )
-    focus = answer if answer is not None else body
     if explain is not None:
         try:
             reason = explain(focus)
@@ -152,4 +169,13 @@ def parse_from_legal(
     shown = normalize(focus)
     if len(shown) > 40:
         shown = shown[:37] + "..."
-    return Parsed.illegal(f"'{shown}' is not a legal move; legal moves: {moves}")
+    return Parsed.illegal(fallback.format(shown=shown, moves=moves))
+
+
+def marker_error(text: str, what: str) -> str | None:
+    """Why a free-text move part (`what`: "message", "clue") containing an answer marker is
+    refused, or None when it has none. Such text would not read back as itself: a marker inside
+    it ("move: ...") would be taken for the player's final answer when the move is parsed."""
+    if extract_answer(text) is not None:
+        return f"the {what} may not contain answer markers such as 'answer:' or 'move:'"
+    return None

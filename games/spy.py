@@ -35,7 +35,7 @@ from games.core import (
     State,
     replay,
 )
-from games.parsing import clean_reply, extract_answer, format_moves, normalize
+from games.parsing import clean_reply, extract_answer, format_moves, marker_error, normalize
 
 MAX_CLUE_CHARS = 60
 _STRIP = " \t\r\n.,;:!?*`'\"()[]{}<>_~"
@@ -101,8 +101,9 @@ def clean_clue(text: str) -> tuple[str | None, str | None]:
         return None, "the clue is empty; write e.g. 'clue: hot drink'"
     if len(clue) > MAX_CLUE_CHARS:
         return None, f"the clue is {len(clue)} characters long; at most {MAX_CLUE_CHARS}"
-    if extract_answer("clue: " + clue) is not None:
-        return None, "the clue may not contain answer markers such as 'answer:' or 'move:'"
+    err = marker_error(clue, "clue")
+    if err is not None:
+        return None, err
     return clue, None
 
 

@@ -13,7 +13,8 @@ chess = pytest.importorskip("chess")
 
 import games  # noqa: E402
 from games.bots import available_bots, make_bot  # noqa: E402
-from games.chess_game import find_engine, san_list  # noqa: E402
+from games.chess_game import find_engine  # noqa: E402
+from games.chess_moves import san_list  # noqa: E402
 
 
 def play(state: games.State, *moves: str) -> games.State:

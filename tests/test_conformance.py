@@ -18,7 +18,7 @@ from games import CHANCE, TERMINAL
 from games.bots import available_bots, make_bot
 
 # Slow games get fewer playouts; everything else plays thousands.
-PLAYOUTS = {"chess": 40, "negotiation": 1000, "spy": 1000}
+PLAYOUTS = {"chess": 40}
 DEFAULT_PLAYOUTS = 2000
 MAX_STEPS = 5000
 

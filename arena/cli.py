@@ -7,6 +7,7 @@ import click
 
 from arena import __version__
 from arena.commands.games import games_group
+from arena.commands.match import match_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +17,7 @@ def cli() -> None:
 
 
 cli.add_command(games_group)
+cli.add_command(match_command)
 
 
 def main() -> None:

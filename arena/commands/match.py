@@ -1,0 +1,167 @@
+"""`arena match`: play one match in the terminal and print it as it happens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+
+from arena.commands.params import parse_params
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """One line of untrusted model text, printable and short (escapes made visible)."""
+    flat = " ".join(text.split())
+    flat = flat.encode("unicode_escape").decode("ascii") if not flat.isprintable() else flat
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+@click.command("match")
+@click.argument("game_id")
+@click.argument("players", nargs=-1, required=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for chance and sampling."
+)
+@click.option(
+    "--param", "params", multiple=True, metavar="KEY=VALUE", help="A game parameter (repeatable)."
+)
+@click.option(
+    "--retries", type=int, default=1, show_default=True, help="Re-asks after an illegal reply."
+)
+@click.option(
+    "--on-illegal",
+    type=click.Choice(["forfeit", "random"]),
+    default="forfeit",
+    show_default=True,
+    help="After the last illegal attempt: forfeit, or play a random legal move.",
+)
+@click.option("--move-time-limit", type=float, default=None, help="Seconds per model attempt.")
+@click.option("--show-replies/--no-show-replies", default=True, help="Print the models' replies.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the full match record as JSON at the end."
+)
+def match_command(
+    game_id: str,
+    players: tuple[str, ...],
+    seed: int,
+    params: tuple[str, ...],
+    retries: int,
+    on_illegal: str,
+    move_time_limit: float | None,
+    show_replies: bool,
+    as_json: bool,
+) -> None:
+    """Play one match of GAME_ID between PLAYERS (one per seat, in seat order).
+
+    A player is a built-in bot name (random, minimax, cfr, ...), `human` (you, at the
+    terminal), or a player spec file (.toml or .json). No storage yet.
+    """
+    import games
+    from arena.match import MatchRules
+    from arena.specs import SpecError
+
+    try:
+        game = games.make(game_id, **parse_params(params))
+    except (KeyError, games.GameParamError, ValueError) as exc:
+        raise click.UsageError(str(exc.args[0] if exc.args else exc)) from None
+    if len(players) != game.num_players:
+        raise click.UsageError(
+            f"{game_id} is played by {game.num_players} players; {len(players)} given"
+        )
+    try:
+        rules = MatchRules(
+            retries=retries, on_exhausted=on_illegal, move_time_limit_s=move_time_limit
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        result = asyncio.run(
+            _run(game, list(players), seed, rules, show_replies and not as_json, as_json)
+        )
+    except SpecError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("\naborted", err=True)
+        sys.exit(130)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    if result.status != "finished":
+        click.echo(f"match {result.status}: {result.error}", err=True)
+        sys.exit(1)
+
+
+async def _run(game, refs: list[str], seed: int, rules, show_replies: bool, quiet: bool):
+    from arena.match import AttemptMade, MatchEnded, MovePlayed, play_match
+    from arena.players.factory import BackendPool, resolve_player
+    from arena.players.human import terminal_provider
+    from games import CHANCE
+
+    pool = BackendPool()
+    players = []
+    try:
+        for ref in refs:
+            players.append(resolve_player(ref, pool, human_provider=terminal_provider))
+        names = _unique([p.name for p in players])
+        for p, n in zip(players, names):
+            p.name = n
+        # With a person at the terminal, printing every move would show them secrets (cards,
+        # hidden choices): they see their own observation instead.
+        spectator = not quiet and not any(p.kind == "human" for p in players)
+
+        def on_event(event: Any) -> None:
+            if not spectator:
+                return
+            if isinstance(event, AttemptMade) and show_replies and not event.attempt.legal:
+                click.echo(
+                    f"     illegal: {_short(event.attempt.raw) or '(empty)'!r}: "
+                    f"{_short(event.attempt.error or '', 120)}"
+                )
+            elif isinstance(event, MovePlayed):
+                rec = event.record
+                if rec.seat == CHANCE:
+                    click.echo(f"  {rec.index:3d}. chance: {rec.action}")
+                    return
+                extra = " (random, after illegal replies)" if rec.forced else ""
+                click.echo(f"  {rec.index:3d}. {rec.player} (seat {rec.seat}): {rec.action}{extra}")
+            elif isinstance(event, MatchEnded):
+                pass
+
+        if spectator:
+            click.echo(f"{game.name}: " + " vs ".join(p.describe() for p in players))
+        result = await play_match(game, players, seed, rules=rules, on_event=on_event)
+        if not quiet:
+            _print_result(game, result)
+        return result
+    finally:
+        for p in players:
+            await p.aclose()
+        await pool.aclose()
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Seat-suffix repeated names (random vs random) so the record can tell them apart."""
+    out = []
+    for i, n in enumerate(names):
+        out.append(f"{n}#{i}" if names.count(n) > 1 else n)
+    return out
+
+
+def _print_result(game, result) -> None:
+    if result.status != "finished":
+        return
+    click.echo("")
+    for seat, (name, ret) in enumerate(zip(result.players, result.returns)):
+        bad = result.invalid_moves[seat]
+        note = f", {bad} illegal attempt{'s' if bad != 1 else ''}" if bad else ""
+        click.echo(f"  seat {seat} {name}: {ret:+g}{note}")
+    if result.forfeit_seat is not None:
+        click.echo(f"  {result.players[result.forfeit_seat]} forfeited after illegal replies")
+    best = max(result.returns)
+    winners = [n for n, r in zip(result.players, result.returns) if r == best]
+    if len(winners) == len(result.players):
+        click.echo("result: draw")
+    else:
+        click.echo(f"result: {', '.join(winners)} win{'s' if len(winners) == 1 else ''}")

@@ -1,0 +1,253 @@
+"""Player specs: plain data (TOML/JSON) that say what a player is.
+
+    name = "tiny-greedy"
+    kind = "llamacpp"
+    path = "models/tiny.gguf"
+    decode = "generate"
+    [prompt]
+    reasoning = "direct"
+    [sampling]
+    temperature = 0.0
+
+Specs are validated with clear errors: unknown fields, bad values, a missing model file, an API
+key written where the name of its environment variable belongs. Keys are never stored: a spec
+names the environment variable (`api_key_env`) and the backend reads it at call time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from arena.backends.base import Sampling
+from arena.prompts import PromptOptions
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+\-]{0,63}$")
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SpecError(ValueError):
+    """A player spec is malformed; the message says which field and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PromptSpec(_Strict):
+    """How the model is prompted."""
+
+    style: Literal["stateless", "chat"] = "stateless"
+    """`stateless`: one user message with the full observation each turn; `chat`: one
+    conversation per match."""
+    reasoning: Literal["think", "direct"] = "think"
+    """`think`: reason, then `Final answer: <move>`; `direct`: the move alone."""
+    list_legal_moves: bool = True
+    """Append an explicit list of legal moves to the observation."""
+    include_rules: bool = True
+    """Send the game's rules as system text."""
+    system_extra: str = ""
+    """Extra system text (a persona, a strategy hint)."""
+
+    def options(self) -> PromptOptions:
+        return PromptOptions(**self.model_dump())
+
+
+class SamplingSpec(_Strict):
+    """Decoding settings; part of a player's identity."""
+
+    temperature: float = Field(0.0, ge=0.0, le=5.0)
+    """0 means greedy."""
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(0, ge=0)
+    max_tokens: int = Field(256, ge=1, le=32768)
+    """Longest reply; a reply cut off without a move is an illegal attempt."""
+    seed: int | None = None
+    """Mixed into every move's seed; moves stay reproducible from the match seed."""
+    stop: tuple[str, ...] = ()
+
+    def sampling(self) -> Sampling:
+        return Sampling(**self.model_dump())
+
+
+class _PlayerSpec(_Strict):
+    name: str
+    """Unique player name (letters, digits and _ . : @ + -)."""
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError(
+                "a name is 1-64 characters: letters, digits and _ . : @ + - (not starting with a symbol)"
+            )
+        return v
+
+
+class BotSpec(_PlayerSpec):
+    kind: Literal["bot"] = "bot"
+    bot: str | None = None
+    """The games library's bot name (random, minimax, cfr, ...); defaults to `name`."""
+    params: dict[str, Any] = {}
+    """Bot parameters, e.g. {depth = 6} for connect_four's minimax."""
+
+
+class HumanSpec(_PlayerSpec):
+    kind: Literal["human"] = "human"
+
+
+class _ModelSpec(_PlayerSpec):
+    decode: Literal["generate", "constrained", "score"] = "generate"
+    """`generate` (free text), `constrained` (forced to a legal move), `score` (most likely
+    legal move by log-probability, with exact action probabilities)."""
+    prompt: PromptSpec = PromptSpec()
+    sampling: SamplingSpec = SamplingSpec()
+    move_time_limit_s: float | None = Field(None, gt=0)
+    """Wall time per attempt; a move past it is an illegal attempt."""
+
+
+def _existing_file(v: str, what: str) -> str:
+    path = Path(v).expanduser()
+    if not path.exists():
+        raise ValueError(f"{what} {v!r} does not exist")
+    return str(path)
+
+
+class LlamaCppSpec(_ModelSpec):
+    kind: Literal["llamacpp"] = "llamacpp"
+    path: str
+    """A GGUF file (f32 or f16 on CPUs with AMX; see the README)."""
+    chat_format: str | None = None
+    """A llama-cpp-python chat format name; default: the template in the GGUF file."""
+    n_ctx: int = Field(4096, ge=128)
+    n_threads: int = Field(1, ge=1)
+    seed: int = 0
+
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, v: str) -> str:
+        v = _existing_file(v, "GGUF file")
+        if not v.endswith(".gguf"):
+            raise ValueError(f"{v!r} is not a .gguf file")
+        return v
+
+
+class TransformersSpec(_ModelSpec):
+    kind: Literal["transformers"] = "transformers"
+    model: str
+    """A local Hugging Face model folder (or a hub id when there is internet)."""
+    device: str = "auto"
+    """auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."""
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    batch_window_ms: float = Field(5.0, ge=0)
+    max_batch_size: int = Field(16, ge=1)
+
+
+class OpenAISpec(_ModelSpec):
+    kind: Literal["openai"] = "openai"
+    base_url: str = "https://api.openai.com/v1"
+    model: str
+    api_key_env: str | None = "OPENAI_API_KEY"
+    """The NAME of the environment variable holding the key (never the key itself); none for
+    a local server that needs no key."""
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=20)
+    concurrency: int = Field(4, ge=1)
+    price_input_per_mtok: float | None = Field(None, ge=0)
+    price_output_per_mtok: float | None = Field(None, ge=0)
+    grammar: bool = False
+    """The server accepts GBNF grammars (llama.cpp server): enables `constrained`."""
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _check_env(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if v.startswith(("sk-", "sk_")) or not _ENV_RE.match(v) or len(v) > 64:
+            raise ValueError(
+                "api_key_env is the name of an environment variable (e.g. OPENAI_API_KEY), "
+                "not the key itself"
+            )
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"base_url must start with http:// or https://, got {v!r}")
+        return v.rstrip("/")
+
+
+PlayerSpec = Annotated[
+    BotSpec | HumanSpec | LlamaCppSpec | TransformersSpec | OpenAISpec,
+    Field(discriminator="kind"),
+]
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(PlayerSpec)
+KINDS = ("bot", "human", "llamacpp", "transformers", "openai")
+
+
+def _format(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"] if p not in KINDS) or "(spec)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        lines.append(f"  {where}: {msg}")
+    return f"invalid player spec{source}:\n" + "\n".join(lines)
+
+
+def parse_spec(data: dict[str, Any], *, source: str = "") -> Any:
+    """Validate a spec dict; `SpecError` lists every problem with its field."""
+    if not isinstance(data, dict):
+        raise SpecError(f"a player spec{source} must be a table/object, got {type(data).__name__}")
+    if "kind" not in data:
+        raise SpecError(
+            f"invalid player spec{source}:\n  kind: missing (one of {', '.join(KINDS)})"
+        )
+    if data["kind"] not in KINDS:
+        raise SpecError(
+            f"invalid player spec{source}:\n  kind: {data['kind']!r} is not one of {', '.join(KINDS)}"
+        )
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise SpecError(_format(exc, source)) from None
+
+
+def load_specs(path: str | Path) -> list[Any]:
+    """Read one spec, or several (`[[players]]` in TOML, a JSON list), from a file."""
+    path = Path(path)
+    source = f" in {path}"
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(
+            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}"
+        ) from None
+    if isinstance(data, dict) and "players" in data:
+        data = data["players"]
+    items = data if isinstance(data, list) else [data]
+    return [parse_spec(item, source=source) for item in items]
+
+
+def spec_to_dict(spec: Any) -> dict[str, Any]:
+    """The spec as plain data (what gets stored): no secrets, since none are ever held."""
+    return spec.model_dump(mode="json")

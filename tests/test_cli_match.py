@@ -1,0 +1,66 @@
+"""`arena match` end to end, in a subprocess, as a user types it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def arena(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "arena.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        input=input,
+        timeout=120,
+    )
+
+
+def test_a_bot_match_prints_moves_and_the_result():
+    out = arena("match", "tictactoe", "minimax", "random", "--seed", "4")
+    assert out.returncode == 0, out.stderr
+    assert "minimax (seat 0):" in out.stdout
+    assert "seat 0 minimax: +1" in out.stdout or "result: draw" in out.stdout
+    assert "result:" in out.stdout
+
+
+def test_json_record_has_moves_and_returns():
+    out = arena("match", "kuhn_poker", "cfr", "cfr", "--seed", "9", "--json")
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    assert record["status"] == "finished" and record["players"] == ["cfr#0", "cfr#1"]
+    assert record["moves"][0]["seat"] == -1  # the deal
+    assert sum(record["returns"]) == 0
+
+
+def test_game_parameters_and_player_count():
+    out = arena("match", "spy", "heuristic", "random", "random", "--param", "num_players=3")
+    assert out.returncode == 0, out.stderr
+    bad = arena("match", "spy", "heuristic", "random")
+    assert bad.returncode == 2 and "played by 4 players" in bad.stderr
+
+
+def test_unknown_players_games_and_bad_specs_are_clear_errors(tmp_path):
+    out = arena("match", "tictactoe", "minimax", "deep-blue")
+    assert out.returncode == 2 and "unknown player 'deep-blue'" in out.stderr
+    out = arena("match", "go", "random", "random")
+    assert out.returncode == 2 and "unknown game" in out.stderr
+    spec = tmp_path / "bad.toml"
+    spec.write_text('name = "x"\nkind = "llamacpp"\npath = "/nowhere/model.gguf"\ncolour = "red"\n')
+    out = arena("match", "tictactoe", str(spec), "random")
+    assert out.returncode == 2
+    assert "path: GGUF file" in out.stderr and "colour: unknown field" in out.stderr
+
+
+def test_a_person_plays_at_the_terminal():
+    # Free text with a retry: "middle" is not a square, then "b2", then whatever is left.
+    moves = "middle\nb2\n" + "\n".join(["a3", "c3", "a1", "c1", "b3", "b1", "a2", "c2"] * 2) + "\n"
+    out = arena("match", "tictactoe", "human", "random", "--seed", "1", input=moves)
+    assert out.returncode == 0, out.stderr
+    assert "Not accepted:" in out.stdout and "Board:" in out.stdout
+    assert "result:" in out.stdout

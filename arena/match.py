@@ -216,6 +216,10 @@ async def play_match(
         if inspect.isawaitable(out):
             await out
 
+    def board() -> str:
+        # Rendering the board costs as much as the rest of a move: only for a listener.
+        return str(state) if on_event is not None else ""
+
     def finish(status: Status, returns=None, error=None, forfeit=None) -> MatchResult:
         return MatchResult(
             game_id=game.id,
@@ -246,7 +250,7 @@ async def play_match(
             state.apply(action)
             record = MoveRecord(len(moves), CHANCE, None, action)
             moves.append(record)
-            await emit(MovePlayed(record, str(state)))
+            await emit(MovePlayed(record, board()))
             continue
         if rules.max_decisions is not None and decisions >= rules.max_decisions:
             result = finish("error", error=f"the match exceeded {rules.max_decisions} decisions")
@@ -295,7 +299,7 @@ async def play_match(
             if rules.on_exhausted == "forfeit":
                 record.action = "(forfeit)"
                 moves.append(record)
-                await emit(MovePlayed(record, str(state)))
+                await emit(MovePlayed(record, board()))
                 result = finish(
                     "finished", returns=forfeit_returns(game.num_players, seat), forfeit=seat
                 )
@@ -305,7 +309,7 @@ async def play_match(
         state.apply(chosen)
         record.action = chosen
         moves.append(record)
-        await emit(MovePlayed(record, str(state)))
+        await emit(MovePlayed(record, board()))
     await emit(MatchEnded(result))
     return result
 
@@ -332,6 +336,8 @@ async def _ask(
     """Ask once; turn the reply (or a blown time limit) into an `Attempt`."""
     limit = player.time_limit_s or (rules.move_time_limit_s if player.timed else None)
     t0 = time.perf_counter()
+    if limit is None and stop is None:  # the common case: no clock, nothing to race
+        return _attempt(turn, await player.act(turn), time.perf_counter() - t0)
     task = asyncio.ensure_future(player.act(turn))
     waiters: set[asyncio.Future] = {task}
     stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
@@ -358,8 +364,10 @@ async def _ask(
             latency_s=time.perf_counter() - t0,
             timed_out=True,
         )
-    reply: Reply = task.result()
-    latency = time.perf_counter() - t0
+    return _attempt(turn, task.result(), time.perf_counter() - t0)
+
+
+def _attempt(turn: Turn, reply: Reply, latency: float) -> Attempt:
     parsed_action, error = _parse(turn, reply)
     return Attempt(
         raw=reply.text,

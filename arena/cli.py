@@ -8,6 +8,7 @@ import click
 from arena import __version__
 from arena.commands.games import games_group
 from arena.commands.match import match_command
+from arena.commands.models import models_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,6 +19,7 @@ def cli() -> None:
 
 cli.add_command(games_group)
 cli.add_command(match_command)
+cli.add_command(models_group)
 
 
 def main() -> None:

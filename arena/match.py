@@ -191,12 +191,15 @@ async def play_match(
     rules: MatchRules | None = None,
     on_event: EventSink | None = None,
     stop: asyncio.Event | None = None,
+    stream: bool = False,
 ) -> MatchResult:
     """Play one match and return its full record.
 
     `players[i]` plays seat i. Chance is sampled from a generator seeded by `seed`; each seat
     gets its own seeded generator. Setting `stop` ends the match at the next move with status
     `aborted`. Cancelling the task propagates `CancelledError` (nothing half-recorded escapes).
+    With `stream=True`, replies stream to `on_event` as `ReplyText` pieces (some servers then
+    report no token usage, so leave it off when nobody watches the text arrive).
     """
     rules = rules or MatchRules()
     if len(players) != game.num_players:
@@ -272,7 +275,7 @@ async def play_match(
                 attempt=attempt_no,
                 feedback=feedback,
                 memory=memories[seat],
-                on_text=_text_sink(on_event, seat),
+                on_text=_text_sink(on_event, seat) if stream else None,
                 match_seed=seed,
             )
             try:

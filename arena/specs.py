@@ -167,6 +167,17 @@ class OpenAISpec(_ModelSpec):
     price_output_per_mtok: float | None = Field(None, ge=0)
     grammar: bool = False
     """The server accepts GBNF grammars (llama.cpp server): enables `constrained`."""
+    llama_sampling: bool = False
+    """Send llama.cpp's sampling fields (top_k, min_p=0, repeat_penalty=1) so the server
+    decodes exactly like llama.cpp run locally (on by default with `grammar`)."""
+    gguf_path: str | None = None
+    """The GGUF file a llama.cpp server is serving: enables `score` (exact action
+    probabilities, computed through the server with the file's own tokenizer)."""
+
+    @field_validator("gguf_path")
+    @classmethod
+    def _check_gguf(cls, v: str | None) -> str | None:
+        return None if v is None else _existing_file(v, "GGUF file")
 
     @field_validator("api_key_env")
     @classmethod

@@ -305,3 +305,23 @@ def test_rules_are_validated():
         MatchRules(retries=-1)
     with pytest.raises(ValueError):
         MatchRules(on_exhausted="shrug")
+
+
+def test_replies_stream_only_when_asked():
+    from arena.match import ReplyText
+
+    game = games.make("tictactoe")
+
+    def play(stream):
+        events = []
+        model = llm("m", ["Final answer: b2", "Final answer: a1", "Final answer: c3"])
+        run(
+            play_match(
+                game, [model, BotPlayer("r", "random")], on_event=events.append, stream=stream
+            )
+        )
+        return [e for e in events if isinstance(e, ReplyText)]
+
+    streamed = play(True)
+    assert streamed and streamed[0].seat == 0 and streamed[0].text == "Final answer: b2"
+    assert play(False) == []

@@ -37,6 +37,8 @@ _BACKEND_FIELDS = {
         "price_input_per_mtok",
         "price_output_per_mtok",
         "grammar",
+        "llama_sampling",
+        "gguf_path",
     ),
 }
 
@@ -84,7 +86,10 @@ def _create(kind: str, f: dict[str, Any]) -> Backend:
         )
     from arena.backends.openai_backend import OpenAIBackend
 
-    return OpenAIBackend(**f)
+    options = dict(f)
+    # Unset means "as the backend decides" (on with a grammar, which implies llama.cpp).
+    options["llama_sampling"] = options["llama_sampling"] or None
+    return OpenAIBackend(**options)
 
 
 def make_player(spec: Any, pool: BackendPool, *, human_provider: Provider | None = None) -> Player:

@@ -1,0 +1,657 @@
+"""An OpenAI-compatible backend: any server that speaks `/v1/chat/completions`.
+
+Requests go through the `openai` package with its own retries turned off; this module retries
+429, 408, 5xx, connection errors and timeouts itself (exponential backoff with full jitter,
+`Retry-After` honoured up to a cap) and then raises `BackendTimeout` or `BackendUnavailable`
+naming the endpoint, the status and the number of attempts. Other 4xx answers are not retried:
+`BackendError` with the server's message. The API key is read from an environment variable at
+each request and never appears in a message, a `repr` or `describe()`.
+
+All backends that talk to one base URL share one concurrency limit (per event loop).
+
+llama.cpp servers (`python -m llama_cpp.server`) understand more than OpenAI's API, and two
+switches use it:
+- `grammar=True`: `generate(..., choices=...)` sends a GBNF grammar whose only sentences are the
+  choices. It also turns on `llama_sampling` (send `top_k`, `min_p=0`, `repeat_penalty=1`), so
+  that decoding matches the other backends: llama_cpp.server's defaults (min_p 0.05, repeat
+  penalty 1.1) would change even greedy output.
+- `gguf_path` (a local copy of the served GGUF): enables `score()`. See `_Vocab` for the method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import random
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from arena.backends.base import (
+    Backend,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    Generation,
+    Message,
+    OnText,
+    Sampling,
+)
+from arena.backends.llamacpp import choices_grammar
+
+T = TypeVar("T")
+
+# Sent when no key is needed (a local server); the openai client refuses an empty one.
+NO_KEY = "sk-no-key-required"
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_RETRY_STATUS = {408, 429}  # and every 5xx
+# A logit bias that makes the forced token the greedy choice (logits of real models stay far
+# below it); llama.cpp reports log-probabilities from the unbiased logits.
+_FORCE_BIAS = 100.0
+
+
+class _EndpointGate:
+    """At most `limit` requests in flight to one endpoint; the limit can only grow."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.active < self.limit)
+            self.active += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.active -= 1
+            self._cond.notify()
+
+
+# Gates are bound to an event loop (asyncio primitives are), so one registry per loop; the
+# wanted size per endpoint is the largest `concurrency` any backend asked for.
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _EndpointGate]] = (
+    weakref.WeakKeyDictionary()
+)
+_LIMITS: dict[str, int] = {}
+
+
+def endpoint_gate(base_url: str) -> _EndpointGate:
+    """The concurrency gate shared by every backend of this event loop that uses `base_url`."""
+    key = _endpoint_key(base_url)
+    gates = _GATES.setdefault(asyncio.get_running_loop(), {})
+    gate = gates.get(key)
+    if gate is None:
+        gate = gates[key] = _EndpointGate(_LIMITS.get(key, 1))
+    gate.limit = max(gate.limit, _LIMITS.get(key, 1))
+    return gate
+
+
+def _endpoint_key(base_url: str) -> str:
+    return base_url.rstrip("/")
+
+
+def redact_url(url: str) -> str:
+    """`url` without user info, query or fragment (where credentials sometimes hide)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+class _Failure:
+    """One failed attempt, classified."""
+
+    def __init__(self, kind: str, detail: str, retry: bool, retry_after: float | None = None):
+        self.kind = kind  # "timeout" | "unavailable" | "error"
+        self.detail = detail
+        self.retry = retry
+        self.retry_after = retry_after
+
+
+class OpenAIBackend(Backend):
+    """A model behind an OpenAI-compatible HTTP endpoint.
+
+    - `base_url` (e.g. `http://127.0.0.1:8000/v1`), `model`: the endpoint and model name.
+    - `api_key_env`: the NAME of the environment variable that holds the key, read at each
+      request. `None` sends no real key. A missing variable is an error, except for a server on
+      this machine (loopback), which gets no key.
+    - `timeout_s`: how long to wait for the server to accept, or for the next bytes of a reply,
+      in one attempt. `max_retries`: attempts after the first one on retryable failures.
+    - `concurrency`: requests in flight to `base_url` from all backends of the event loop.
+    - `price_input_per_mtok`, `price_output_per_mtok`: USD per million tokens, for `cost_usd`.
+    - `extra_body`: fields added to every request body (server-specific options).
+    - `grammar`: the server takes GBNF grammars (llama.cpp): enables constrained generation.
+    - `llama_sampling`: send llama.cpp's sampling fields (default: same as `grammar`).
+    - `gguf_path`: the served GGUF file, for its chat template and vocabulary: enables `score()`.
+    - `backoff_base_s`, `backoff_max_s`, `retry_after_max_s`: the retry schedule.
+    """
+
+    kind = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str | None = "OPENAI_API_KEY",
+        timeout_s: float = 60.0,
+        max_retries: int = 3,
+        concurrency: int = 4,
+        price_input_per_mtok: float | None = None,
+        price_output_per_mtok: float | None = None,
+        extra_body: dict[str, Any] | None = None,
+        grammar: bool = False,
+        llama_sampling: bool | None = None,
+        gguf_path: str | Path | None = None,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 8.0,
+        retry_after_max_s: float = 30.0,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+        if timeout_s <= 0 or max_retries < 0 or concurrency < 1:
+            raise ValueError(
+                f"bad settings: timeout_s={timeout_s}, max_retries={max_retries}, "
+                f"concurrency={concurrency}"
+            )
+        self.base_url = _endpoint_key(base_url)
+        self.model = model
+        self.api_key_env = api_key_env
+        self.timeout_s = float(timeout_s)
+        self.max_retries = int(max_retries)
+        self.concurrency = int(concurrency)
+        self.price_input_per_mtok = price_input_per_mtok
+        self.price_output_per_mtok = price_output_per_mtok
+        self.extra_body = dict(extra_body or {})
+        self.grammar = grammar
+        self.llama_sampling = grammar if llama_sampling is None else llama_sampling
+        self.gguf_path = Path(gguf_path).expanduser() if gguf_path is not None else None
+        if self.gguf_path is not None and not self.gguf_path.is_file():
+            raise ValueError(f"gguf_path {str(self.gguf_path)!r} is not a file")
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.retry_after_max_s = retry_after_max_s
+        key = _endpoint_key(base_url)
+        _LIMITS[key] = max(_LIMITS.get(key, 0), self.concurrency)
+        self._client: Any = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._client_key = ""
+        self._stream_usage = True  # ask for usage in streams until a server refuses
+        self._vocab: _Vocab | None = None
+        self._vocab_lock: asyncio.Lock | None = None
+        self._random = random.Random()
+
+    # ------------------------------------------------------------------------ capabilities
+
+    @property
+    def can_constrain(self) -> bool:  # type: ignore[override]
+        return self.grammar
+
+    @property
+    def can_score(self) -> bool:  # type: ignore[override]
+        return self.gguf_path is not None
+
+    def describe(self) -> str:
+        extras = [name for name, on in (("grammar", self.grammar), ("score", self.can_score)) if on]
+        tail = f" [{', '.join(extras)}]" if extras else ""
+        return f"openai {self.model} @ {redact_url(self.base_url)}{tail}"
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAIBackend(base_url={redact_url(self.base_url)!r}, model={self.model!r}, "
+            f"api_key_env={self.api_key_env!r})"
+        )
+
+    def count_tokens(self, text: str) -> int | None:
+        """Exact when the vocabulary is loaded (`gguf_path`, after the first `score`)."""
+        if self._vocab is None:
+            return None
+        return len(self._vocab.tokenize(text))
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._client_loop is asyncio.get_running_loop():
+            await client.close()
+        vocab, self._vocab = self._vocab, None
+        self._vocab_lock = None  # bound to this loop; a later one makes its own
+        if vocab is not None:
+            vocab.close()
+
+    # ---------------------------------------------------------------------------- generate
+
+    async def generate(
+        self,
+        messages: list[Message],
+        sampling: Sampling,
+        *,
+        choices: list[str] | None = None,
+        on_text: OnText | None = None,
+    ) -> Generation:
+        if choices is not None:
+            if not self.grammar:
+                raise NotImplementedError(
+                    "constrained generation needs a server that takes GBNF grammars: "
+                    "give the openai backend grammar=True (llama.cpp servers)"
+                )
+            if not choices:
+                raise ValueError("choices is empty")
+            if self.gguf_path is not None:
+                await self._check_spellable(choices)
+        body = self._chat_body(messages, sampling, choices)
+        started = time.perf_counter()
+        if on_text is None:
+            gen, attempts = await self._call("/chat/completions", lambda c: self._chat(c, body))
+        else:
+            gen, attempts = await self._call(
+                "/chat/completions", lambda c: self._chat_stream(c, body, on_text)
+            )
+        gen.latency_s = time.perf_counter() - started
+        gen.cost_usd = self._cost(gen.prompt_tokens, gen.completion_tokens)
+        gen.meta.update(attempts=attempts, endpoint=redact_url(self.base_url))
+        if choices is not None and gen.text not in choices:
+            raise BackendError(
+                f"{self._where('/chat/completions')}: constrained generation returned "
+                f"{gen.text[:80]!r}, not one of the choices (does the server apply `grammar`?)"
+            )
+        return gen
+
+    async def _check_spellable(self, choices: list[str]) -> None:
+        # A grammar the vocabulary cannot complete aborts llama.cpp, server and all: refuse
+        # such a choice here when the vocabulary is known.
+        vocab = await self._load_vocab()
+        for choice in choices:
+            try:
+                spelled = vocab.detokenize(vocab.tokenize(choice))
+            except UnicodeDecodeError:
+                spelled = None
+            if spelled != choice:
+                raise BackendError(f"the model's vocabulary cannot spell the choice {choice!r}")
+
+    def _chat_body(
+        self, messages: list[Message], sampling: Sampling, choices: list[str] | None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "temperature": max(sampling.temperature, 0.0),
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens,
+        }
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        extra: dict[str, Any] = {}
+        if self.llama_sampling:
+            # top_k <= 0 means "no cut" to llama.cpp as to us.
+            extra.update(top_k=max(sampling.top_k, 0), min_p=0.0, repeat_penalty=1.0)
+        if choices is not None:
+            extra["grammar"] = choices_grammar(choices)
+            # The grammar ends the reply; every token spells at least one byte.
+            body["max_tokens"] = max(len(c.encode("utf-8")) for c in choices) + 1
+        elif sampling.stop:
+            body["stop"] = list(sampling.stop)
+        extra.update(self.extra_body)
+        if extra:
+            body["extra_body"] = extra
+        return body
+
+    async def _chat(self, client: Any, body: dict[str, Any]) -> Generation:
+        resp = await client.chat.completions.create(**body)
+        if not resp.choices:
+            raise _BadReply("the reply has no choices")
+        choice = resp.choices[0]
+        usage = resp.usage
+        return Generation(
+            text=choice.message.content or "",
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            finish_reason=choice.finish_reason,
+        )
+
+    async def _chat_stream(self, client: Any, body: dict[str, Any], on_text: OnText) -> Generation:
+        from openai import BadRequestError
+
+        streamed = dict(body, stream=True)
+        if self._stream_usage:
+            streamed["stream_options"] = {"include_usage": True}
+        try:
+            stream = await client.chat.completions.create(**streamed)
+        except BadRequestError as exc:
+            if not self._stream_usage or "stream" not in str(exc).lower():
+                raise
+            # Some servers refuse stream_options: ask once more without it, and remember.
+            self._stream_usage = False
+            del streamed["stream_options"]
+            stream = await client.chat.completions.create(**streamed)
+        pieces: list[str] = []
+        finish: str | None = None
+        usage: Any = None
+        async with stream:
+            async for chunk in stream:
+                usage = getattr(chunk, "usage", None) or usage
+                for choice in chunk.choices[:1]:
+                    text = choice.delta.content if choice.delta else None
+                    if text:
+                        pieces.append(text)
+                        on_text(text)
+                    finish = choice.finish_reason or finish
+        return Generation(
+            text="".join(pieces),
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            finish_reason=finish,
+        )
+
+    def _cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
+        if self.price_input_per_mtok is None and self.price_output_per_mtok is None:
+            return None
+        if prompt_tokens is None or completion_tokens is None:
+            return None
+        return (
+            prompt_tokens * (self.price_input_per_mtok or 0.0)
+            + completion_tokens * (self.price_output_per_mtok or 0.0)
+        ) / 1e6
+
+    # ------------------------------------------------------------------------------- score
+
+    async def score(self, messages: list[Message], candidates: list[str]) -> list[float]:
+        """Sum of log-probabilities of each candidate's tokens after the rendered prompt.
+
+        Method (llama.cpp servers): the prompt is rendered locally with the GGUF's chat template
+        (as the server does with `--chat_format chat_template.default`, its default for a GGUF
+        with a template) and tokenized with its vocabulary. For each token t_k of a candidate,
+        one `/completions` request sends the prompt plus t_1..t_(k-1) as text, with
+        `max_tokens=1`, `logprobs` and a logit bias that forces t_k; llama.cpp reports the
+        log-probability of t_k from the unbiased logits. The sum over k is the score. Each
+        request's tokenization is checked locally against prompt + t_1..t_(k-1), so a candidate
+        that would merge with the prompt's last token is refused, not mis-scored.
+        (`echo=True` would take one request per candidate, but llama-cpp-python pairs echoed
+        tokens with the wrong logits when a prompt does not start with BOS, and sorts the whole
+        vocabulary for every prompt token.)
+        """
+        if not self.can_score:
+            raise NotImplementedError(
+                "the openai backend scores only with gguf_path (a llama.cpp server's GGUF file)"
+            )
+        vocab = await self._load_vocab()
+        try:
+            prompt_text, prompt_ids = vocab.render(messages)
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"the chat template rejected the messages: {exc}") from exc
+        unique = list(dict.fromkeys(candidates))
+        steps: list[tuple[str, str, int, int]] = []  # (candidate, text sent, forced token, n)
+        for cand in unique:
+            ids = vocab.tokenize(cand)
+            for k, token in enumerate(ids):
+                try:
+                    text = prompt_text + vocab.detokenize(ids[:k])
+                except UnicodeDecodeError:
+                    text = ""  # the prefix ends inside a character: cannot go as text
+                expected = prompt_ids + ids[:k]
+                if not text or vocab.server_ids(text) != expected:
+                    raise BackendError(
+                        f"cannot score {cand!r} exactly: its first {k} tokens after the prompt "
+                        "do not survive a round trip through text"
+                    )
+                steps.append((cand, text, token, len(expected)))
+
+        async def one(text: str, token: int, n_prompt: int) -> float:
+            piece = vocab.piece(token)
+            logp, _ = await self._call(
+                "/completions", lambda c: self._forced_logprob(c, text, token, piece, n_prompt)
+            )
+            return logp
+
+        logps = await asyncio.gather(*(one(text, tok, n) for _, text, tok, n in steps))
+        totals = dict.fromkeys(unique, 0.0)
+        for (cand, *_), logp in zip(steps, logps):
+            totals[cand] += logp
+        return [totals[c] for c in candidates]
+
+    async def _forced_logprob(
+        self, client: Any, text: str, token: int, piece: str, n_prompt: int
+    ) -> float:
+        resp = await client.completions.create(
+            model=self.model,
+            prompt=text,
+            max_tokens=1,
+            temperature=0.0,
+            logprobs=1,
+            logit_bias={str(token): _FORCE_BIAS},
+            extra_body=self.extra_body or None,
+        )
+        if not resp.choices or resp.choices[0].logprobs is None:
+            raise _BadReply("the completion has no logprobs (does the server support them?)")
+        lp = resp.choices[0].logprobs
+        if resp.usage is not None and resp.usage.prompt_tokens != n_prompt:
+            raise _BadReply(
+                f"the server read {resp.usage.prompt_tokens} prompt tokens, expected "
+                f"{n_prompt} (does it serve the GGUF given as gguf_path?)"
+            )
+        if not lp.tokens or lp.tokens[0] != piece or lp.token_logprobs[0] is None:
+            got = lp.tokens[0] if lp.tokens else None
+            raise _BadReply(f"the server did not take the forced token {piece!r} (got {got!r})")
+        return float(lp.token_logprobs[0])
+
+    async def _load_vocab(self) -> _Vocab:
+        if self._vocab is None:
+            if self._vocab_lock is None:
+                self._vocab_lock = asyncio.Lock()
+            async with self._vocab_lock:
+                if self._vocab is None:
+                    assert self.gguf_path is not None
+                    self._vocab = await asyncio.to_thread(_Vocab, self.gguf_path)
+        return self._vocab
+
+    # ---------------------------------------------------------------------------- requests
+
+    def _api_key(self) -> str:
+        if self.api_key_env is None:
+            return NO_KEY
+        key = os.environ.get(self.api_key_env)
+        if key:
+            return key
+        if urlsplit(self.base_url).hostname in _LOOPBACK:
+            return NO_KEY  # a local server usually wants none
+        raise BackendError(
+            f"the environment variable {self.api_key_env} is not set; it should hold the API key "
+            f"for {redact_url(self.base_url)}"
+        )
+
+    def _openai_client(self, key: str) -> Any:
+        """The client for this event loop and this key (remade when either changes: an HTTP
+        client's connections belong to the loop that opened them)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop or self._client_key != key:
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=key,
+                timeout=self.timeout_s,
+                max_retries=0,  # retries are ours
+            )
+            self._client_loop = loop
+            self._client_key = key
+        return self._client
+
+    def _where(self, path: str) -> str:
+        return f"{self.model} at {redact_url(self.base_url)}{path}"
+
+    async def _call(self, path: str, attempt: Callable[[Any], Awaitable[T]]) -> tuple[T, int]:
+        """Run `attempt(client)` with the endpoint's concurrency limit and our retry policy;
+        return its result and the number of attempts it took."""
+        key = self._api_key()
+        client = self._openai_client(key)
+        gate = endpoint_gate(self.base_url)
+        tries = self.max_retries + 1
+        failure = _Failure("error", "no attempt made", retry=False)
+        for n in range(1, tries + 1):
+            async with gate:
+                try:
+                    return await attempt(client), n
+                except Exception as exc:
+                    failure = _classify(exc)
+            if not failure.retry or n == tries:
+                break
+            await asyncio.sleep(self._backoff(n, failure.retry_after))
+        attempts = f"{n} attempt" + ("s" if n != 1 else "")
+        message = _scrub(f"{self._where(path)}: {failure.detail} ({attempts})", key)
+        if failure.kind == "timeout":
+            raise BackendTimeout(message)
+        if failure.kind == "unavailable":
+            raise BackendUnavailable(message)
+        raise BackendError(message)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.retry_after_max_s)
+        # Full jitter under a cap that doubles per retry (base, 2 base, 4 base, ... max):
+        # clients that failed together do not come back together.
+        cap = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
+        return self._random.uniform(0, cap)
+
+
+class _BadReply(Exception):
+    """The server answered, but not with what was asked for."""
+
+
+def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(timeouts, other transport errors) of the HTTP library under `openai`: errors raised
+    while a stream is read are not wrapped by the client."""
+    try:
+        import httpx2 as httpx  # openai >= 3
+    except ImportError:
+        import httpx  # type: ignore[no-redef]
+    return (httpx.TimeoutException,), (httpx.TransportError, httpx.StreamError)
+
+
+def _classify(exc: BaseException) -> _Failure:
+    import openai
+
+    timeouts, transport = _transport_errors()
+    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, *timeouts)):
+        return _Failure("timeout", "timed out", retry=True)
+    if isinstance(exc, (openai.APIConnectionError, ConnectionError, *transport)):
+        cause = exc.__cause__ or exc.__context__
+        why = f"{type(cause).__name__}: {cause}" if cause else str(exc)
+        return _Failure("unavailable", f"connection failed ({why})", retry=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        detail = f"HTTP {status}: {_server_message(exc)}"
+        if status in _RETRY_STATUS or status >= 500:
+            return _Failure("unavailable", detail, retry=True, retry_after=_retry_after(exc))
+        return _Failure("error", detail, retry=False)
+    if isinstance(exc, (_BadReply, openai.APIError, json.JSONDecodeError)):
+        return _Failure("error", f"bad reply: {exc}", retry=False)
+    raise exc  # a bug of ours, not the server's: let it show
+
+
+def _server_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        msg = inner.get("message") if isinstance(inner, dict) else inner
+        if msg is None:
+            msg = body.get("detail", body)
+        text = str(msg)
+    else:
+        text = str(getattr(exc, "message", "") or exc)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _retry_after(exc: Any) -> float | None:
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            return when.timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
+
+
+def _scrub(text: str, key: str) -> str:
+    """`text` with the API key, should a server have echoed it, blanked out."""
+    if key and key != NO_KEY and len(key) >= 4:
+        text = text.replace(key, "[api key]")
+    return text
+
+
+class _Vocab:
+    """The served GGUF's chat template and tokenizer, loaded locally (vocabulary only), to
+    render the exact prompt llama.cpp's server builds and predict how it tokenizes text."""
+
+    def __init__(self, path: Path) -> None:
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        try:
+            self._llama = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+        except Exception as exc:
+            raise BackendUnavailable(f"cannot read the vocabulary of {path}: {exc}") from exc
+        template = self._llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            self.close()
+            raise BackendError(f"{path} has no chat template; the openai backend cannot score")
+        bos_id, eos_id = self._llama.token_bos(), self._llama.token_eos()
+        self._bos_id = bos_id
+        self._bos = self._special_text(bos_id)
+        self._add_bos = bool(self._llama._model.add_bos_token()) and bos_id >= 0
+        self._format = Jinja2ChatFormatter(
+            template=template, eos_token=self._special_text(eos_id), bos_token=self._bos
+        )
+
+    def _special_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self._llama.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def render(self, messages: list[Message]) -> tuple[str, list[int]]:
+        """(the prompt text to send to /completions, the token ids the chat endpoint uses)."""
+        text = self._format(messages=[dict(m) for m in messages]).prompt
+        ids = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        # /completions adds BOS itself when the model asks for one: drop the template's.
+        if self._add_bos and self._bos and text.startswith(self._bos):
+            text = text[len(self._bos) :]
+        if self.server_ids(text) != ids:
+            raise BackendError(
+                "the server's /completions endpoint would not see the chat prompt's tokens "
+                "(the model adds a BOS its chat template leaves out)"
+            )
+        return text, ids
+
+    def server_ids(self, text: str) -> list[int]:
+        """The tokens llama-cpp-python's /completions makes of a text prompt."""
+        ids = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return [self._bos_id, *ids] if self._add_bos else ids
+
+    def tokenize(self, text: str) -> list[int]:
+        """A candidate's tokens on its own: no BOS, special-token text not parsed."""
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self._llama.detokenize(ids).decode("utf-8", errors="strict")
+
+    def piece(self, token: int) -> str:
+        """The text llama-cpp-python reports for a generated `token` in its logprobs."""
+        return self._llama.detokenize([token], prev_tokens=[]).decode("utf-8", errors="ignore")
+
+    def close(self) -> None:
+        self._llama.close()

@@ -1,0 +1,75 @@
+"""`arena models`: make a tiny model from game text; export a Hugging Face model to GGUF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group("models")
+def models_group() -> None:
+    """Make tiny test models and export Hugging Face models to GGUF for llama.cpp."""
+
+
+@models_group.command("make-tiny")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--arch",
+    type=click.Choice(["llama", "qwen2"]),
+    default="llama",
+    show_default=True,
+    help="Model architecture.",
+)
+@click.option(
+    "--train-steps",
+    type=click.IntRange(min=0),
+    default=300,
+    show_default=True,
+    help="Training steps on game transcripts; 0 keeps a random init with a large std.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for games and weights.")
+@click.option(
+    "--vocab-size", type=click.IntRange(min=300), default=1024, show_default=True, help="BPE size."
+)
+def make_tiny_command(
+    out_dir: Path, arch: str, train_steps: int, seed: int, vocab_size: int
+) -> None:
+    """Train a tiny chat model on generated game text and save it as a Hugging Face folder."""
+    from arena.models.tiny import build_tiny
+
+    report = build_tiny(
+        out_dir, arch=arch, train_steps=train_steps, seed=seed, vocab_size=vocab_size
+    )
+    loss = ""
+    if report.first_loss is not None:
+        loss = f", loss {report.first_loss:.2f} -> {report.last_loss:.2f}"
+    click.echo(
+        f"wrote {report.path}: {report.arch}, {report.parameters:,} parameters, "
+        f"vocabulary {report.vocab_size}{loss}, {report.seconds:.1f} s"
+    )
+
+
+@models_group.command("export-gguf")
+@click.argument("hf_dir", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--dtype",
+    type=click.Choice(["f32", "f16"]),
+    default="f16",
+    show_default=True,
+    help="Weight type in the GGUF file (norms and biases stay f32).",
+)
+def export_gguf_command(hf_dir: Path, out: Path, dtype: str) -> None:
+    """Export a Llama or Qwen2 Hugging Face folder to a GGUF file for llama.cpp."""
+    from arena.models.gguf_export import ExportError, export_gguf
+
+    try:
+        summary = export_gguf(hf_dir, out, dtype)
+    except ExportError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"wrote {summary.path}: {summary.arch}, {summary.dtype}, {summary.tensors} tensors, "
+        f"{summary.parameters:,} parameters, vocabulary {summary.vocab_size} "
+        f"(pre-tokenizer {summary.pre_tokenizer})"
+    )

@@ -1,0 +1,162 @@
+"""Read a Hugging Face model folder without torch: config, tokenizer files and safetensors weights.
+
+The exporter needs only numpy to read weights: safetensors is an 8-byte header length, a JSON
+header (name -> dtype, shape, byte range) and the raw little-endian data, so tensors are read
+lazily from a memory map one at a time, and a large model never has to fit in memory twice.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ExportError(ValueError):
+    """The model folder cannot be exported; the message says why and what is supported."""
+
+
+_ST_DTYPES = {"F32": "<f4", "F16": "<f2", "BF16": "<u2", "F64": "<f8"}
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """Where one tensor lives: its file, dtype, shape and byte range in the file's data section."""
+
+    file: Path
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+
+@dataclass
+class HFFolder:
+    """The parts of a Hugging Face causal-LM folder the exporter reads."""
+
+    path: Path
+    config: dict[str, Any]
+    tokenizer: dict[str, Any]
+    tokenizer_config: dict[str, Any]
+    generation_config: dict[str, Any]
+    chat_template: str | None
+    tensors: dict[str, TensorRef]
+    _maps: dict[Path, Any] = field(default_factory=dict, repr=False)
+
+    def load(self, name: str) -> Any:
+        """The tensor `name` as a float32 numpy array (bf16 and f16 are widened exactly)."""
+        import numpy as np
+
+        ref = self.tensors[name]
+        if ref.file not in self._maps:
+            self._maps[ref.file] = np.memmap(ref.file, dtype=np.uint8, mode="r")
+        raw = self._maps[ref.file][ref.start : ref.end]
+        if ref.dtype == "BF16":
+            # bf16 is the top half of a float32: shift the 16 bits up.
+            wide = raw.view("<u2").astype(np.uint32) << 16
+            arr = wide.view(np.float32)
+        else:
+            arr = raw.view(_ST_DTYPES[ref.dtype]).astype(np.float32)
+        return arr.reshape(ref.shape)
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExportError(f"{path.parent}: no {path.name} ({what})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(data, dict):
+        raise ExportError(f"{path}: expected a JSON object")
+    return data
+
+
+def _safetensors_header(path: Path) -> dict[str, TensorRef]:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+            if len(head) != 8:
+                raise ExportError(f"{path}: truncated safetensors file")
+            (length,) = struct.unpack("<Q", head)
+            size = path.stat().st_size
+            if length > size - 8:
+                raise ExportError(f"{path}: corrupt safetensors header")
+            header = json.loads(fh.read(length))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{path}: not a readable safetensors file ({exc})") from None
+    base = 8 + length
+    refs: dict[str, TensorRef] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = info.get("dtype")
+        if dtype not in _ST_DTYPES:
+            raise ExportError(f"{path}: tensor {name} has dtype {dtype}; supported: F32, F16, BF16")
+        start, end = (base + int(o) for o in info["data_offsets"])
+        shape = tuple(int(d) for d in info["shape"])
+        count = 1
+        for d in shape:
+            count *= d
+        if end > size or end - start != count * int(_ST_DTYPES[dtype][-1]):
+            raise ExportError(f"{path}: tensor {name} does not fit the file (truncated?)")
+        refs[name] = TensorRef(path, dtype, shape, start, end)
+    return refs
+
+
+def _weights(folder: Path) -> dict[str, TensorRef]:
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        files = sorted(set(_read_json(index, "weight index").get("weight_map", {}).values()))
+        paths = [folder / f for f in files]
+    else:
+        paths = sorted(folder.glob("*.safetensors"))
+    if not paths:
+        if any(folder.glob("*.bin")) or any(folder.glob("*.pt")):
+            raise ExportError(
+                f"{folder}: weights are in PyTorch pickle files; save them as safetensors "
+                "(model.save_pretrained(path) does by default)"
+            )
+        raise ExportError(f"{folder}: no model.safetensors weights")
+    refs: dict[str, TensorRef] = {}
+    for path in paths:
+        if not path.exists():
+            raise ExportError(f"{folder}: the weight index names {path.name}, which is missing")
+        refs.update(_safetensors_header(path))
+    return refs
+
+
+def _chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | None:
+    """The default chat template: a .jinja file (transformers 5) or tokenizer_config's entry."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.exists():
+        return jinja.read_text(encoding="utf-8")
+    template = tokenizer_config.get("chat_template")
+    if isinstance(template, list):  # named templates: take "default"
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default") or next(iter(named.values()), None)
+    return template if isinstance(template, str) else None
+
+
+def read_hf_folder(path: str | Path) -> HFFolder:
+    """Read a model folder's metadata and weight index; `ExportError` when something is wrong."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ExportError(f"{folder}: no such model folder")
+    config = _read_json(folder / "config.json", "the model's configuration")
+    tokenizer = _read_json(folder / "tokenizer.json", "a fast tokenizer is needed")
+    tok_config_path = folder / "tokenizer_config.json"
+    tok_config = _read_json(tok_config_path, "tokenizer") if tok_config_path.exists() else {}
+    gen_path = folder / "generation_config.json"
+    gen_config = _read_json(gen_path, "generation") if gen_path.exists() else {}
+    return HFFolder(
+        path=folder,
+        config=config,
+        tokenizer=tokenizer,
+        tokenizer_config=tok_config,
+        generation_config=gen_config,
+        chat_template=_chat_template(folder, tok_config),
+        tensors=_weights(folder),
+    )

@@ -162,6 +162,27 @@ class Fault:
         return Fault("status", status=status, echo_auth=True)
 
     @staticmethod
+    def completion(content: str, finish_reason: str = "stop") -> Fault:
+        """Answer 200 with a chat completion whose reply is `content` (any text at all)."""
+        body = json.dumps(
+            {
+                "id": "chatcmpl-injected",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "injected",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": finish_reason,
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+            }
+        )
+        return Fault("status", status=200, body=body)
+
+    @staticmethod
     def hang() -> Fault:
         """Read the request and never answer."""
         return Fault("hang")

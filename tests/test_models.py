@@ -198,6 +198,22 @@ def test_training_makes_the_tiny_model_answer_in_the_arena_format(tiny_llama):
     assert answered >= len(pairs) // 2
 
 
+def test_make_tiny_is_reproducible_for_a_seed(tmp_path):
+    import hashlib
+
+    from arena.models.tiny import make_tiny
+
+    def digest(path: Path) -> list[str]:
+        names = ("model.safetensors", "tokenizer.json")
+        return [hashlib.sha256((path / n).read_bytes()).hexdigest() for n in names]
+
+    first = digest(make_tiny(tmp_path / "a", train_steps=5, seed=4))
+    again = digest(make_tiny(tmp_path / "b", train_steps=5, seed=4))
+    other = digest(make_tiny(tmp_path / "c", train_steps=5, seed=5))
+    assert first == again
+    assert first[0] != other[0]
+
+
 # ---------------------------------------------------------------- agreement
 
 

@@ -38,9 +38,12 @@ def make_tiny_command(
     """Train a tiny chat model on generated game text and save it as a Hugging Face folder."""
     from arena.models.tiny import build_tiny
 
-    report = build_tiny(
-        out_dir, arch=arch, train_steps=train_steps, seed=seed, vocab_size=vocab_size
-    )
+    try:
+        report = build_tiny(
+            out_dir, arch=arch, train_steps=train_steps, seed=seed, vocab_size=vocab_size
+        )
+    except OSError as exc:  # e.g. an unwritable destination
+        raise click.ClickException(str(exc)) from None
     loss = ""
     if report.first_loss is not None:
         loss = f", loss {report.first_loss:.2f} -> {report.last_loss:.2f}"
@@ -66,7 +69,7 @@ def export_gguf_command(hf_dir: Path, out: Path, dtype: str) -> None:
 
     try:
         summary = export_gguf(hf_dir, out, dtype)
-    except ExportError as exc:
+    except (ExportError, OSError) as exc:  # a bad folder, or an unwritable destination
         raise click.ClickException(str(exc)) from None
     click.echo(
         f"wrote {summary.path}: {summary.arch}, {summary.dtype}, {summary.tensors} tensors, "

@@ -40,7 +40,7 @@ _SPLIT_PRE = {"qwen2": "qwen2", "llama3": "llama-bpe"}
 
 @dataclass(frozen=True)
 class TinyReport:
-    """What `make_tiny` built: sizes, the training loss and the wall time it took."""
+    """What `build_tiny` built: sizes, the training loss and the wall time it took."""
 
     path: Path
     arch: str
@@ -248,6 +248,7 @@ def build_tiny(
             if out.exists():
                 shutil.rmtree(out)
             tmp.rename(out)
+            out.chmod(0o755)  # mkdtemp made it private
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

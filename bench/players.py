@@ -150,8 +150,21 @@ async def bench_api(gguf: Path, n: int) -> tuple[float, float]:
 
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-         "--port", str(port), "--n_threads", "1"],
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_threads",
+            "1",
+            "--chat_format",
+            "chat_template.default",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -163,7 +176,9 @@ async def bench_api(gguf: Path, n: int) -> tuple[float, float]:
                 break
             except OSError:
                 time.sleep(0.1)
-        backend = OpenAIBackend(base, "tiny", api_key_env=None, concurrency=n)
+        backend = OpenAIBackend(
+            base, str(gguf), api_key_env=None, concurrency=n, llama_sampling=True
+        )
 
         def make_players():
             return [LLMPlayer(f"p{i}", backend, prompt=PROMPT, sampling=SAMPLING) for i in range(2)]
@@ -191,21 +206,38 @@ def main() -> None:
         arena_s, raw_s, calls = asyncio.run(bench_overhead(gguf, args.overhead_matches))
         over = arena_s / raw_s - 1
         rows.append(
-            ("overhead: arena match vs raw llama.cpp calls", f"{arena_s:.3f}s", f"{raw_s:.3f}s",
-             f"+{over:.1%}", "ok" if over <= 0.15 else "ABOVE BAR (15%)", f"{calls} calls")
+            (
+                "overhead: arena match vs raw llama.cpp calls",
+                f"{arena_s:.3f}s",
+                f"{raw_s:.3f}s",
+                f"+{over:.1%}",
+                "ok" if over <= 0.15 else "ABOVE BAR (15%)",
+                f"{calls} calls",
+            )
         )
         seq_s, con_s, moves = asyncio.run(bench_batching(model_dir, args.matches))
         speed = seq_s / con_s
         rows.append(
-            (f"batching: {args.matches} concurrent vs sequential (transformers)", f"{con_s:.3f}s",
-             f"{seq_s:.3f}s", f"{speed:.2f}x", "ok" if speed >= 5 else "BELOW BAR (5x)",
-             f"{moves} moves")
+            (
+                f"batching: {args.matches} concurrent vs sequential (transformers)",
+                f"{con_s:.3f}s",
+                f"{seq_s:.3f}s",
+                f"{speed:.2f}x",
+                "ok" if speed >= 5 else "BELOW BAR (5x)",
+                f"{moves} moves",
+            )
         )
         if not args.skip_api:
             seq_s, con_s = asyncio.run(bench_api(gguf, 8))
             rows.append(
-                ("API: 8 concurrent vs sequential (llama.cpp server)", f"{con_s:.3f}s", f"{seq_s:.3f}s",
-                 f"{seq_s / con_s:.2f}x", "(no bar)", "")
+                (
+                    "API: 8 concurrent vs sequential (llama.cpp server)",
+                    f"{con_s:.3f}s",
+                    f"{seq_s:.3f}s",
+                    f"{seq_s / con_s:.2f}x",
+                    "(no bar)",
+                    "",
+                )
             )
     headers = ("case", "measured", "baseline", "ratio", "bar", "")
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]

@@ -150,7 +150,10 @@ class TransformersSpec(_ModelSpec):
     """auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."""
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     batch_window_ms: float = Field(5.0, ge=0)
+    """How long a request waits for others to join its batch."""
     max_batch_size: int = Field(16, ge=1)
+    threads: int | None = Field(None, ge=1)
+    """CPU threads for torch (process-wide); 1 is fastest on small shared machines."""
 
 
 class OpenAISpec(_ModelSpec):

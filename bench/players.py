@@ -127,7 +127,9 @@ async def _matches(make_players, n: int, concurrent: bool) -> tuple[float, int]:
 async def bench_batching(model_dir: Path, n: int) -> tuple[float, float, int]:
     from arena.backends.transformers_backend import TransformersBackend
 
-    backend = TransformersBackend(str(model_dir), device="cpu", max_batch_size=max(16, n))
+    backend = TransformersBackend(
+        str(model_dir), device="cpu", max_batch_size=max(16, n), threads=1
+    )
 
     def make_players():
         return [LLMPlayer(f"p{i}", backend, prompt=PROMPT, sampling=SAMPLING) for i in range(2)]

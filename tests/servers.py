@@ -41,7 +41,7 @@ class LlamaServer:
         self,
         model_path: str | Path,
         *,
-        n_ctx: int = 512,
+        n_ctx: int = 4096,
         chat_format: str = "chat_template.default",
         api_key: str | None = None,
     ) -> None:

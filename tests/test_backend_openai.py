@@ -378,7 +378,7 @@ def test_client_errors_are_not_retried(fault_proxy, status):
 
 
 def test_real_server_400_for_a_prompt_over_the_context_is_not_retried(fault_proxy):
-    too_long = [{"role": "user", "content": "x y " * 600}]  # the server's context is 512
+    too_long = [{"role": "user", "content": "x y " * 5000}]  # the server's context is 4096
     b = backend(fault_proxy.base_url, max_retries=3, **FAST)
     with pytest.raises(BackendError, match="HTTP 400.*context length.*1 attempt") as info:
         run(generate_and_close(b, messages=too_long))

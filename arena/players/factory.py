@@ -26,7 +26,7 @@ from games.registry import game_class, game_ids
 # Fields that decide which loaded model a spec needs (the rest is per player).
 _BACKEND_FIELDS = {
     "llamacpp": ("path", "chat_format", "n_ctx", "n_threads", "seed"),
-    "transformers": ("model", "device", "dtype", "batch_window_ms", "max_batch_size"),
+    "transformers": ("model", "device", "dtype", "batch_window_ms", "max_batch_size", "threads"),
     "openai": (
         "base_url",
         "model",
@@ -83,6 +83,7 @@ def _create(kind: str, f: dict[str, Any]) -> Backend:
             dtype=f["dtype"],
             batch_window_ms=f["batch_window_ms"],
             max_batch_size=f["max_batch_size"],
+            threads=f["threads"],
         )
     from arena.backends.openai_backend import OpenAIBackend
 

@@ -1,0 +1,414 @@
+"""Batched decoding with a Hugging Face causal language model, for `BatchWorker`.
+
+`TorchEngine.run_batch` receives the requests a `BatchWorker` gathered and decodes them as
+one left-padded batch with a KV cache, step by step, in our own loop rather than
+`model.generate`: every row keeps its own sampling settings, seed, stop strings and token
+budget. Position ids count only a row's real tokens and the attention mask hides the padding,
+which makes a row's greedy output the same in a batch as alone.
+
+A row that finishes is answered at once and dropped from the batch and from the cache;
+requests that arrive meanwhile are prefilled and join the running batch (continuous
+batching), so a long reply does not hold up the matches that are ready for their next move.
+
+Sampling uses one CPU `torch.Generator` per request, seeded from the request: the uniform
+number drawn for a row depends on nothing else in the batch, so a seed gives the same reply
+alone and batched. Scoring lives in `arena.backends.torch_score`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from arena.backends.base import BackendError, Generation, Message, Sampling
+from arena.backends.batching import Pending
+from arena.backends.torch_score import ScoreJob, score_batch
+
+# `admit(rows)`: the requests that arrived meanwhile, up to the batch's free rows.
+Admit = Callable[[int], list[Pending]]
+
+
+@dataclass
+class GenerateJob:
+    """A free generation request."""
+
+    messages: list[Message]
+    sampling: Sampling
+    seed: int
+
+
+@dataclass
+class _Row:
+    """One generation request while it decodes."""
+
+    item: Pending
+    prompt: list[int]
+    sampling: Sampling
+    seed: int
+    budget: int  # new tokens allowed (max_tokens cut to the context)
+    generator: Any = None  # torch.Generator, for sampled rows
+    ids: list[int] = field(default_factory=list)
+    text: str = ""  # decoded so far (kept only when stop strings or streaming need it)
+    emitted: int = 0  # characters of `text` already streamed
+    finish: str | None = None
+    stopped_by: str | None = None
+    batch_size: int = 1  # rows decoding together when this one started
+
+    @property
+    def watches_text(self) -> bool:
+        return bool(self.sampling.stop) or self.item.on_text is not None
+
+
+class _Batch:
+    """The rows decoding together and their tensors: the KV cache, the attention mask (one
+    column per cached position, left padding as zeros), each row's next position and the
+    token it feeds next."""
+
+    def __init__(self, rows: list[_Row], cache: Any, mask: Any, next_pos: Any) -> None:
+        self.rows = rows
+        self.cache = cache
+        self.mask = mask
+        self.next_pos = next_pos
+        self.tokens: Any = None
+        # Other rows can join (and padding can be trimmed) only when every cache layer is a
+        # plain growing one; sliding-window and other caches keep the batch as it started.
+        from transformers.cache_utils import DynamicLayer
+
+        layers = getattr(cache, "layers", None)
+        self.can_merge = bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+    def select(self, keep: list[int]) -> None:
+        """Keep only these rows, and drop the padding columns no kept row needs."""
+        import torch
+
+        index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
+        self.cache.batch_select_indices(index)
+        self.mask, self.next_pos = self.mask[index], self.next_pos[index]
+        self.tokens = self.tokens[index]
+        self.rows = [self.rows[j] for j in keep]
+        if self.can_merge:
+            used = self.mask.any(dim=0).nonzero()
+            first = int(used[0, 0]) if len(used) else 0
+            if first > 0:
+                self.mask = self.mask[:, first:]
+                for layer in self.cache.layers:
+                    layer.keys = layer.keys[:, :, first:, :]
+                    layer.values = layer.values[:, :, first:, :]
+
+    def merge(self, other: _Batch) -> _Batch:
+        """Append `other`'s rows; the shorter cache is padded on the left to the longer."""
+        import torch
+
+        width = max(self.mask.shape[1], other.mask.shape[1])
+
+        def pad(t: Any, dim: int) -> Any:
+            missing = width - t.shape[dim]
+            if missing == 0:
+                return t
+            shape = list(t.shape)
+            shape[dim] = missing
+            return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+        for mine, theirs in zip(self.cache.layers, other.cache.layers):
+            mine.keys = torch.cat([pad(mine.keys, 2), pad(theirs.keys, 2)], dim=0)
+            mine.values = torch.cat([pad(mine.values, 2), pad(theirs.values, 2)], dim=0)
+        self.mask = torch.cat([pad(self.mask, 1), pad(other.mask, 1)], dim=0)
+        self.next_pos = torch.cat([self.next_pos, other.next_pos])
+        self.tokens = torch.cat([self.tokens, other.tokens])
+        self.rows = self.rows + other.rows
+        return self
+
+
+class TorchEngine:
+    """Runs batches of `GenerateJob`s and `ScoreJob`s on one model (in the worker thread).
+
+    `render(messages)` turns chat messages into prompt token ids (the chat template with the
+    generation prompt), `encode(text)` tokenizes a candidate on its own, `decode(ids)` turns
+    generated ids into text; all three are called only from the worker thread.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        device: Any,
+        render: Callable[[list[Message]], list[int]],
+        encode: Callable[[str], list[int]],
+        decode: Callable[[list[int]], str],
+        eos_ids: set[int],
+        pad_id: int,
+        max_context: int | None,
+    ) -> None:
+        self.model = model
+        self.device = device
+        self.render = render
+        self.encode = encode
+        self.decode = decode
+        self.eos_ids = frozenset(eos_ids)
+        self.pad_id = pad_id
+        self.max_context = max_context
+        # Ask for the last position's logits only, when the model supports it.
+        self.keep_last: dict[str, int] = {}
+        if "logits_to_keep" in inspect.signature(model.forward).parameters:
+            self.keep_last = {"logits_to_keep": 1}
+
+    def run_batch(self, items: list[Pending], admit: Admit | None = None) -> None:
+        """Compute every item and resolve (or fail) it; take more through `admit` while
+        decoding, when given."""
+        import torch
+
+        with torch.inference_mode():
+            gens = self._dispatch(items)
+            if gens:
+                self._generate(gens, admit)
+
+    def _dispatch(self, items: list[Pending]) -> list[Pending]:
+        """Score the score jobs now; return the generation jobs."""
+        scores = [p for p in items if isinstance(p.job, ScoreJob)]
+        for p in items:
+            if not isinstance(p.job, ScoreJob | GenerateJob):
+                p.fail(BackendError(f"unknown job {type(p.job).__name__}"))
+        if scores:
+            score_batch(self, scores)
+        return [p for p in items if isinstance(p.job, GenerateJob)]
+
+    # -- generation ---------------------------------------------------------------------
+
+    def _prepare_row(self, item: Pending) -> _Row | None:
+        job: GenerateJob = item.job
+        try:
+            prompt = self.render(job.messages)
+            self.check_context(len(prompt), 1)
+        except Exception as exc:  # noqa: BLE001 - this request fails, the batch goes on
+            item.fail(exc if isinstance(exc, BackendError) else prompt_error(exc))
+            return None
+        budget = job.sampling.max_tokens
+        if self.max_context is not None:
+            budget = min(budget, self.max_context - len(prompt))
+        row = _Row(item, prompt, job.sampling, job.seed, max(0, budget))
+        if job.sampling.temperature > 0:
+            import torch
+
+            row.generator = torch.Generator().manual_seed(job.seed)
+        return row
+
+    def _generate(self, items: list[Pending], admit: Admit | None) -> None:
+        batch = self._start(items, running=0)
+        while batch is not None or admit is not None:
+            rows = 0 if batch is None else len(batch.rows)
+            if admit is not None:
+                # Requests that arrived while we decode join the batch instead of waiting
+                # for it to end (when the cache allows it).
+                more = admit(rows) if batch is None or batch.can_merge else []
+                fresh = self._start(self._dispatch(more), running=rows) if more else None
+                if fresh is not None:
+                    batch = fresh if batch is None else batch.merge(fresh)
+            if batch is None:
+                return
+            batch = self._step(batch)
+
+    def _start(self, items: list[Pending], running: int) -> _Batch | None:
+        """Prefill new requests as one left-padded batch and pick their first tokens."""
+        import torch
+
+        rows = [r for r in map(self._prepare_row, items) if r is not None]
+        for row in rows:
+            row.batch_size = running + len(rows)
+            if row.budget == 0:
+                self._finish(row, "length")
+        rows = [r for r in rows if r.finish is None]
+        if not rows:
+            return None
+        width = max(len(r.prompt) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, width - len(row.prompt) :] = torch.tensor(row.prompt, dtype=torch.long)
+            mask[i, width - len(row.prompt) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        # Left padding: a row's positions count its real tokens only, as if it ran alone.
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            **self.keep_last,
+        )
+        batch = _Batch(rows, out.past_key_values, mask, positions[:, -1] + 1)
+        return self._settle(batch, self._pick(out.logits[:, -1, :], rows))
+
+    def _step(self, batch: _Batch) -> _Batch | None:
+        """Feed every row its last token and pick the next one."""
+        import torch
+
+        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch.rows), 1))], dim=1)
+        out = self.model(
+            input_ids=batch.tokens[:, None],
+            attention_mask=batch.mask,
+            position_ids=batch.next_pos[:, None],
+            past_key_values=batch.cache,
+            use_cache=True,
+        )
+        batch.cache = out.past_key_values
+        batch.next_pos = batch.next_pos + 1
+        return self._settle(batch, self._pick(out.logits[:, -1, :], batch.rows))
+
+    def _settle(self, batch: _Batch, tokens: Any) -> _Batch | None:
+        """Append the picked tokens; answer and drop the rows that are done."""
+        keep: list[int] = []
+        for j, (row, token) in enumerate(zip(batch.rows, tokens.tolist())):
+            self._advance(row, token)
+            if row.finish is None and not row.item.cancelled:
+                keep.append(j)
+        if not keep:
+            return None
+        batch.tokens = tokens
+        if len(keep) < len(batch.rows):
+            batch.select(keep)
+        return batch
+
+    def _pick(self, logits: Any, rows: list[_Row]) -> Any:
+        """The next token of every row: argmax for greedy rows, a seeded draw for the others."""
+        import torch
+
+        tokens = logits.argmax(dim=-1)
+        sampled = [j for j, row in enumerate(rows) if row.sampling.temperature > 0]
+        if not sampled:
+            return tokens
+        dev = logits.device
+        index = torch.tensor(sampled, dtype=torch.long, device=dev)
+        picked = [rows[j] for j in sampled]
+        temps = torch.tensor([r.sampling.temperature for r in picked], device=dev)
+        probs = torch.softmax(logits.index_select(0, index).float() / temps[:, None], dim=-1)
+        # One uniform number per row from the row's own generator: the draw depends on
+        # nothing else in the batch.
+        uniforms = torch.stack([torch.rand((), generator=r.generator) for r in picked]).to(dev)
+        tokens = tokens.clone()
+        tokens[index] = _draw(probs, uniforms, picked)
+        return tokens
+
+    def _advance(self, row: _Row, token: int) -> None:
+        """Append a sampled token to a row; finish it on eos, a stop string or its budget."""
+        row.ids.append(token)
+        if token in self.eos_ids:
+            row.stopped_by = "eos"
+            self._finish(row, "stop")
+            return
+        if row.watches_text:
+            row.text = self.decode(row.ids)
+            for stop in row.sampling.stop:
+                at = row.text.find(stop) if stop else -1
+                if at >= 0:
+                    row.text = row.text[:at]
+                    row.stopped_by = stop
+                    self._finish(row, "stop")
+                    return
+            if row.item.on_text is not None:
+                # Hold back what could still turn out to be the start of a stop string, and
+                # a trailing partial character.
+                hold = max((len(s) for s in row.sampling.stop), default=1) - 1
+                end = len(row.text) - hold
+                while end > row.emitted and row.text[end - 1] == "\ufffd":
+                    end -= 1
+                if end > row.emitted:
+                    row.item.emit(row.text[row.emitted : end])
+                    row.emitted = end
+        if len(row.ids) >= row.budget:
+            self._finish(row, "length")
+
+    def _finish(self, row: _Row, reason: str) -> None:
+        row.finish = reason
+        if row.stopped_by is None or row.stopped_by == "eos":
+            body = row.ids[:-1] if row.stopped_by == "eos" else row.ids
+            row.text = self.decode(body)
+        if len(row.text) > row.emitted:
+            row.item.emit(row.text[row.emitted :])
+            row.emitted = len(row.text)
+        meta: dict[str, Any] = {"batch_size": row.batch_size}
+        if row.sampling.temperature > 0:
+            meta["seed"] = row.seed
+        if row.stopped_by is not None:
+            meta["stopped_by"] = row.stopped_by
+        row.item.resolve(
+            Generation(
+                text=row.text,
+                prompt_tokens=len(row.prompt),
+                completion_tokens=len(row.ids),
+                finish_reason=reason,
+                token_ids=list(row.ids),
+                meta=meta,
+            )
+        )
+
+    # -- shared -------------------------------------------------------------------------
+
+    def check_context(self, prompt_tokens: int, more: int) -> None:
+        """Raise `BackendError` when a prompt and `more` tokens do not fit the context."""
+        if self.max_context is not None and prompt_tokens + more > self.max_context:
+            raise BackendError(
+                f"the prompt has {prompt_tokens} tokens (+{more} to come) but the model's "
+                f"context holds {self.max_context}"
+            )
+
+
+def _draw(probs: Any, uniforms: Any, rows: list[_Row]) -> Any:
+    """Inverse-CDF draws from each row's distribution, cut by its top_k and top_p.
+
+    Rows without a cut draw over the vocabulary in its own order (no sort at all: a full sort
+    costs more than the model's forward pass on a CPU). Rows with one draw from the head of
+    their distribution (`topk`), widened until it holds every row's nucleus, so the draw
+    does not depend on the other rows.
+    """
+    import torch
+
+    vocab = probs.shape[-1]
+    tokens = torch.empty(len(rows), dtype=torch.long, device=probs.device)
+    plain = [j for j, r in enumerate(rows) if r.sampling.top_k <= 0 and r.sampling.top_p >= 1]
+    cut = sorted(set(range(len(rows))) - set(plain))
+    if plain:
+        idx = torch.tensor(plain, dtype=torch.long, device=probs.device)
+        tokens[idx] = _inverse_cdf(probs[idx], uniforms[idx])
+    if cut:
+        idx = torch.tensor(cut, dtype=torch.long, device=probs.device)
+        sub = probs[idx]
+        cut_rows = [rows[j] for j in cut]
+        top_k = torch.tensor(
+            [r.sampling.top_k if r.sampling.top_k > 0 else vocab for r in cut_rows],
+            device=probs.device,
+        )
+        top_p = torch.tensor([r.sampling.top_p for r in cut_rows], device=probs.device)
+        # Rows cut by top_p alone need a head whose mass reaches top_p.
+        only_p = torch.tensor([r.sampling.top_k <= 0 for r in cut_rows], device=probs.device)
+        width = min(vocab, max(r.sampling.top_k for r in cut_rows) or 64)
+        while True:
+            head, order = torch.topk(sub, width, dim=-1)
+            short = only_p & (head.sum(-1) < top_p)
+            if width == vocab or not bool(short.any()):
+                break
+            width = min(vocab, width * 4)
+        ranks = torch.arange(width, device=probs.device)[None, :]
+        head = head.masked_fill(ranks >= top_k[:, None], 0.0)
+        head = head / head.sum(-1, keepdim=True)
+        # Keep the smallest head whose mass reaches top_p (at least one token).
+        drop = ((head.cumsum(-1) - head) >= top_p[:, None]) & (top_p < 1.0)[:, None]
+        drop[:, 0] = False
+        choice = _inverse_cdf(head.masked_fill(drop, 0.0), uniforms[idx])
+        tokens[idx] = order.gather(1, choice[:, None])[:, 0]
+    return tokens
+
+
+def _inverse_cdf(weights: Any, uniforms: Any) -> Any:
+    """For each row, the first index whose cumulative weight exceeds u * total."""
+    import torch
+
+    cdf = weights.cumsum(-1)
+    target = uniforms[:, None] * cdf[:, -1:]
+    return torch.searchsorted(cdf, target, right=True)[:, 0].clamp(max=weights.shape[-1] - 1)
+
+
+def prompt_error(exc: Exception) -> BackendError:
+    """A failure to render or tokenize a request, as the request's own error."""
+    return BackendError(f"could not prepare the prompt: {type(exc).__name__}: {exc}")

@@ -29,6 +29,24 @@ def openai_player(name, base_url, model, **kw):
     return LLMPlayer(name, backend, prompt=DIRECT, sampling=GREEDY)
 
 
+def against_random_bot(model, *, seed=0, rules=KEEP_GOING, on_event=None):
+    """Play `model` (seat 0) against the random bot at tictactoe; close its backend after."""
+
+    async def scenario():
+        try:
+            return await play_match(
+                games.make("tictactoe"),
+                [model, BotPlayer("bot", "random")],
+                seed=seed,
+                rules=rules,
+                on_event=on_event,
+            )
+        finally:
+            await model.backend.aclose()
+
+    return asyncio.run(scenario())
+
+
 def test_llamacpp_player_against_openai_player_full_match(tiny_gguf, llama_server):
     from arena.backends.llamacpp import LlamaCppBackend
 
@@ -67,19 +85,7 @@ def test_server_killed_mid_match_is_an_error_and_no_move(tiny_gguf):
             if isinstance(event, MovePlayed) and event.record.seat == 1:
                 server.kill()
 
-        async def scenario():
-            try:
-                return await play_match(
-                    games.make("tictactoe"),
-                    [model, BotPlayer("bot", "random")],
-                    seed=0,
-                    rules=KEEP_GOING,
-                    on_event=on_event,
-                )
-            finally:
-                await model.backend.aclose()
-
-        result = asyncio.run(scenario())
+        result = against_random_bot(model, on_event=on_event)
     assert result.status == "error"
     assert result.returns is None and result.forfeit_seat is None
     assert "remote" in result.error
@@ -93,19 +99,7 @@ def test_429_then_200_inside_a_match_is_retried_not_a_move(fault_proxy, llama_se
 
     fault_proxy.push(Fault.reply(429, retry_after=0.05), Fault.reply(503))
     model = openai_player("remote", fault_proxy.base_url, llama_server.model, max_retries=3)
-
-    async def scenario():
-        try:
-            return await play_match(
-                games.make("tictactoe"),
-                [model, BotPlayer("bot", "random")],
-                seed=1,
-                rules=KEEP_GOING,
-            )
-        finally:
-            await model.backend.aclose()
-
-    result = asyncio.run(scenario())
+    result = against_random_bot(model, seed=1)
     assert result.status == "finished"
     first = result.moves[0].attempts[0]
     assert first.prompt_tokens  # a real completion, after two refused requests
@@ -128,19 +122,7 @@ def test_hostile_replies_from_a_server_are_recorded_verbatim(
 
     fault_proxy.push(Fault.completion(reply))
     model = openai_player("remote", fault_proxy.base_url, llama_server.model)
-
-    async def scenario():
-        try:
-            return await play_match(
-                games.make("tictactoe"),
-                [model, BotPlayer("bot", "random")],
-                seed=0,
-                rules=MatchRules(retries=0, on_exhausted="random"),
-            )
-        finally:
-            await model.backend.aclose()
-
-    result = asyncio.run(scenario())
+    result = against_random_bot(model, rules=MatchRules(retries=0, on_exhausted="random"))
     assert result.status == "finished"
     first = result.moves[0].attempts[0]
     assert first.raw == reply
@@ -156,18 +138,6 @@ def test_a_server_that_never_answers_ends_the_match_with_an_error(fault_proxy, l
     model = openai_player(
         "remote", fault_proxy.base_url, llama_server.model, timeout_s=0.3, max_retries=1
     )
-
-    async def scenario():
-        try:
-            return await play_match(
-                games.make("tictactoe"),
-                [model, BotPlayer("bot", "random")],
-                seed=0,
-                rules=KEEP_GOING,
-            )
-        finally:
-            await model.backend.aclose()
-
-    result = asyncio.run(scenario())
+    result = against_random_bot(model)
     assert result.status == "error" and result.moves == []
     assert "tim" in result.error.lower()  # "timed out" / "timeout"

@@ -159,6 +159,27 @@ def test_greedy_reply_equals_model_generate_on_the_rendered_prompt(backend, refe
         assert gen.completion_tokens == len(expected)
 
 
+def test_a_prompt_sharing_a_cached_prefix_reuses_it_and_matches_model_generate(backend, reference):
+    model, tokenizer = reference
+    first = [{"role": "system", "content": "You play tictactoe well."}] + PROMPTS[0][-1:]
+    solo(backend, first, GREEDY)
+    later = first + [{"role": "assistant", "content": "b2"}, {"role": "user", "content": "Next?"}]
+    ids = torch.tensor([prompt_ids(tokenizer, later)])
+    store = backend._engine.prefixes
+    shared = max(len(os.path.commonprefix([t, ids[0].tolist()])) for t, _ in store.entries)
+    assert shared >= 8  # the earlier prompt is cached and starts the same way
+    gen = solo(backend, later, GREEDY)
+    with torch.no_grad():
+        out = model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            do_sample=False,
+            max_new_tokens=GREEDY.max_tokens,
+            pad_token_id=tokenizer.pad_token_id or 0,
+        )
+    assert gen.token_ids == out[0, ids.shape[1] :].tolist()
+
+
 def test_sixteen_concurrent_requests_form_one_batch_equal_to_their_unbatched_replies(backend):
     requests = [(m, Sampling(max_tokens=4 + 2 * i)) for i, m in enumerate(PROMPTS)]
     alone = [solo(backend, m, s) for m, s in requests]

@@ -127,6 +127,8 @@ class TorchEngine:
     `render(messages)` turns chat messages into prompt token ids (the chat template with the
     generation prompt), `encode(text)` tokenizes a candidate on its own, `decode(ids)` turns
     generated ids into text; all three are called only from the worker thread.
+    `prefix_slots` recent prompts keep their keys and values so that prompts starting the
+    same way skip that part of the prefill (0 turns this off).
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class TorchEngine:
         eos_ids: set[int],
         pad_id: int,
         max_context: int | None,
+        prefix_slots: int = 32,
     ) -> None:
         self.model = model
         self.device = device
@@ -149,6 +152,7 @@ class TorchEngine:
         self.eos_ids = frozenset(eos_ids)
         self.pad_id = pad_id
         self.max_context = max_context
+        self.prefixes = _PrefixStore(prefix_slots) if prefix_slots > 0 else None
         # Ask for the last position's logits only, when the model supports it.
         self.keep_last: dict[str, int] = {}
         if "logits_to_keep" in inspect.signature(model.forward).parameters:
@@ -211,8 +215,6 @@ class TorchEngine:
 
     def _start(self, items: list[Pending], running: int) -> _Batch | None:
         """Prefill new requests as one left-padded batch and pick their first tokens."""
-        import torch
-
         rows = [r for r in map(self._prepare_row, items) if r is not None]
         for row in rows:
             row.batch_size = running + len(rows)
@@ -221,24 +223,63 @@ class TorchEngine:
         rows = [r for r in rows if r.finish is None]
         if not rows:
             return None
-        width = max(len(r.prompt) for r in rows)
+        reuse = self.prefixes.find([r.prompt for r in rows]) if self.prefixes else []
+        # Rows that reuse a cached prefix and rows that do not prefill apart: together, every
+        # row would be as wide as the longest new part plus the longest cached part.
+        groups = [[i for i, hit in enumerate(reuse) if hit is None]]
+        groups.append([i for i, hit in enumerate(reuse) if hit is not None])
+        groups = [g for g in groups if g] or [list(range(len(rows)))]
+        batch: _Batch | None = None
+        for group in groups:
+            part = [rows[i] for i in group]
+            out, mask, positions = self._prefill(part, [reuse[i] for i in group] if reuse else [])
+            fresh = _Batch(part, out.past_key_values, mask, positions[:, -1] + 1)
+            if self.prefixes is not None and fresh.can_merge:
+                self.prefixes.remember(part, fresh.cache, mask)
+            fresh.tokens = out.logits[:, -1, :]  # the logits, merged along with the rows
+            batch = fresh if batch is None else batch.merge(fresh)
+        assert batch is not None
+        return self._settle(batch, self._pick(batch.tokens, batch.rows))
+
+    def _prefill(
+        self, rows: list[_Row], reuse: list[tuple[int, int] | None]
+    ) -> tuple[Any, Any, Any]:
+        """Run the rows' prompts as one left-padded batch; returns the model output, the
+        attention mask and the positions.
+
+        A prompt that starts like one seen recently (the same system prompt, the same match's
+        earlier turns) reuses that prompt's cached keys and values and computes only the rest:
+        the cached part of each row sits left-padded in front of its new part, with padding
+        between them hidden by the mask. Prefill costs about as much per token as the model's
+        full size, so this is where a batch of long prompts spends its time.
+        """
+        import torch
+
+        cached = [0 if hit is None else hit[1] for hit in reuse] or [0] * len(rows)
+        head = max(cached)
+        width = max(len(r.prompt) - n for r, n in zip(rows, cached))
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, width - len(row.prompt) :] = torch.tensor(row.prompt, dtype=torch.long)
-            mask[i, width - len(row.prompt) :] = 1
+        mask = torch.zeros((len(rows), head + width), dtype=torch.long)
+        for i, (row, n) in enumerate(zip(rows, cached)):
+            rest = row.prompt[n:]
+            ids[i, width - len(rest) :] = torch.tensor(rest, dtype=torch.long)
+            mask[i, head - n : head] = 1
+            mask[i, head + width - len(rest) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         # Left padding: a row's positions count its real tokens only, as if it ran alone.
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        extra: dict[str, Any] = {}
+        if head and self.prefixes is not None:
+            extra["past_key_values"] = self.prefixes.cache(reuse, head)
         out = self.model(
             input_ids=ids,
             attention_mask=mask,
-            position_ids=positions,
+            position_ids=positions[:, head:],
             use_cache=True,
+            **extra,
             **self.keep_last,
         )
-        batch = _Batch(rows, out.past_key_values, mask, positions[:, -1] + 1)
-        return self._settle(batch, self._pick(out.logits[:, -1, :], rows))
+        return out, mask, positions
 
     def _step(self, batch: _Batch) -> _Batch | None:
         """Feed every row its last token and pick the next one."""
@@ -352,6 +393,98 @@ class TorchEngine:
                 f"the prompt has {prompt_tokens} tokens (+{more} to come) but the model's "
                 f"context holds {self.max_context}"
             )
+
+
+# A cached prefix shorter than this is not worth the copies.
+_MIN_PREFIX = 8
+
+
+class _PrefixStore:
+    """The keys and values of recent prompts, for prompts that start the same way.
+
+    Holds up to `slots` prompts, least recently used first out. Only used with caches made of
+    plain growing layers (the same condition as joining a running batch).
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self.entries: list[tuple[list[int], list[tuple[Any, Any]]]] = []
+
+    def find(self, prompts: list[list[int]]) -> list[tuple[int, int] | None]:
+        """For each prompt, (entry, tokens to reuse) of the entry sharing the longest prefix
+        with it, or None. At least one token of every prompt is left to compute: its logits
+        pick the first new token."""
+        hits: list[tuple[int, int] | None] = []
+        for prompt in prompts:
+            best, best_n = -1, _MIN_PREFIX - 1
+            for e, (tokens, _) in enumerate(self.entries):
+                n = _common_prefix(tokens, prompt, len(prompt) - 1)
+                if n > best_n:
+                    best, best_n = e, n
+            hits.append((best, best_n) if best >= 0 else None)
+        # Entries in use go to the back: the least recently used leave first.
+        used = sorted({hit[0] for hit in hits if hit is not None})
+        if used:
+            keep = [e for e in range(len(self.entries)) if e not in set(used)]
+            moved = {old: new for new, old in enumerate(keep + used)}
+            self.entries = [self.entries[e] for e in keep + used]
+            hits = [None if h is None else (moved[h[0]], h[1]) for h in hits]
+        return hits
+
+    def cache(self, hits: list[tuple[int, int] | None], head: int) -> Any:
+        """A cache holding each row's reused prefix, left-padded to `head` positions."""
+        from transformers.cache_utils import DynamicCache
+
+        some = next(h for h in hits if h is not None)
+        layers = []
+        for layer, (k0, v0) in enumerate(self.entries[some[0]][1]):
+            shape = (len(hits), k0.shape[1], head, k0.shape[3])
+            keys, values = k0.new_zeros(shape), v0.new_zeros(shape)
+            for i, hit in enumerate(hits):
+                if hit is not None:
+                    e, n = hit
+                    k, v = self.entries[e][1][layer]
+                    keys[i, :, head - n :] = k[0, :, :n]
+                    values[i, :, head - n :] = v[0, :, :n]
+            layers.append((keys, values))
+        return DynamicCache(ddp_cache_data=layers)
+
+    def remember(self, rows: list[Any], cache: Any, mask: Any) -> None:
+        """Keep the keys and values of these freshly prefilled prompts."""
+        width = mask.shape[1]
+        for i, row in enumerate(rows):
+            # The row's real columns: its reused prefix, then (after any padding) the rest.
+            cols = mask[i].nonzero()[:, 0]
+            if len(cols) != len(row.prompt) or len(cols) < _MIN_PREFIX:
+                continue
+            contiguous = int(cols[0]) == width - len(cols)
+            kv = []
+            for layer in cache.layers:
+                if contiguous:
+                    k = layer.keys[i : i + 1, :, int(cols[0]) :].clone()
+                    v = layer.values[i : i + 1, :, int(cols[0]) :].clone()
+                else:
+                    k = layer.keys[i : i + 1].index_select(2, cols)
+                    v = layer.values[i : i + 1].index_select(2, cols)
+                kv.append((k, v))
+            self.entries = [e for e in self.entries if e[0] != row.prompt]
+            self.entries.append((list(row.prompt), kv))
+        del self.entries[: max(0, len(self.entries) - self.slots)]
+
+
+def _common_prefix(a: list[int], b: list[int], limit: int) -> int:
+    """Length of the common prefix of `a` and `b`, at most `limit` (binary search on slices,
+    which compare in C)."""
+    lo, hi = 0, min(len(a), len(b), limit)
+    if a[:hi] == b[:hi]:
+        return hi
+    while lo < hi - 1:
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def _draw(probs: Any, uniforms: Any, rows: list[_Row]) -> Any:

@@ -18,7 +18,8 @@ from arena.backends.base import BackendError, BackendUnavailable, Sampling
 
 pytest.importorskip("llama_cpp")
 
-from arena.backends.llamacpp import LlamaCppBackend, choices_grammar, gbnf_literal  # noqa: E402
+from arena.backends.grammar import choices_grammar, gbnf_literal  # noqa: E402
+from arena.backends.llamacpp import LlamaCppBackend  # noqa: E402
 
 N_CTX = 512
 GREEDY = Sampling(temperature=0.0, max_tokens=24)

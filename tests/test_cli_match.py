@@ -64,3 +64,20 @@ def test_a_person_plays_at_the_terminal():
     assert out.returncode == 0, out.stderr
     assert "Not accepted:" in out.stdout and "Board:" in out.stdout
     assert "result:" in out.stdout
+
+
+def test_a_model_from_a_spec_file_plays_through_the_cli(tmp_path, tiny_gguf):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(
+        f'name = "tiny"\nkind = "llamacpp"\npath = "{tiny_gguf}"\n'
+        '[prompt]\nreasoning = "direct"\ninclude_rules = false\n'
+        "[sampling]\nmax_tokens = 8\n"
+    )
+    out = arena(
+        "match", "tictactoe", str(spec), "random", "--on-illegal", "random", "--seed", "2", "--json"
+    )
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    assert record["status"] == "finished" and record["players"] == ["tiny", "random"]
+    model_attempts = [a for m in record["moves"] if m["seat"] == 0 for a in m["attempts"]]
+    assert model_attempts and all(a["messages"] and a["prompt_tokens"] for a in model_attempts)

@@ -14,12 +14,11 @@ generation would have produced after that prompt.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,62 +32,16 @@ from arena.backends.base import (
     OnText,
     Sampling,
 )
+from arena.backends.grammar import choices_grammar
+from arena.backends.llamacpp_prompt import Renderer, handler_renderer, jinja_renderer, tokenize
+from arena.backends.llamacpp_score import score_candidates
+from arena.backends.text_stream import TextStream, loop_emitter
 
 T = TypeVar("T")
 
 # llama.cpp's distribution sampler reads this seed as "pick a random one".
 _RANDOM_SEED = 0xFFFFFFFF
 _GRAMMAR_CACHE_SIZE = 64
-
-
-def gbnf_literal(text: str) -> str:
-    """`text` as a GBNF string literal (quotes, backslashes and control characters escaped)."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        else:
-            out.append(ch)  # the GBNF parser reads UTF-8, so other characters stay literal
-    out.append('"')
-    return "".join(out)
-
-
-def choices_grammar(choices: Sequence[str]) -> str:
-    """A GBNF grammar whose only sentences are the given strings."""
-    return "root ::= " + " | ".join(gbnf_literal(c) for c in choices) + "\n"
-
-
-class _PromptCaptured(Exception):
-    """Raised by `_CapturingLlama` to stop a chat handler once it has built its prompt."""
-
-    def __init__(self, prompt: list[int], stop: list[str]):
-        super().__init__("prompt captured")
-        self.prompt = prompt
-        self.stop = stop
-
-
-class _CapturingLlama:
-    """Stands in for `Llama` when a named chat format renders a prompt.
-
-    llama-cpp-python keeps its named formats behind chat handlers that tokenize the prompt and
-    then call `llama.create_completion`; intercepting that call gives the exact prompt ids and
-    stop strings the library itself would use, without generating anything.
-    """
-
-    def __init__(self, llama: Any):
-        self._llama = llama
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._llama, name)
-
-    def create_completion(self, *, prompt: Any, stop: Any = None, **_: Any) -> Any:
-        stops = [stop] if isinstance(stop, str) else list(stop or [])
-        if isinstance(prompt, str):
-            prompt = self._llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-        raise _PromptCaptured(list(prompt), stops)
 
 
 class LlamaCppBackend(Backend):
@@ -134,7 +87,7 @@ class LlamaCppBackend(Backend):
         self.verbose = verbose
         self._llama: Any = None
         self._load_error: BackendUnavailable | None = None
-        self._render: Callable[[list[Message]], tuple[list[int], list[str]]] | None = None
+        self._render: Renderer | None = None
         # token id -> its bytes, or None for end-of-generation tokens (filled as tokens appear)
         self._pieces: dict[int, bytes | None] = {}
         self._recurrent = False
@@ -176,13 +129,7 @@ class LlamaCppBackend(Backend):
             if bad:
                 raise ValueError(f"choices must be non-empty strings without NUL: {bad!r}")
         seed = sampling.seed if sampling.seed is not None else self._rng.randrange(_RANDOM_SEED)
-        emit: Callable[[str], None] | None = None
-        if on_text is not None:
-            loop = asyncio.get_running_loop()
-
-            def emit(piece: str) -> None:
-                loop.call_soon_threadsafe(on_text, piece)
-
+        emit = loop_emitter(on_text)
         cancel = threading.Event()
         t0 = time.perf_counter()
         try:
@@ -217,7 +164,7 @@ class LlamaCppBackend(Backend):
             except BackendError:
                 return None
         # Tokenizing only reads the vocabulary, so it need not queue behind a generation.
-        return len(_tokenize(self._llama, text, special=False))
+        return len(tokenize(self._llama, text, special=False))
 
     async def aclose(self) -> None:
         """Free the model and stop the worker thread. Later calls raise BackendUnavailable."""
@@ -319,14 +266,14 @@ class LlamaCppBackend(Backend):
                     f"{self.path} has no chat template (tokenizer.chat_template); "
                     "give the backend a chat_format"
                 )
-            self._render = self._jinja_renderer(llama, template)
+            self._render = jinja_renderer(llama, template)
         else:
             try:
                 handler = llama_chat_format.get_chat_completion_handler(self.chat_format)
             except Exception as exc:
                 llama.close()
                 raise BackendUnavailable(f"unknown chat format {self.chat_format!r}") from exc
-            self._render = self._handler_renderer(llama, handler)
+            self._render = handler_renderer(llama, handler)
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._recurrent = bool(
             llama_cpp.llama_model_is_recurrent(llama.model)
@@ -335,48 +282,6 @@ class LlamaCppBackend(Backend):
         # One batch for scoring, reused: allocating one costs as much as a small decode.
         self._batch = llama_cpp.llama_batch_init(llama.n_batch, 0, 1)
         return llama
-
-    @staticmethod
-    def _jinja_renderer(
-        llama: Any, template: str
-    ) -> Callable[[list[Message]], tuple[list[int], list[str]]]:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        def text(token: int) -> str:
-            if token < 0:
-                return ""
-            return llama.detokenize([token], special=True).decode("utf-8", errors="replace")
-
-        formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=text(llama.token_eos()),
-            bos_token=text(llama.token_bos()),
-            add_generation_prompt=True,
-        )
-
-        def render(messages: list[Message]) -> tuple[list[int], list[str]]:
-            result = formatter(messages=[dict(m) for m in messages])
-            # As in transformers: the template writes the special tokens itself.
-            ids = _tokenize(llama, result.prompt, special=True)
-            stop = result.stop if isinstance(result.stop, list) else [result.stop or ""]
-            return ids, stop
-
-        return render
-
-    @staticmethod
-    def _handler_renderer(
-        llama: Any, handler: Any
-    ) -> Callable[[list[Message]], tuple[list[int], list[str]]]:
-        capture = _CapturingLlama(llama)
-
-        def render(messages: list[Message]) -> tuple[list[int], list[str]]:
-            try:
-                handler(llama=capture, messages=[dict(m) for m in messages])
-            except _PromptCaptured as got:
-                return got.prompt, got.stop
-            raise BackendError("the chat format produced no prompt")
-
-        return render
 
     def _render_checked(self, messages: list[Message]) -> tuple[list[int], list[str]]:
         self._ensure_loaded()
@@ -401,7 +306,7 @@ class LlamaCppBackend(Backend):
             for choice in choices:
                 # A choice the vocabulary cannot spell would leave the grammar sampler with no
                 # token to pick, which aborts llama.cpp: refuse it here instead.
-                ids = _tokenize(llama, choice, special=False)
+                ids = tokenize(llama, choice, special=False)
                 if llama.detokenize(ids).decode("utf-8", errors="replace") != choice:
                     raise BackendError(f"the model's vocabulary cannot spell the choice {choice!r}")
             grammar = LlamaGrammar.from_string(choices_grammar(choices), verbose=False)
@@ -461,7 +366,7 @@ class LlamaCppBackend(Backend):
             repeat_penalty=1.0,
             grammar=grammar,
         )
-        stream = _TextStream(stops, emit)
+        stream = TextStream(stops, emit)
         ids: list[int] = []
         finish, ended_by = "length", "max_tokens"
         try:
@@ -498,163 +403,10 @@ class LlamaCppBackend(Backend):
     def _score_sync(self, messages: list[Message], candidates: list[str]) -> list[float]:
         prompt, _ = self._render_checked(messages)
         llama = self._llama
-        cand_ids = [_tokenize(llama, c, special=False) for c in candidates]
+        cand_ids = [tokenize(llama, c, special=False) for c in candidates]
         longest = max(len(ids) for ids in cand_ids)
         if len(prompt) + longest > self.n_ctx:
             raise BackendError(
                 f"prompt ({len(prompt)} tokens) plus a candidate ({longest}) exceed n_ctx={self.n_ctx}"
             )
-        n_prompt = len(prompt)
-        first = self._prefill(prompt)
-        # Candidates are scored along a path of evaluated tokens that is extended and cut back
-        # like a depth-first walk of their trie: shared prefixes ("e2e4", "e2e3") cost once.
-        path: list[int] = []
-        rows: list[Any] = [first]  # rows[i]: log-probabilities after prompt + path[:i]
-        scores: dict[int, float] = {}
-        for index in sorted(range(len(candidates)), key=lambda i: cand_ids[i]):
-            ids = cand_ids[index]
-            if not ids:
-                scores[index] = 0.0
-                continue
-            need = ids[:-1]
-            keep = 0
-            while keep < min(len(path), len(need)) and path[keep] == need[keep]:
-                keep += 1
-            del path[keep:], rows[keep + 1 :]
-            if len(need) > keep:
-                llama.n_tokens = n_prompt + keep  # `_decode_rows` drops the cache past here
-                rows.extend(self._decode_rows(need[keep:]))
-                path.extend(need[keep:])
-            scores[index] = float(sum(rows[i][tok] for i, tok in enumerate(ids)))
-        return [scores[i] for i in range(len(candidates))]
-
-    def _prefill(self, prompt: list[int]) -> Any:
-        """Evaluate `prompt`, reusing the cached prefix; the log-probabilities of the next token."""
-        import llama_cpp
-        import numpy as np
-
-        llama = self._llama
-        cached = llama.input_ids[: llama.n_tokens]
-        same = min(len(cached), len(prompt) - 1)  # re-evaluate at least one token for fresh logits
-        mismatch = np.nonzero(cached[:same] != np.asarray(prompt[:same], dtype=cached.dtype))[0]
-        keep = int(mismatch[0]) if mismatch.size else same
-        if self._recurrent:
-            keep = 0  # recurrent state cannot be cut back to a prefix
-            llama.reset()
-        llama.n_tokens = keep
-        llama.eval(prompt[keep:])  # drops the cache past `keep` first
-        logits = np.ctypeslib.as_array(
-            llama_cpp.llama_get_logits_ith(llama.ctx, -1), shape=(llama.n_vocab(),)
-        )
-        return _log_softmax(logits)
-
-    def _decode_rows(self, tokens: list[int]) -> list[Any]:
-        """Append `tokens` at `llama.n_tokens` with logits for every one; their log-probs."""
-        import llama_cpp
-        import numpy as np
-
-        llama = self._llama
-        if self._recurrent:
-            raise BackendError("scoring needs a transformer model (its KV cache can be cut back)")
-        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llama.ctx), -1, llama.n_tokens, -1)
-        n_vocab = llama.n_vocab()
-        batch = self._batch
-        out: list[Any] = []
-        for start in range(0, len(tokens), llama.n_batch):
-            chunk = tokens[start : start + llama.n_batch]
-            batch.n_tokens = len(chunk)
-            for i, token in enumerate(chunk):
-                batch.token[i] = token
-                batch.pos[i] = llama.n_tokens + i
-                batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = 0
-                batch.logits[i] = True
-            code = llama_cpp.llama_decode(llama.ctx, batch)
-            if code != 0:
-                raise RuntimeError(f"llama_decode returned {code}")
-            logits = np.ctypeslib.as_array(
-                llama_cpp.llama_get_logits(llama.ctx), shape=(len(chunk), n_vocab)
-            )
-            out.extend(_log_softmax(logits))
-            # Keep llama-cpp-python's record of the cache true, so `generate` reuses it.
-            llama.input_ids[llama.n_tokens : llama.n_tokens + len(chunk)] = chunk
-            llama.n_tokens += len(chunk)
-        return out
-
-
-def _tokenize(llama: Any, text: str, *, special: bool) -> list[int]:
-    """`text`'s token ids, no BOS added. (llama-cpp-python's `tokenize` allocates a buffer as
-    long as the model's training context, up to 128k tokens, on every call.)"""
-    import llama_cpp
-
-    data = text.encode("utf-8")
-    vocab = llama_cpp.llama_model_get_vocab(llama.model)
-    size = len(data) + 8
-    for _ in range(2):
-        buf = (llama_cpp.llama_token * size)()
-        n = llama_cpp.llama_tokenize(vocab, data, len(data), buf, size, False, special)
-        if n >= 0:
-            return list(buf[:n])
-        size = -n
-    raise RuntimeError(f"llama_tokenize failed on {len(data)} bytes")
-
-
-def _log_softmax(logits: Any) -> Any:
-    """Natural-log softmax over the last axis, in float64 (sums of many terms stay exact)."""
-    import numpy as np
-
-    rows = np.asarray(logits, dtype=np.float64)
-    top = rows.max(axis=-1, keepdims=True)
-    return rows - (top + np.log(np.exp(rows - top).sum(axis=-1, keepdims=True)))
-
-
-class _TextStream:
-    """Turns token bytes into text: UTF-8 across token boundaries, stop strings, streaming.
-
-    Text that could be the start of a stop string is held back from `emit` until it is known
-    not to be one, so a stop string never reaches the live view.
-    """
-
-    def __init__(self, stops: list[str], emit: Callable[[str], None] | None):
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._stops = stops
-        self._longest = max((len(s) for s in stops), default=0)
-        self._emit = emit
-        self._emitted = 0
-        self._cut = False
-        self.text = ""
-
-    def feed(self, data: bytes) -> bool:
-        """Add a token's bytes; True when a stop string has appeared (the text is cut there)."""
-        before = len(self.text)
-        self.text += self._decoder.decode(data)
-        if self._stops:
-            window = max(0, before - self._longest + 1)
-            hits = [i for i in (self.text.find(s, window) for s in self._stops) if i >= 0]
-            if hits:
-                self.text = self.text[: min(hits)]
-                self._cut = True
-                return True
-        self._flush(final=False)
-        return False
-
-    def finish(self) -> str:
-        """The whole text (an unfinished UTF-8 sequence at the end becomes U+FFFD)."""
-        if not self._cut:
-            self.text += self._decoder.decode(b"", final=True)
-        self._flush(final=True)
-        return self.text
-
-    def _flush(self, final: bool) -> None:
-        if self._emit is None:
-            return
-        end = len(self.text)
-        if not final:
-            for stop in self._stops:
-                for k in range(min(len(stop) - 1, end), 0, -1):
-                    if self.text.endswith(stop[:k]):
-                        end = min(end, len(self.text) - k)
-                        break
-        if end > self._emitted:
-            self._emit(self.text[self._emitted : end])
-            self._emitted = end
+        return score_candidates(llama, self._batch, prompt, cand_ids, recurrent=self._recurrent)

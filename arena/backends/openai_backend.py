@@ -15,18 +15,16 @@ switches use it:
   choices. It also turns on `llama_sampling` (send `top_k`, `min_p=0`, `repeat_penalty=1`), so
   that decoding matches the other backends: llama_cpp.server's defaults (min_p 0.05, repeat
   penalty 1.1) would change even greedy output.
-- `gguf_path` (a local copy of the served GGUF): enables `score()`. See `_Vocab` for the method.
+- `gguf_path` (a local copy of the served GGUF): enables `score()`; `OpenAIBackend.score` says
+  how, `ServedVocab` reads the file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import os
 import random
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,59 +40,19 @@ from arena.backends.base import (
     OnText,
     Sampling,
 )
-from arena.backends.llamacpp import choices_grammar
+from arena.backends.endpoint_gate import endpoint_gate, endpoint_key, want_concurrency
+from arena.backends.grammar import choices_grammar
+from arena.backends.http_retry import BadReply, Failure, classify
+from arena.backends.served_vocab import ServedVocab
 
 T = TypeVar("T")
 
 # Sent when no key is needed (a local server); the openai client refuses an empty one.
 NO_KEY = "sk-no-key-required"
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
-_RETRY_STATUS = {408, 429}  # and every 5xx
 # A logit bias that makes the forced token the greedy choice (logits of real models stay far
 # below it); llama.cpp reports log-probabilities from the unbiased logits.
 _FORCE_BIAS = 100.0
-
-
-class _EndpointGate:
-    """At most `limit` requests in flight to one endpoint; the limit can only grow."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.active = 0
-        self._cond = asyncio.Condition()
-
-    async def __aenter__(self) -> None:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.active < self.limit)
-            self.active += 1
-
-    async def __aexit__(self, *exc: object) -> None:
-        async with self._cond:
-            self.active -= 1
-            self._cond.notify()
-
-
-# Gates are bound to an event loop (asyncio primitives are), so one registry per loop; the
-# wanted size per endpoint is the largest `concurrency` any backend asked for.
-_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _EndpointGate]] = (
-    weakref.WeakKeyDictionary()
-)
-_LIMITS: dict[str, int] = {}
-
-
-def endpoint_gate(base_url: str) -> _EndpointGate:
-    """The concurrency gate shared by every backend of this event loop that uses `base_url`."""
-    key = _endpoint_key(base_url)
-    gates = _GATES.setdefault(asyncio.get_running_loop(), {})
-    gate = gates.get(key)
-    if gate is None:
-        gate = gates[key] = _EndpointGate(_LIMITS.get(key, 1))
-    gate.limit = max(gate.limit, _LIMITS.get(key, 1))
-    return gate
-
-
-def _endpoint_key(base_url: str) -> str:
-    return base_url.rstrip("/")
 
 
 def redact_url(url: str) -> str:
@@ -105,16 +63,6 @@ def redact_url(url: str) -> str:
         host = f"[{host}]"
     netloc = host + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
-class _Failure:
-    """One failed attempt, classified."""
-
-    def __init__(self, kind: str, detail: str, retry: bool, retry_after: float | None = None):
-        self.kind = kind  # "timeout" | "unavailable" | "error"
-        self.detail = detail
-        self.retry = retry
-        self.retry_after = retry_after
 
 
 class OpenAIBackend(Backend):
@@ -163,7 +111,7 @@ class OpenAIBackend(Backend):
                 f"bad settings: timeout_s={timeout_s}, max_retries={max_retries}, "
                 f"concurrency={concurrency}"
             )
-        self.base_url = _endpoint_key(base_url)
+        self.base_url = endpoint_key(base_url)
         self.model = model
         self.api_key_env = api_key_env
         self.timeout_s = float(timeout_s)
@@ -180,13 +128,12 @@ class OpenAIBackend(Backend):
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.retry_after_max_s = retry_after_max_s
-        key = _endpoint_key(base_url)
-        _LIMITS[key] = max(_LIMITS.get(key, 0), self.concurrency)
+        want_concurrency(base_url, self.concurrency)
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._client_key = ""
         self._stream_usage = True  # ask for usage in streams until a server refuses
-        self._vocab: _Vocab | None = None
+        self._vocab: ServedVocab | None = None
         self._vocab_lock: asyncio.Lock | None = None
         self._random = random.Random()
 
@@ -306,7 +253,7 @@ class OpenAIBackend(Backend):
     async def _chat(self, client: Any, body: dict[str, Any]) -> Generation:
         resp = await client.chat.completions.create(**body)
         if not resp.choices:
-            raise _BadReply("the reply has no choices")
+            raise BadReply("the reply has no choices")
         choice = resp.choices[0]
         usage = resp.usage
         return Generation(
@@ -431,26 +378,26 @@ class OpenAIBackend(Backend):
             extra_body=self.extra_body or None,
         )
         if not resp.choices or resp.choices[0].logprobs is None:
-            raise _BadReply("the completion has no logprobs (does the server support them?)")
+            raise BadReply("the completion has no logprobs (does the server support them?)")
         lp = resp.choices[0].logprobs
         if resp.usage is not None and resp.usage.prompt_tokens != n_prompt:
-            raise _BadReply(
+            raise BadReply(
                 f"the server read {resp.usage.prompt_tokens} prompt tokens, expected "
                 f"{n_prompt} (does it serve the GGUF given as gguf_path?)"
             )
         if not lp.tokens or lp.tokens[0] != piece or lp.token_logprobs[0] is None:
             got = lp.tokens[0] if lp.tokens else None
-            raise _BadReply(f"the server did not take the forced token {piece!r} (got {got!r})")
+            raise BadReply(f"the server did not take the forced token {piece!r} (got {got!r})")
         return float(lp.token_logprobs[0])
 
-    async def _load_vocab(self) -> _Vocab:
+    async def _load_vocab(self) -> ServedVocab:
         if self._vocab is None:
             if self._vocab_lock is None:
                 self._vocab_lock = asyncio.Lock()
             async with self._vocab_lock:
                 if self._vocab is None:
                     assert self.gguf_path is not None
-                    self._vocab = await asyncio.to_thread(_Vocab, self.gguf_path)
+                    self._vocab = await asyncio.to_thread(ServedVocab, self.gguf_path)
         return self._vocab
 
     # ---------------------------------------------------------------------------- requests
@@ -495,13 +442,13 @@ class OpenAIBackend(Backend):
         client = self._openai_client(key)
         gate = endpoint_gate(self.base_url)
         tries = self.max_retries + 1
-        failure = _Failure("error", "no attempt made", retry=False)
+        failure = Failure("error", "no attempt made", retry=False)
         for n in range(1, tries + 1):
             async with gate:
                 try:
                     return await attempt(client), n
                 except Exception as exc:
-                    failure = _classify(exc)
+                    failure = classify(exc)
             if not failure.retry or n == tries:
                 break
             await asyncio.sleep(self._backoff(n, failure.retry_after))
@@ -522,136 +469,8 @@ class OpenAIBackend(Backend):
         return self._random.uniform(0, cap)
 
 
-class _BadReply(Exception):
-    """The server answered, but not with what was asked for."""
-
-
-def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """(timeouts, other transport errors) of the HTTP library under `openai`: errors raised
-    while a stream is read are not wrapped by the client."""
-    try:
-        import httpx2 as httpx  # openai >= 3
-    except ImportError:
-        import httpx  # type: ignore[no-redef]
-    return (httpx.TimeoutException,), (httpx.TransportError, httpx.StreamError)
-
-
-def _classify(exc: BaseException) -> _Failure:
-    import openai
-
-    timeouts, transport = _transport_errors()
-    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, *timeouts)):
-        return _Failure("timeout", "timed out", retry=True)
-    if isinstance(exc, (openai.APIConnectionError, ConnectionError, *transport)):
-        cause = exc.__cause__ or exc.__context__
-        why = f"{type(cause).__name__}: {cause}" if cause else str(exc)
-        return _Failure("unavailable", f"connection failed ({why})", retry=True)
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        detail = f"HTTP {status}: {_server_message(exc)}"
-        if status in _RETRY_STATUS or status >= 500:
-            return _Failure("unavailable", detail, retry=True, retry_after=_retry_after(exc))
-        return _Failure("error", detail, retry=False)
-    if isinstance(exc, (_BadReply, openai.APIError, json.JSONDecodeError)):
-        return _Failure("error", f"bad reply: {exc}", retry=False)
-    raise exc  # a bug of ours, not the server's: let it show
-
-
-def _server_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        msg = inner.get("message") if isinstance(inner, dict) else inner
-        if msg is None:
-            msg = body.get("detail", body)
-        text = str(msg)
-    else:
-        text = str(getattr(exc, "message", "") or exc)
-    return text if len(text) <= 300 else text[:300] + "..."
-
-
-def _retry_after(exc: Any) -> float | None:
-    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-    try:
-        if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return float(value)
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value)
-            return when.timestamp() - time.time()
-    except (TypeError, ValueError):
-        return None
-
-
 def _scrub(text: str, key: str) -> str:
     """`text` with the API key, should a server have echoed it, blanked out."""
     if key and key != NO_KEY and len(key) >= 4:
         text = text.replace(key, "[api key]")
     return text
-
-
-class _Vocab:
-    """The served GGUF's chat template and tokenizer, loaded locally (vocabulary only), to
-    render the exact prompt llama.cpp's server builds and predict how it tokenizes text."""
-
-    def __init__(self, path: Path) -> None:
-        import llama_cpp
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        try:
-            self._llama = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
-        except Exception as exc:
-            raise BackendUnavailable(f"cannot read the vocabulary of {path}: {exc}") from exc
-        template = self._llama.metadata.get("tokenizer.chat_template")
-        if not template:
-            self.close()
-            raise BackendError(f"{path} has no chat template; the openai backend cannot score")
-        bos_id, eos_id = self._llama.token_bos(), self._llama.token_eos()
-        self._bos_id = bos_id
-        self._bos = self._special_text(bos_id)
-        self._add_bos = bool(self._llama._model.add_bos_token()) and bos_id >= 0
-        self._format = Jinja2ChatFormatter(
-            template=template, eos_token=self._special_text(eos_id), bos_token=self._bos
-        )
-
-    def _special_text(self, token: int) -> str:
-        if token < 0:
-            return ""
-        return self._llama.detokenize([token], special=True).decode("utf-8", errors="replace")
-
-    def render(self, messages: list[Message]) -> tuple[str, list[int]]:
-        """(the prompt text to send to /completions, the token ids the chat endpoint uses)."""
-        text = self._format(messages=[dict(m) for m in messages]).prompt
-        ids = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        # /completions adds BOS itself when the model asks for one: drop the template's.
-        if self._add_bos and self._bos and text.startswith(self._bos):
-            text = text[len(self._bos) :]
-        if self.server_ids(text) != ids:
-            raise BackendError(
-                "the server's /completions endpoint would not see the chat prompt's tokens "
-                "(the model adds a BOS its chat template leaves out)"
-            )
-        return text, ids
-
-    def server_ids(self, text: str) -> list[int]:
-        """The tokens llama-cpp-python's /completions makes of a text prompt."""
-        ids = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        return [self._bos_id, *ids] if self._add_bos else ids
-
-    def tokenize(self, text: str) -> list[int]:
-        """A candidate's tokens on its own: no BOS, special-token text not parsed."""
-        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-
-    def detokenize(self, ids: list[int]) -> str:
-        return self._llama.detokenize(ids).decode("utf-8", errors="strict")
-
-    def piece(self, token: int) -> str:
-        """The text llama-cpp-python reports for a generated `token` in its logprobs."""
-        return self._llama.detokenize([token], prev_tokens=[]).decode("utf-8", errors="ignore")
-
-    def close(self) -> None:
-        self._llama.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import Any
@@ -59,6 +58,8 @@ def match_command(
     A player is a built-in bot name (random, minimax, cfr, ...), `human` (you, at the
     terminal), or a player spec file (.toml or .json). No storage yet.
     """
+    import asyncio
+
     import games
     from arena.match import MatchRules
     from arena.specs import SpecError

@@ -591,3 +591,43 @@ def test_requests_arriving_mid_batch_join_it_and_match_their_unbatched_replies(b
     assert [g.token_ids for g in replies] == [g.token_ids for g in alone]
     # The late requests joined the running rows rather than waiting for them to finish.
     assert all(g.meta["batch_size"] > len(late) for g in replies[len(early) :])
+
+
+def test_prefill_groups_put_short_and_long_new_parts_in_separate_passes():
+    from arena.backends.torch_decode import prefill_groups
+
+    fresh = [120, 3, 118, 2, 4, 121, 1, 119]
+    groups = prefill_groups(fresh)
+    assert sorted(i for g in groups for i in g) == list(range(len(fresh)))
+    assert sorted(groups) == [[0, 2, 5, 7], [1, 3, 4, 6]]
+    # Rows of about the same width are not split: each pass has a cost of its own.
+    assert prefill_groups([40, 41, 42, 45]) == [[0, 1, 2, 3]]
+    assert prefill_groups([7]) == [[0]]
+
+
+def test_a_batch_mixing_long_and_short_cached_prefixes_matches_model_generate(backend, reference):
+    model, tokenizer = reference
+    system = [{"role": "system", "content": "You play tictactoe and answer with one move."}]
+    solo(backend, system + PROMPTS[1][-1:], GREEDY)
+    solo(backend, system + PROMPTS[2][-1:], GREEDY)
+    # One prompt reuses almost all of a cached one, the others only the system prompt, and
+    # one nothing at all: they prefill with gaps between reused and new tokens.
+    longer = system + PROMPTS[1][-1:] + [{"role": "assistant", "content": "a1"}]
+    requests = [(longer + [{"role": "user", "content": "Next?"}], GREEDY)]
+    requests += [(system + PROMPTS[k][-1:], GREEDY) for k in (3, 4, 5)]
+    requests += [(PROMPTS[6], GREEDY)]
+    batched = run(together(backend, requests))
+    # Asked again, they reuse the entries stored from that gapped layout.
+    again = run(together(backend, requests))
+    for (messages, _), gen, gen2 in zip(requests, batched, again):
+        assert gen2.token_ids == gen.token_ids
+        ids = torch.tensor([prompt_ids(tokenizer, messages)])
+        with torch.no_grad():
+            out = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=GREEDY.max_tokens,
+                pad_token_id=tokenizer.pad_token_id or 0,
+            )
+        assert gen.token_ids == out[0, ids.shape[1] :].tolist()

@@ -37,6 +37,7 @@ class GenerateJob:
     messages: list[Message]
     sampling: Sampling
     seed: int
+    prompt: list[int] | None = None  # the rendered prompt, when the caller rendered it
 
 
 @dataclass
@@ -126,7 +127,8 @@ class TorchEngine:
 
     `render(messages)` turns chat messages into prompt token ids (the chat template with the
     generation prompt), `encode(text)` tokenizes a candidate on its own, `decode(ids)` turns
-    generated ids into text; all three are called only from the worker thread.
+    generated ids into text; all three are called from the worker thread (render and encode
+    only for jobs that come without their token ids).
     `prefix_slots` recent prompts keep their keys and values so that prompts starting the
     same way skip that part of the prefill (0 turns this off).
     """
@@ -153,6 +155,7 @@ class TorchEngine:
         self.pad_id = pad_id
         self.max_context = max_context
         self.prefixes = _PrefixStore(prefix_slots) if prefix_slots > 0 else None
+        self.can_merge = False  # the model's cache is made of plain growing layers
         # Ask for the last position's logits only, when the model supports it.
         self.keep_last: dict[str, int] = {}
         if "logits_to_keep" in inspect.signature(model.forward).parameters:
@@ -183,7 +186,7 @@ class TorchEngine:
     def _prepare_row(self, item: Pending) -> _Row | None:
         job: GenerateJob = item.job
         try:
-            prompt = self.render(job.messages)
+            prompt = job.prompt if job.prompt is not None else self.render(job.messages)
             self.check_context(len(prompt), 1)
         except Exception as exc:  # noqa: BLE001 - this request fails, the batch goes on
             item.fail(exc if isinstance(exc, BackendError) else prompt_error(exc))
@@ -224,18 +227,19 @@ class TorchEngine:
         if not rows:
             return None
         reuse = self.prefixes.find([r.prompt for r in rows]) if self.prefixes else []
-        # Rows that reuse a cached prefix and rows that do not prefill apart: together, every
-        # row would be as wide as the longest new part plus the longest cached part.
-        groups = [[i for i, hit in enumerate(reuse) if hit is None]]
-        groups.append([i for i, hit in enumerate(reuse) if hit is not None])
-        groups = [g for g in groups if g] or [list(range(len(rows)))]
+        fresh_tokens = [len(r.prompt) - (hit[1] if hit else 0) for r, hit in zip(rows, reuse)]
+        groups = [list(range(len(rows)))]
+        if self.can_merge:  # (learnt from the first prefill: passes merge into one batch)
+            groups = prefill_groups(fresh_tokens or [len(r.prompt) for r in rows])
         batch: _Batch | None = None
         for group in groups:
             part = [rows[i] for i in group]
-            out, mask, positions = self._prefill(part, [reuse[i] for i in group] if reuse else [])
+            hits = [reuse[i] for i in group] if reuse else [None] * len(part)
+            out, mask, positions = self._prefill(part, hits)
             fresh = _Batch(part, out.past_key_values, mask, positions[:, -1] + 1)
+            self.can_merge = fresh.can_merge
             if self.prefixes is not None and fresh.can_merge:
-                self.prefixes.remember(part, fresh.cache, mask)
+                self.prefixes.remember(part, fresh.cache, [h[1] if h else 0 for h in hits])
             fresh.tokens = out.logits[:, -1, :]  # the logits, merged along with the rows
             batch = fresh if batch is None else batch.merge(fresh)
         assert batch is not None
@@ -255,7 +259,7 @@ class TorchEngine:
         """
         import torch
 
-        cached = [0 if hit is None else hit[1] for hit in reuse] or [0] * len(rows)
+        cached = [0 if hit is None else hit[1] for hit in reuse]
         head = max(cached)
         width = max(len(r.prompt) - n for r, n in zip(rows, cached))
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
@@ -398,17 +402,49 @@ class TorchEngine:
 # A cached prefix shorter than this is not worth the copies.
 _MIN_PREFIX = 8
 
+# What one more prefill forward pass costs, in padded tokens' worth of compute (measured on a
+# CPU with a tiny model: ~0.8 ms per pass against ~8 us per row-token).
+_PASS_COST = 96
+
+
+def prefill_groups(fresh: list[int]) -> list[list[int]]:
+    """Split rows into prefill passes, given the tokens each must compute.
+
+    A pass is as wide as its longest row, so rows that reuse most of their prompt and rows
+    that reuse little are better apart; each pass also has a fixed cost (`_PASS_COST`). The
+    rows sorted by width are cut into runs that minimise the padded tokens plus the passes'
+    costs (a small dynamic programme: there are at most a batch's rows).
+    """
+    order = sorted(range(len(fresh)), key=lambda i: fresh[i])
+    # best[j]: the cheapest split of the first j rows; cut[j]: where its last run starts.
+    best, cut = [0] * (len(order) + 1), [0] * (len(order) + 1)
+    for j in range(1, len(order) + 1):
+        width = fresh[order[j - 1]]
+        best[j], cut[j] = min((best[i] + _PASS_COST + (j - i) * width, i) for i in range(j))
+    groups: list[list[int]] = []
+    j = len(order)
+    while j > 0:
+        groups.append(sorted(order[cut[j] : j]))
+        j = cut[j]
+    return groups
+
 
 class _PrefixStore:
     """The keys and values of recent prompts, for prompts that start the same way.
 
     Holds up to `slots` prompts, least recently used first out. Only used with caches made of
     plain growing layers (the same condition as joining a running batch).
+
+    The rows of one prefill pass are stored together: one tensor of shape (2 * layers, rows,
+    kv heads, width, head dim), made by one `torch.stack`; an entry is (prompt, (that tensor,
+    row, segments)), where the segments are the (start, end) column ranges holding the
+    prompt's tokens in order (its reused prefix, then after any padding its new part).
+    Building a cache for reuse copies one slice of all layers at once per segment.
     """
 
     def __init__(self, slots: int) -> None:
         self.slots = slots
-        self.entries: list[tuple[list[int], list[tuple[Any, Any]]]] = []
+        self.entries: list[tuple[list[int], tuple[Any, int, list[tuple[int, int]]]]] = []
 
     def find(self, prompts: list[list[int]]) -> list[tuple[int, int] | None]:
         """For each prompt, (entry, tokens to reuse) of the entry sharing the longest prefix
@@ -435,41 +471,71 @@ class _PrefixStore:
         """A cache holding each row's reused prefix, left-padded to `head` positions."""
         from transformers.cache_utils import DynamicCache
 
-        some = next(h for h in hits if h is not None)
-        layers = []
-        for layer, (k0, v0) in enumerate(self.entries[some[0]][1]):
-            shape = (len(hits), k0.shape[1], head, k0.shape[3])
-            keys, values = k0.new_zeros(shape), v0.new_zeros(shape)
-            for i, hit in enumerate(hits):
-                if hit is not None:
-                    e, n = hit
-                    k, v = self.entries[e][1][layer]
-                    keys[i, :, head - n :] = k[0, :, :n]
-                    values[i, :, head - n :] = v[0, :, :n]
-            layers.append((keys, values))
+        some = next(self.entries[h[0]][1][0] for h in hits if h is not None)
+        shape = list(some.shape)
+        shape[1], shape[3] = len(hits), head
+        out = some.new_zeros(shape)
+        for i, hit in enumerate(hits):
+            if hit is None:
+                continue
+            stored, row, segments = self.entries[hit[0]][1]
+            at, left = head - hit[1], hit[1]
+            for start, end in segments:
+                take = min(left, end - start)
+                out[:, i, :, at : at + take] = stored[:, row, :, start : start + take]
+                at, left = at + take, left - take
+                if not left:
+                    break
+        layers = [(out[2 * j], out[2 * j + 1]) for j in range(shape[0] // 2)]
         return DynamicCache(ddp_cache_data=layers)
 
-    def remember(self, rows: list[Any], cache: Any, mask: Any) -> None:
-        """Keep the keys and values of these freshly prefilled prompts."""
-        width = mask.shape[1]
-        for i, row in enumerate(rows):
-            # The row's real columns: its reused prefix, then (after any padding) the rest.
-            cols = mask[i].nonzero()[:, 0]
-            if len(cols) != len(row.prompt) or len(cols) < _MIN_PREFIX:
-                continue
-            contiguous = int(cols[0]) == width - len(cols)
-            kv = []
-            for layer in cache.layers:
-                if contiguous:
-                    k = layer.keys[i : i + 1, :, int(cols[0]) :].clone()
-                    v = layer.values[i : i + 1, :, int(cols[0]) :].clone()
-                else:
-                    k = layer.keys[i : i + 1].index_select(2, cols)
-                    v = layer.values[i : i + 1].index_select(2, cols)
-                kv.append((k, v))
-            self.entries = [e for e in self.entries if e[0] != row.prompt]
-            self.entries.append((list(row.prompt), kv))
+    def remember(self, rows: list[Any], cache: Any, reused: list[int]) -> None:
+        """Keep the keys and values of these freshly prefilled prompts, which reused
+        `reused` tokens of earlier ones (laid out as `TorchEngine._prefill` lays them)."""
+        import torch
+
+        head = max(reused)
+        width = cache.layers[0].keys.shape[2]
+        keep: list[tuple[int, list[tuple[int, int]]]] = []
+        fresh: set[tuple[int, ...]] = set()
+        for i, (row, n) in enumerate(zip(rows, reused)):
+            prompt = tuple(row.prompt)
+            if len(prompt) < _MIN_PREFIX or prompt in fresh:
+                continue  # (rows with the same prompt are stored once)
+            fresh.add(prompt)
+            new = len(prompt) - n
+            segments = [(head - n, head), (width - new, width)]
+            keep.append((i, [(a, b) for a, b in segments if b > a]))
+        if not keep:
+            return
+        stored = torch.stack([t for layer in cache.layers for t in (layer.keys, layer.values)])
+        slot = list(range(len(rows)))
+        if 2 * len(keep) <= len(rows):
+            # Mostly repeated prompts (matches at the same opening): keep only what is used.
+            index = torch.tensor([i for i, _ in keep], device=stored.device)
+            stored = stored.index_select(1, index)
+            slot = [0] * len(rows)
+            for j, (i, _) in enumerate(keep):
+                slot[i] = j
+        self.entries = [e for e in self.entries if tuple(e[0]) not in fresh]
+        for i, segments in keep:
+            self.entries.append((list(rows[i].prompt), (stored, slot[i], segments)))
         del self.entries[: max(0, len(self.entries) - self.slots)]
+        self._compact()
+
+    def _compact(self) -> None:
+        """Copy out the entries of stored tensors that are mostly evicted, so that a few
+        long-lived entries do not hold a whole batch's keys and values."""
+        live: dict[int, int] = {}
+        for tokens, (stored, _, _) in self.entries:
+            live[id(stored)] = live.get(id(stored), 0) + len(tokens)
+        for e, (tokens, (stored, row, segments)) in enumerate(self.entries):
+            if 4 * live[id(stored)] < stored.shape[1] * stored.shape[3]:
+                import torch
+
+                parts = [stored[:, row : row + 1, :, a:b] for a, b in segments]
+                own = torch.cat(parts, dim=3) if len(parts) > 1 else parts[0].clone()
+                self.entries[e] = (tokens, (own, 0, [(0, own.shape[3])]))
 
 
 def _common_prefix(a: list[int], b: list[int], limit: int) -> int:

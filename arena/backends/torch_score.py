@@ -30,6 +30,8 @@ class ScoreJob:
 
     messages: list[Message]
     candidates: list[str]
+    prompt: list[int] | None = None  # the rendered prompt and candidates, when the caller
+    candidate_ids: list[list[int]] | None = None  # tokenized them
 
 
 @dataclass
@@ -57,8 +59,10 @@ def score_batch(engine: Any, items: list[Pending]) -> None:
     for item in items:
         job: ScoreJob = item.job
         try:
-            prompt = engine.render(job.messages)
-            cands = [engine.encode(c) for c in job.candidates]
+            prompt = job.prompt if job.prompt is not None else engine.render(job.messages)
+            cands = job.candidate_ids
+            if cands is None:
+                cands = [engine.encode(c) for c in job.candidates]
             engine.check_context(len(prompt), max(map(len, cands), default=0))
         except Exception as exc:  # noqa: BLE001 - this request fails, the batch goes on
             from arena.backends.torch_decode import prompt_error

@@ -19,6 +19,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,8 @@ class TransformersBackend(Backend):
         if choices is not None:
             gen = await self._choose(messages, sampling, seed, choices, on_text)
         else:
-            gen = await self._submit(GenerateJob(list(messages), sampling, seed), on_text)
+            prompt, _ = await self._prompt(messages)
+            gen = await self._submit(GenerateJob(list(messages), sampling, seed, prompt), on_text)
         gen.latency_s = time.perf_counter() - t0
         return gen
 
@@ -188,7 +190,8 @@ class TransformersBackend(Backend):
 
         if not candidates:
             return []
-        scored = await self._submit(ScoreJob(list(messages), list(candidates)))
+        prompt, cands = await self._prompt(messages, candidates)
+        scored = await self._submit(ScoreJob(list(messages), list(candidates), prompt, cands))
         return scored.scores
 
     async def prompt_tokens(self, messages: list[Message]) -> list[int]:
@@ -252,7 +255,8 @@ class TransformersBackend(Backend):
             raise ValueError("constrained generation needs at least one choice")
         if any(not c for c in options):
             raise ValueError(f"choices must be non-empty strings: {choices!r}")
-        scored = await self._submit(ScoreJob(list(messages), options))
+        prompt, cands = await self._prompt(messages, options)
+        scored = await self._submit(ScoreJob(list(messages), options, prompt, cands))
         index = pick_choice(scored.scores, sampling, seed)
         text = options[index]
         if on_text is not None:
@@ -273,6 +277,27 @@ class TransformersBackend(Backend):
         )
 
     # ----------------------------------------------------------------------- worker plumbing
+
+    async def _prompt(
+        self, messages: list[Message], candidates: Sequence[str] = ()
+    ) -> tuple[list[int], list[list[int]]]:
+        """The prompt's token ids (and the candidates', when given), computed here in the
+        calling coroutine rather than in the model worker.
+
+        Rendering the chat template and tokenizing cost about as much as a tiny model's
+        prefill; done on the event loop's thread they overlap with the worker's torch calls
+        (which release the GIL) instead of adding to every batch.
+        """
+        if self._closed:
+            raise BackendUnavailable(f"the transformers backend for {self.model_ref} is closed")
+        if self._tokenizer is None:
+            await asyncio.to_thread(self._ensure_tokenizer)
+        try:
+            return self._render(messages), [self._encode(c) for c in candidates]
+        except Exception as exc:
+            from arena.backends.torch_decode import prompt_error
+
+            raise prompt_error(exc) from exc
 
     async def _submit(self, job: Any, on_text: OnText | None = None) -> Any:
         if self._closed:
@@ -378,12 +403,11 @@ class TransformersBackend(Backend):
         )
 
     def _render(self, messages: list[Message]) -> list[int]:
-        tokenizer = self._tokenizer
-        with self._tok_lock:
-            text = tokenizer.apply_chat_template(
-                [dict(m) for m in messages], tokenize=False, add_generation_prompt=True
-            )
-            return list(tokenizer.encode(text, add_special_tokens=False))
+        # Rendering needs no lock (the compiled template is read only); encoding does.
+        text = self._tokenizer.apply_chat_template(
+            [dict(m) for m in messages], tokenize=False, add_generation_prompt=True
+        )
+        return self._encode(text)
 
     def _encode(self, text: str) -> list[int]:
         with self._tok_lock:

@@ -137,6 +137,19 @@ def test_worker_waits_the_window_for_stragglers_but_a_lone_caller_does_not_wait(
     worker.close()
 
 
+def reference_greedy(model, tokenizer, ids) -> list[int]:
+    """What plain `model.generate` (greedy) appends to the prompt `ids`."""
+    with torch.no_grad():
+        out = model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            do_sample=False,
+            max_new_tokens=GREEDY.max_tokens,
+            pad_token_id=tokenizer.pad_token_id or 0,
+        )
+    return out[0, ids.shape[1] :].tolist()
+
+
 # ------------------------------------------------------------------------------- generation
 
 
@@ -145,15 +158,7 @@ def test_greedy_reply_equals_model_generate_on_the_rendered_prompt(backend, refe
     for messages in PROMPTS[:4]:
         gen = solo(backend, messages, GREEDY)
         ids = torch.tensor([prompt_ids(tokenizer, messages)])
-        with torch.no_grad():
-            out = model.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                do_sample=False,
-                max_new_tokens=GREEDY.max_tokens,
-                pad_token_id=tokenizer.pad_token_id or 0,
-            )
-        expected = out[0, ids.shape[1] :].tolist()
+        expected = reference_greedy(model, tokenizer, ids)
         assert gen.token_ids == expected
         assert gen.prompt_tokens == ids.shape[1]
         assert gen.completion_tokens == len(expected)
@@ -169,15 +174,7 @@ def test_a_prompt_sharing_a_cached_prefix_reuses_it_and_matches_model_generate(b
     shared = max(len(os.path.commonprefix([t, ids[0].tolist()])) for t, _ in store.entries)
     assert shared >= 8  # the earlier prompt is cached and starts the same way
     gen = solo(backend, later, GREEDY)
-    with torch.no_grad():
-        out = model.generate(
-            ids,
-            attention_mask=torch.ones_like(ids),
-            do_sample=False,
-            max_new_tokens=GREEDY.max_tokens,
-            pad_token_id=tokenizer.pad_token_id or 0,
-        )
-    assert gen.token_ids == out[0, ids.shape[1] :].tolist()
+    assert gen.token_ids == reference_greedy(model, tokenizer, ids)
 
 
 def test_sixteen_concurrent_requests_form_one_batch_equal_to_their_unbatched_replies(backend):
@@ -622,12 +619,4 @@ def test_a_batch_mixing_long_and_short_cached_prefixes_matches_model_generate(ba
     for (messages, _), gen, gen2 in zip(requests, batched, again):
         assert gen2.token_ids == gen.token_ids
         ids = torch.tensor([prompt_ids(tokenizer, messages)])
-        with torch.no_grad():
-            out = model.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                do_sample=False,
-                max_new_tokens=GREEDY.max_tokens,
-                pad_token_id=tokenizer.pad_token_id or 0,
-            )
-        assert gen.token_ids == out[0, ids.shape[1] :].tolist()
+        assert gen.token_ids == reference_greedy(model, tokenizer, ids)

@@ -6,20 +6,41 @@ from __future__ import annotations
 import click
 
 from arena import __version__
+from arena.commands.demo import demo_command
 from arena.commands.games import games_group
+from arena.commands.leaderboard import leaderboard_command, ratings_group
 from arena.commands.match import match_command
+from arena.commands.matches import export_group, matches_group
 from arena.commands.models import models_group
+from arena.commands.players import players_group
+from arena.commands.tournament import tournament_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="arena")
-def cli() -> None:
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    envvar="ARENA_DB",
+    default=None,
+    help="The arena database (default: $ARENA_DB, else arena.db in your data directory).",
+)
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
     """Arena: language models play games, get rated, and get stronger by self-play."""
+    ctx.obj = {"db": db}
 
 
 cli.add_command(games_group)
 cli.add_command(match_command)
 cli.add_command(models_group)
+cli.add_command(players_group)
+cli.add_command(tournament_group)
+cli.add_command(leaderboard_command)
+cli.add_command(ratings_group)
+cli.add_command(matches_group)
+cli.add_command(export_group)
+cli.add_command(demo_command)
 
 
 def main() -> None:

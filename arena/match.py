@@ -97,6 +97,7 @@ class MatchResult:
     error: str | None = None
     forfeit_seat: int | None = None
     duration_s: float = 0.0
+    teams: list[int] | None = None  # a team id per seat (seats sharing one win together)
 
     @property
     def history(self) -> list[str]:
@@ -235,6 +236,7 @@ async def play_match(
             error=error,
             forfeit_seat=forfeit,
             duration_s=time.perf_counter() - started,
+            teams=state.teams() if state.is_terminal() else None,
         )
 
     await emit(MatchStarted(game.id, seed, names))

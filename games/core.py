@@ -115,6 +115,11 @@ class State:
         """An independent copy."""
         raise NotImplementedError
 
+    def teams(self) -> list[int]:
+        """A team id per seat: seats with one id win and lose together (spy: the civilians
+        against the spy). Known once the state is terminal; by default every seat alone."""
+        return list(range(self.game.num_players))
+
     def observation(self, player: int) -> str:
         """What `player` may know, as clear text for a language model."""
         raise NotImplementedError

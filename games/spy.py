@@ -234,6 +234,10 @@ class SpyState(State):
         share = sign / (n - 1)
         return [-sign if seat == self.spy else share for seat in range(n)]
 
+    def teams(self) -> list[int]:
+        """The civilians are team 0, the spy team 1."""
+        return [1 if seat == self.spy else 0 for seat in range(self.game.num_players)]
+
     def clone(self) -> SpyState:
         other = SpyState.__new__(SpyState)
         other.game = self.game

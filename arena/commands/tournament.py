@@ -1,0 +1,228 @@
+"""`arena tournament run|resume|list|show`: the headless tournament mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from arena.commands.context import echo_json, open_store
+from arena.commands.params import parse_params
+
+
+@click.group("tournament")
+def tournament_group() -> None:
+    """Run, resume and inspect tournaments."""
+
+
+def _game_refs(items: tuple[str, ...]) -> list[dict[str, Any]]:
+    """`tictactoe` or `liars_dice:num_players=3,dice=2` -> game refs."""
+    refs = []
+    for item in items:
+        gid, _, rest = item.partition(":")
+        params = parse_params([p for p in rest.split(",") if p]) if rest else {}
+        refs.append({"id": gid, "params": params})
+    return refs
+
+
+def _run(
+    ctx: click.Context, tournament_id: int, as_json: bool, concurrency: int | None, quiet: bool
+) -> None:
+    import asyncio
+    import signal
+
+    from arena.commands.progress import ProgressLine
+    from arena.tournament.runner import TournamentError, run_tournament
+
+    db = open_store(ctx)
+    line = ProgressLine()
+    stop = asyncio.Event()
+
+    async def main() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        presses = 0
+
+        def on_sigint() -> None:
+            nonlocal presses
+            presses += 1
+            if presses == 1:
+                click.echo(
+                    "\nstopping: matches in flight end at their next move "
+                    "(Ctrl-C again to drop them)",
+                    err=True,
+                )
+                stop.set()
+            elif task is not None:
+                task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - not on Windows
+            pass
+        return await run_tournament(
+            db,
+            tournament_id,
+            stop=stop,
+            on_progress=None if quiet else line,
+            concurrency=concurrency,
+        )
+
+    try:
+        result = asyncio.run(main())
+    except TournamentError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        line.close()
+        click.echo(
+            f"dropped the matches in flight; `arena tournament resume {tournament_id}`", err=True
+        )
+        raise SystemExit(130) from None
+    line.close()
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(
+        f"tournament {result['id']} {result['status']}: {result['matches_played']} matches played"
+        f" ({result['played_this_run']} now), {result['pending']} pending, {result['failed']} failed"
+    )
+    if result["status"] != "finished":
+        click.echo(f"continue with: arena tournament resume {result['id']}")
+    from arena.commands.leaderboard import print_leaderboard
+
+    games = result["games"]
+    print_leaderboard(db, games[0] if len(games) == 1 else None, limit=10)
+
+
+@tournament_group.command("run")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="A TOML file.")
+@click.option(
+    "--game", "game_items", multiple=True, metavar="GAME[:K=V,...]", help="A game (repeatable)."
+)
+@click.option("--player", "players", multiple=True, metavar="NAME", help="A player (repeatable).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["round_robin", "gauntlet", "swiss", "ladder"]),
+    default=None,
+)
+@click.option("--challenger", help="The gauntlet's challenger.")
+@click.option("--games-per-pair", type=int, default=None, help="Matches per pair and game.")
+@click.option("--rounds", type=int, default=None, help="Swiss rounds.")
+@click.option("--matches", type=int, default=None, help="The ladder's match budget.")
+@click.option("--concurrency", type=int, default=None, help="Matches at once.")
+@click.option("--seed", type=int, default=None, help="The tournament seed.")
+@click.option("--name", default=None, help="A name to find it by.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
+@click.option("--quiet", is_flag=True, help="No progress line.")
+@click.pass_context
+def run_command(
+    ctx: click.Context,
+    config_path: str | None,
+    game_items: tuple[str, ...],
+    players: tuple[str, ...],
+    fmt: str | None,
+    challenger: str | None,
+    games_per_pair: int | None,
+    rounds: int | None,
+    matches: int | None,
+    concurrency: int | None,
+    seed: int | None,
+    name: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Create a tournament from flags or --config, store its schedule, and play it."""
+    from arena.tournament.config import ConfigError, load_config, parse_config
+    from arena.tournament.setup import create_tournament
+
+    try:
+        games = _game_refs(game_items) if game_items else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    overrides = {
+        "games": games,
+        "players": list(players) or None,
+        "format": fmt,
+        "challenger": challenger,
+        "games_per_pair": games_per_pair,
+        "rounds": rounds,
+        "matches": matches,
+        "concurrency": concurrency,
+        "seed": seed,
+        "name": name,
+    }
+    try:
+        if config_path:
+            config = load_config(config_path, **overrides)
+        else:
+            if not games:
+                raise click.UsageError("give --game (repeatable) or --config FILE")
+            config = parse_config({k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    db = open_store(ctx)
+    try:
+        tournament_id = create_tournament(db, config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not as_json:
+        click.echo(f"tournament {tournament_id} created", err=True)
+    _run(ctx, tournament_id, as_json, None, quiet)
+
+
+@tournament_group.command("resume")
+@click.argument("tournament_id", type=int)
+@click.option("--concurrency", type=int, default=None, help="Matches at once (default: as stored).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
+@click.option("--quiet", is_flag=True, help="No progress line.")
+@click.pass_context
+def resume_command(
+    ctx: click.Context, tournament_id: int, concurrency: int | None, as_json: bool, quiet: bool
+) -> None:
+    """Continue an interrupted tournament (after Ctrl-C, a crash or kill -9): pending matches
+    and matches that ended in error (up to their retry limit) are played."""
+    _run(ctx, tournament_id, as_json, concurrency, quiet)
+
+
+@tournament_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_command(ctx: click.Context, as_json: bool) -> None:
+    """Every tournament, newest last."""
+    from arena.tournament.runner import summary
+
+    db = open_store(ctx)
+    rows = [summary(db, r["id"]) for r in db.query("SELECT id FROM tournaments ORDER BY id")]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo(
+            "no tournaments yet: arena tournament run --game tictactoe --player random --player minimax"
+        )
+    for r in rows:
+        click.echo(
+            f"{r['id']:>4}  {r['name'][:28]:<28}  {r['format']:<11}  {r['status']:<11}  "
+            f"{r['matches_played']}/{r['scheduled']} played  {', '.join(r['games'])}"
+        )
+
+
+@tournament_group.command("show")
+@click.argument("tournament_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def show_command(ctx: click.Context, tournament_id: int, as_json: bool) -> None:
+    """A tournament's settings, progress and standings."""
+    from arena.tournament.runner import TournamentError, summary
+
+    db = open_store(ctx)
+    try:
+        data = summary(db, tournament_id)
+    except TournamentError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json(data)
+        return
+    for key, value in data.items():
+        click.echo(f"{key:<16} {', '.join(value) if isinstance(value, list) else value}")

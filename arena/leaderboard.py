@@ -1,0 +1,135 @@
+"""The leaderboard: TrueSkill standings per game and overall, a pairwise win-rate matrix, and
+an order-independent Bradley-Terry view with bootstrap intervals."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from arena.store.ratings import DEFAULT_PARAMS, OVERALL, RatingBook
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+MIN_GAMES = 10  # below this many rated games a player is marked provisional
+
+
+def _draw_probabilities(db: Database) -> dict[str, float]:
+    book = RatingBook()
+    out = {}
+    for game, games, draws, configured in db.conn.execute(
+        "SELECT game, games, draws, draw_probability FROM game_stats ORDER BY game"
+    ):
+        book.game_counts[game] = (games, draws)
+        if configured is not None:
+            book.configured[game] = configured
+        out[game] = book.draw_probability(game)
+    return out
+
+
+def leaderboard(
+    db: Database,
+    game: str | None = None,
+    *,
+    min_games: int = MIN_GAMES,
+    include_retired: bool = True,
+) -> dict[str, Any]:
+    """Standings in one scope (a game id, or overall when `game` is None), best first by the
+    conservative rating mu - 3 sigma."""
+    scope = game or OVERALL
+    params = DEFAULT_PARAMS.to_dict()
+    draws = _draw_probabilities(db)
+    if game is not None:
+        params["draw_probability"] = draws.get(game, RatingBook().draw_probability(game))
+    else:
+        params["draw_probability"] = draws  # per game: each match is rated with its game's
+    sql = (
+        "SELECT p.name, p.kind, p.retired_at, r.* FROM ratings r JOIN players p "
+        "ON p.id = r.player_id WHERE r.scope = ?"
+    )
+    if not include_retired:
+        sql += " AND p.retired_at IS NULL"
+    out = []
+    cur = db.conn.execute(sql, (scope,))
+    cols = [d[0] for d in cur.description]
+    for row in cur:
+        r = dict(zip(cols, row))
+        attempts = r["attempts"] or 0
+        decisions = r["decisions"] or 0
+        out.append(
+            {
+                "name": r["name"],
+                "kind": r["kind"],
+                "mu": r["mu"],
+                "sigma": r["sigma"],
+                "conservative": r["mu"] - 3 * r["sigma"],
+                "games": r["games"],
+                "wins": r["wins"],
+                "draws": r["draws"],
+                "losses": r["losses"],
+                "invalid_rate": r["invalid_moves"] / attempts if attempts else 0.0,
+                "mean_latency_s": r["latency_s"] / decisions if decisions else 0.0,
+                "tokens": r["tokens"],
+                "cost_usd": r["cost_usd"],
+                "provisional": r["games"] < min_games,
+                "retired": r["retired_at"] is not None,
+            }
+        )
+    out.sort(key=lambda p: (-p["conservative"], p["name"]))
+    for rank, p in enumerate(out, 1):
+        p["rank"] = rank
+    return {
+        "game": game,
+        "scope": scope,
+        "trueskill": params,
+        "min_games": min_games,
+        "players": out,
+    }
+
+
+def pairwise_outcomes(db: Database, game: str | None = None) -> list[tuple[str, str, float]]:
+    """(a, b, a's score) for every pair of opponents in every rated match: 1 win, 0.5 draw,
+    0 loss by rank (teammates are not opponents)."""
+    sql = (
+        "SELECT r.match_id, p.name, r.team, r.rank FROM results r JOIN matches m "
+        "ON m.id = r.match_id JOIN players p ON p.id = r.player_id WHERE m.rated = 1"
+    )
+    args: list[Any] = []
+    if game is not None:
+        sql += " AND m.game = ?"
+        args.append(game)
+    by_match: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
+    for match_id, name, team, rank in db.conn.execute(sql + " ORDER BY r.match_id, r.seat", args):
+        by_match[match_id].append((name, team, rank))
+    outcomes = []
+    for seats in by_match.values():
+        for i, (a, team_a, rank_a) in enumerate(seats):
+            for b, team_b, rank_b in seats[i + 1 :]:
+                if team_a == team_b:
+                    continue
+                score = 1.0 if rank_a < rank_b else 0.0 if rank_a > rank_b else 0.5
+                outcomes.append((a, b, score))
+    return outcomes
+
+
+def bradley_terry_view(
+    db: Database, game: str | None = None, *, samples: int = 200, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Strengths from a Bradley-Terry fit of all rated results at once (order-independent),
+    with bootstrap intervals; best first."""
+    from arena.ratings import bootstrap_intervals
+
+    intervals = bootstrap_intervals(pairwise_outcomes(db, game), samples=samples, seed=seed)
+    rows = [
+        {"name": name, "strength": est, "low": low, "high": high}
+        for name, (est, low, high) in intervals.items()
+    ]
+    rows.sort(key=lambda r: (-r["strength"], r["name"]))
+    return rows
+
+
+def win_rates(db: Database, game: str | None = None) -> dict[str, dict[str, tuple[float, int]]]:
+    """[a][b] = (a's score rate against b, games)."""
+    from arena.ratings import win_rate_matrix
+
+    return win_rate_matrix(pairwise_outcomes(db, game))

@@ -1,0 +1,125 @@
+"""Reading the record back: match lists, transcripts and the move-level dataset export."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+
+def list_matches(
+    db: Database,
+    *,
+    game: str | None = None,
+    tournament: int | None = None,
+    player: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Matches in finish order with their players by seat and returns."""
+    where, args = [], []
+    if game is not None:
+        where.append("m.game = ?")
+        args.append(game)
+    if tournament is not None:
+        where.append("m.tournament_id = ?")
+        args.append(tournament)
+    if status is not None:
+        where.append("m.status = ?")
+        args.append(status)
+    if player is not None:
+        where.append(
+            "m.id IN (SELECT r.match_id FROM results r JOIN players p ON p.id = r.player_id "
+            "WHERE p.name = ?)"
+        )
+        args.append(player)
+    sql = (
+        "SELECT m.id, m.tournament_id, m.game, m.params, m.seed, m.status, m.error, m.rated, "
+        "m.num_moves, m.duration_s, m.finished_at, "
+        "(SELECT json_group_array(json_array(p.name, r.return, r.outcome)) FROM "
+        "(SELECT * FROM results WHERE match_id = m.id ORDER BY seat) r "
+        "JOIN players p ON p.id = r.player_id) AS seats FROM matches m"
+    )
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY m.id"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    out = []
+    for row in db.query(sql, args):
+        seats = json.loads(row.pop("seats"))
+        row["params"] = json.loads(row["params"])
+        row["rated"] = bool(row["rated"])
+        row["players"] = [s[0] for s in seats]
+        row["returns"] = None if row["status"] != "finished" else [s[1] for s in seats]
+        row["outcomes"] = [s[2] for s in seats]
+        out.append(row)
+    return out
+
+
+def match_transcript(db: Database, match_id: int) -> dict[str, Any] | None:
+    """Everything about one match: the row, the seats and every attempt of every move."""
+    rows = list(db.query("SELECT * FROM matches WHERE id = ?", [match_id]))
+    if not rows:
+        return None
+    match = rows[0]
+    match["params"] = json.loads(match["params"])
+    match["seats"] = list(
+        db.query(
+            "SELECT r.*, p.name AS player FROM results r JOIN players p ON p.id = r.player_id "
+            "WHERE r.match_id = ? ORDER BY r.seat",
+            [match_id],
+        )
+    )
+    moves = []
+    for mv in db.query("SELECT * FROM moves WHERE match_id = ? ORDER BY idx, attempt", [match_id]):
+        mv["prompt"] = json.loads(mv["prompt"]) if mv["prompt"] else None
+        mv["policy"] = json.loads(mv["policy"]) if mv["policy"] else None
+        moves.append(mv)
+    match["moves"] = moves
+    return match
+
+
+def export_moves(
+    db: Database,
+    *,
+    game: str | None = None,
+    tournament: int | None = None,
+    player: str | None = None,
+    include_unfinished: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """One record per player attempt (chance moves skipped): the prompt, the raw reply, the
+    action it parsed to, its legality, and the final return of the mover's seat."""
+    where = ["mv.seat >= 0"]
+    args: list[Any] = []
+    if not include_unfinished:
+        where.append("m.status = 'finished'")
+    if game is not None:
+        where.append("m.game = ?")
+        args.append(game)
+    if tournament is not None:
+        where.append("m.tournament_id = ?")
+        args.append(tournament)
+    if player is not None:
+        where.append("p.name = ?")
+        args.append(player)
+    sql = (
+        "SELECT m.id AS match_id, m.game, m.params, m.seed, m.status, mv.idx AS move, "
+        "mv.attempt, mv.seat, p.name AS player, mv.prompt, mv.reply, mv.parsed AS action, "
+        "mv.legal, mv.error, mv.action AS played, mv.forced, mv.prompt_tokens, "
+        "mv.completion_tokens, mv.latency_s, r.return AS final_return "
+        "FROM moves mv JOIN matches m ON m.id = mv.match_id "
+        "JOIN results r ON r.match_id = mv.match_id AND r.seat = mv.seat "
+        "JOIN players p ON p.id = mv.player_id WHERE "
+        + " AND ".join(where)
+        + " ORDER BY m.id, mv.idx, mv.attempt"
+    )
+    for row in db.query(sql, args):
+        row["params"] = json.loads(row["params"])
+        row["prompt"] = json.loads(row["prompt"]) if row["prompt"] else None
+        row["legal"] = None if row["legal"] is None else bool(row["legal"])
+        row["forced"] = bool(row["forced"])
+        yield row

@@ -1,0 +1,206 @@
+"""The arena's tables, as append-only migrations.
+
+Never edit a migration that has shipped: add a new one at the end. `PRAGMA user_version` holds
+the number applied; `open_db` refuses a file whose number is higher than this list's length.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+_INITIAL = """
+CREATE TABLE players (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,              -- bot, human, llamacpp, transformers, openai
+    spec TEXT NOT NULL,              -- the player spec as JSON (never a secret)
+    builtin INTEGER NOT NULL DEFAULT 0,
+    parent TEXT,                     -- the player a checkpoint started from
+    created_at TEXT NOT NULL,
+    retired_at TEXT                  -- set instead of deleting a player with history
+);
+CREATE TABLE tournaments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    format TEXT NOT NULL,
+    config TEXT NOT NULL,            -- the full tournament config as JSON
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,            -- running, interrupted, finished
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    pid INTEGER                      -- the process running it, while it runs
+);
+CREATE TABLE schedule (
+    id INTEGER PRIMARY KEY,
+    tournament_id INTEGER NOT NULL REFERENCES tournaments(id),
+    idx INTEGER NOT NULL,
+    round INTEGER NOT NULL DEFAULT 0,
+    game TEXT NOT NULL,
+    params TEXT NOT NULL,
+    seats TEXT NOT NULL,             -- player names in seat order, JSON
+    seed INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',  -- pending, done, failed
+    tries INTEGER NOT NULL DEFAULT 0,       -- matches that ended in error
+    UNIQUE (tournament_id, idx)
+);
+CREATE INDEX schedule_state ON schedule (tournament_id, state);
+CREATE TABLE matches (
+    id INTEGER PRIMARY KEY,          -- in finish order: ratings replay in this order
+    tournament_id INTEGER REFERENCES tournaments(id),
+    schedule_id INTEGER REFERENCES schedule(id),
+    game TEXT NOT NULL,
+    params TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,            -- finished, error, aborted
+    error TEXT,
+    forfeit_seat INTEGER,
+    rated INTEGER NOT NULL DEFAULT 0,
+    num_moves INTEGER NOT NULL,
+    duration_s REAL NOT NULL,
+    finished_at TEXT NOT NULL
+);
+CREATE INDEX matches_game ON matches (game, id);
+CREATE INDEX matches_tournament ON matches (tournament_id, id);
+CREATE UNIQUE INDEX matches_schedule_done ON matches (schedule_id)
+    WHERE schedule_id IS NOT NULL AND status = 'finished';
+CREATE TABLE results (
+    match_id INTEGER NOT NULL REFERENCES matches(id),
+    seat INTEGER NOT NULL,
+    player_id INTEGER NOT NULL REFERENCES players(id),
+    team INTEGER NOT NULL,
+    return REAL,
+    rank INTEGER,                    -- 0 = best team; equal ranks tie
+    outcome TEXT,                    -- win, draw, loss (null when not finished)
+    decisions INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    invalid_moves INTEGER NOT NULL,
+    latency_s REAL NOT NULL,
+    tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    PRIMARY KEY (match_id, seat)
+);
+CREATE INDEX results_player ON results (player_id, match_id);
+CREATE TABLE moves (
+    match_id INTEGER NOT NULL REFERENCES matches(id),
+    idx INTEGER NOT NULL,            -- position in the game's history
+    attempt INTEGER NOT NULL,        -- 0, 1, ... (a chance move has one row, attempt 0)
+    seat INTEGER NOT NULL,           -- -1 for chance
+    player_id INTEGER REFERENCES players(id),
+    action TEXT NOT NULL,            -- the move played (same on every attempt row)
+    forced INTEGER NOT NULL DEFAULT 0,
+    prompt TEXT,                     -- the messages sent, JSON
+    reply TEXT,                      -- the raw reply, verbatim
+    parsed TEXT,                     -- the legal action it parsed to
+    legal INTEGER,
+    error TEXT,
+    latency_s REAL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    cost_usd REAL,
+    finish_reason TEXT,
+    timed_out INTEGER NOT NULL DEFAULT 0,
+    policy TEXT,                     -- action probabilities, JSON
+    PRIMARY KEY (match_id, idx, attempt)
+);
+CREATE TABLE ratings (
+    player_id INTEGER NOT NULL REFERENCES players(id),
+    scope TEXT NOT NULL,             -- a game id, or '*' for the overall rating
+    mu REAL NOT NULL,
+    sigma REAL NOT NULL,
+    games INTEGER NOT NULL DEFAULT 0,
+    wins INTEGER NOT NULL DEFAULT 0,
+    draws INTEGER NOT NULL DEFAULT 0,
+    losses INTEGER NOT NULL DEFAULT 0,
+    decisions INTEGER NOT NULL DEFAULT 0,     -- totals over the rated matches, for the
+    attempts INTEGER NOT NULL DEFAULT 0,      -- leaderboard without a scan of the results
+    invalid_moves INTEGER NOT NULL DEFAULT 0,
+    latency_s REAL NOT NULL DEFAULT 0,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    last_match_id INTEGER,
+    PRIMARY KEY (player_id, scope)
+);
+CREATE TABLE rating_history (
+    match_id INTEGER NOT NULL REFERENCES matches(id),
+    player_id INTEGER NOT NULL REFERENCES players(id),
+    scope TEXT NOT NULL,
+    mu REAL NOT NULL,
+    sigma REAL NOT NULL,
+    PRIMARY KEY (match_id, player_id, scope)
+);
+CREATE INDEX rating_history_player ON rating_history (player_id, scope, match_id);
+CREATE TABLE game_stats (
+    game TEXT PRIMARY KEY,
+    games INTEGER NOT NULL DEFAULT 0,   -- rated matches so far
+    draws INTEGER NOT NULL DEFAULT 0,
+    draw_probability REAL               -- configured; null = estimated from the results
+);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL DEFAULT 'selfplay',
+    status TEXT NOT NULL,            -- created, running, stopped, failed, finished
+    config TEXT NOT NULL,
+    pid INTEGER,
+    step INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    log_path TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT
+);
+CREATE TABLE job_metrics (
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    step INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (job_id, step, name)
+);
+"""
+
+
+def _initial(db: Database) -> None:
+    for statement in _INITIAL.split(";\n"):
+        if statement.strip():
+            db.conn.execute(statement)
+
+
+MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
+    ("0001_initial", _initial),
+]
+
+
+def now() -> str:
+    """UTC timestamp as stored (ISO 8601, sortable)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def migrate(db: Database) -> int:
+    """Apply the pending migrations, each in its own transaction; returns how many ran. The
+    caller holds the migration file lock."""
+    from arena.store.db import write
+
+    conn = db.conn
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    applied = 0
+    while True:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= len(MIGRATIONS):
+            return applied
+        name, step = MIGRATIONS[version]
+        with write(db):
+            if version == 0:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+                )
+            step(db)
+            conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, now()))
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        applied += 1

@@ -1,0 +1,123 @@
+"""A tournament's configuration: plain data from flags or a TOML file, validated up front.
+
+name = "bots and tiny"
+format = "round_robin"        # round_robin, gauntlet, swiss, ladder
+games = ["tictactoe", { id = "liars_dice", params = { num_players = 3 } }]
+players = ["random", "minimax", "tiny-greedy"]
+games_per_pair = 4
+concurrency = 4
+seed = 7
+
+[[player]]                    # players defined inline are registered on first run
+name = "tiny-greedy"
+kind = "llamacpp"
+path = "models/tiny.gguf"
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from arena.specs import SpecError, parse_spec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+Format = Literal["round_robin", "gauntlet", "swiss", "ladder"]
+
+
+class ConfigError(ValueError):
+    """The tournament config is malformed or cannot be played; the message says why."""
+
+
+class GameRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    params: dict[str, Any] = {}
+
+
+class TournamentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = ""
+    format: Format = "round_robin"
+    games: list[GameRef] = Field(min_length=1)
+    players: list[str] = Field(default_factory=list)
+    """Registered player names or built-in bot names (for a gauntlet: the field)."""
+    challenger: str | None = None
+    """The gauntlet's challenger."""
+    games_per_pair: int = Field(2, ge=1, le=100_000)
+    rounds: int | None = Field(None, ge=1)
+    """Swiss rounds (default: ceil(log2(players)))."""
+    matches: int | None = Field(None, ge=1)
+    """The ladder's budget of matches (default: 10 per player)."""
+    min_games: int = Field(4, ge=0)
+    """The ladder's floor of games per player before uncertainty drives pairing."""
+    concurrency: int = Field(4, ge=1, le=1024)
+    seed: int = 0
+    retries: int = Field(1, ge=0, le=10)
+    """Re-asks after an illegal reply."""
+    on_illegal: Literal["forfeit", "random"] = "forfeit"
+    move_time_limit_s: float | None = Field(None, gt=0)
+    max_error_tries: int = Field(3, ge=1, le=100)
+    """A match that ends in error is retried (on resume) until it has failed this often."""
+    player: list[dict[str, Any]] = Field(default_factory=list)
+    """Inline player specs ([[player]] tables), registered when the tournament is created."""
+
+    @field_validator("games", mode="before")
+    @classmethod
+    def _games(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"id": g} if isinstance(g, str) else g for g in v]
+        return v
+
+    def inline_specs(self) -> list[Any]:
+        return [parse_spec(p, source=" in the tournament config") for p in self.player]
+
+    def field(self) -> list[str]:
+        """Everyone who plays, challenger first."""
+        names = list(self.players)
+        if self.challenger is not None and self.challenger not in names:
+            names.insert(0, self.challenger)
+        return names
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(config)"
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        problems.append(f"{where}: {msg.removeprefix('Value error, ')}")
+    return f"invalid tournament config{source}: " + "; ".join(problems)
+
+
+def parse_config(data: dict[str, Any], *, source: str = "") -> TournamentConfig:
+    try:
+        config = TournamentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, source)) from None
+    try:
+        config.inline_specs()
+    except SpecError as exc:
+        raise ConfigError(" ".join(str(exc).split())) from None
+    return config
+
+
+def load_config(path: str | Path, **overrides: Any) -> TournamentConfig:
+    """Read a TOML config; `overrides` (from command-line flags) replace its fields."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return parse_config(data, source=f" in {path}")

@@ -1,0 +1,451 @@
+"""Playing a stored tournament: K matches at once on one asyncio loop, each committed with its
+rating update as it finishes. Run and resume are the same call: whatever is pending is played.
+
+Stopping: setting `stop` lets every match in flight end at its next move; they are stored as
+`aborted` (unrated) and their slots stay pending for `resume`. Cancelling the task instead
+(a second Ctrl-C) drops in-flight matches without a trace; their slots also stay pending. A
+killed process leaves its slots pending too: the schedule is stored before play and each match
+commits atomically, so resume neither loses nor repeats a match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from arena.store.db import write
+from arena.store.players import get_player
+from arena.store.records import record_match
+from arena.store.schema import now
+from arena.tournament.config import ConfigError, TournamentConfig
+from arena.tournament.schedule import (
+    GameEntry,
+    Pairing,
+    ladder_next,
+    swiss_pairings,
+    swiss_round,
+    swiss_rounds_default,
+)
+from arena.tournament.setup import check_config, insert_slots
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from arena.match import MatchResult
+    from arena.players.base import Player
+
+
+class TournamentError(RuntimeError):
+    """The tournament cannot run (unknown id, finished, running elsewhere)."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    id: int
+    idx: int
+    round: int
+    game: str
+    params: dict[str, Any]
+    seats: list[str]
+    seed: int
+
+
+@dataclass
+class Progress:
+    """What a progress view needs; passed to `on_progress` after every change."""
+
+    tournament_id: int
+    total: int
+    done: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    played: int = 0  # matches stored by this run (finished)
+    errors: int = 0
+    aborted: int = 0
+    started: float = field(default_factory=time.monotonic)
+    last: MatchResult | None = None
+
+    @property
+    def eta_s(self) -> float | None:
+        if not self.played:
+            return None
+        rate = self.played / max(time.monotonic() - self.started, 1e-9)
+        return max(self.total - self.done - self.failed, 0) / rate
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def tournament_status(row: dict[str, Any]) -> str:
+    """The stored status, with a run whose process died shown as interrupted."""
+    if row["status"] == "running" and not pid_alive(row["pid"]):
+        return "interrupted"
+    return row["status"]
+
+
+def load_tournament(db: Database, tournament_id: int) -> tuple[dict[str, Any], TournamentConfig]:
+    rows = list(db.query("SELECT * FROM tournaments WHERE id = ?", [tournament_id]))
+    if not rows:
+        raise TournamentError(f"no tournament with id {tournament_id}")
+    return rows[0], TournamentConfig.model_validate_json(rows[0]["config"])
+
+
+def _slot(row: tuple) -> Slot:
+    return Slot(row[0], row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]), row[6])
+
+
+_SLOT_COLUMNS = "id, idx, round, game, params, seats, seed"
+
+
+class _Planner:
+    """Hands out the next slot to play; formats differ only here."""
+
+    def __init__(self, db: Database, tid: int, config: TournamentConfig, entries: list[GameEntry]):
+        self.db, self.tid, self.config, self.entries = db, tid, config, entries
+        self.tried: set[int] = set()  # slots handed out by this run (each at most once)
+
+    def pending(self, where: str = "", args: tuple = ()) -> list[Slot]:
+        rows = self.db.conn.execute(
+            f"SELECT {_SLOT_COLUMNS} FROM schedule WHERE tournament_id = ? AND state = 'pending' "
+            f"{where} ORDER BY idx",
+            (self.tid, *args),
+        )
+        return [s for s in map(_slot, rows) if s.id not in self.tried]
+
+    def total(self) -> int:
+        return self.db.conn.execute(
+            "SELECT COUNT(*) FROM schedule WHERE tournament_id = ?", (self.tid,)
+        ).fetchone()[0]
+
+    def next(self, busy: set[str], in_flight: int) -> Slot | None:
+        slots = self.pending()
+        return slots[0] if slots else None
+
+    def unplanned(self) -> bool:
+        """Whether matches remain that are not in the schedule yet."""
+        return False
+
+
+class _SwissPlanner(_Planner):
+    def rounds(self) -> int:
+        return self.config.rounds or swiss_rounds_default(len(self.config.players))
+
+    def unplanned(self) -> bool:
+        return self._round() < self.rounds()
+
+    def _round(self) -> int:
+        return self.db.conn.execute(
+            "SELECT COALESCE(MAX(round), 0) FROM schedule WHERE tournament_id = ?", (self.tid,)
+        ).fetchone()[0]
+
+    def total(self) -> int:
+        per_round = (len(self.config.players) // 2) * self.config.games_per_pair * len(self.entries)
+        return per_round * self.rounds()
+
+    def next(self, busy: set[str], in_flight: int) -> Slot | None:
+        slots = self.pending()
+        if slots:
+            return slots[0]
+        if in_flight:
+            return None  # the round is still being played
+        round_no = self._round()
+        unfinished = self.db.conn.execute(
+            "SELECT COUNT(*) FROM schedule WHERE tournament_id = ? AND state = 'pending'",
+            (self.tid,),
+        ).fetchone()[0]
+        if unfinished or round_no >= self.rounds():
+            return None  # a match of this round failed in this run: resume retries it first
+        standings, played, byes = self._standings()
+        pairs, _bye = swiss_pairings(standings, played, round_no + 1, self.config.seed, byes=byes)
+        pairings = swiss_round(
+            pairs, self.entries, self.config.games_per_pair, self.config.seed, round_no + 1
+        )
+        with write(self.db):  # the round is stored before any of it is played
+            insert_slots(self.db, self.tid, pairings)
+        slots = self.pending()
+        return slots[0] if slots else None
+
+    def _standings(self) -> tuple[dict[str, float], dict[frozenset[str], int], list[str]]:
+        standings = {p: 0.0 for p in self.config.players}
+        played: dict[frozenset[str], int] = {}
+        appeared: dict[int, set[str]] = {}
+        for round_no, seats in self.db.conn.execute(
+            "SELECT round, seats FROM schedule WHERE tournament_id = ?", (self.tid,)
+        ):
+            names = json.loads(seats)
+            appeared.setdefault(round_no, set()).update(names)
+            key = frozenset(names)
+            played[key] = played.get(key, 0) + 1
+        for name, outcome in self.db.conn.execute(
+            "SELECT p.name, r.outcome FROM results r JOIN matches m ON m.id = r.match_id "
+            "JOIN players p ON p.id = r.player_id WHERE m.tournament_id = ? AND m.status = 'finished'",
+            (self.tid,),
+        ):
+            standings[name] = standings.get(name, 0.0) + {"win": 1.0, "draw": 0.5}.get(outcome, 0.0)
+        # a player absent from a played round had the bye (and scores a win for it)
+        byes = []
+        for names in appeared.values():
+            for p in self.config.players:
+                if p not in names:
+                    byes.append(p)
+                    standings[p] += self.config.games_per_pair * len(self.entries)
+        return standings, played, byes
+
+
+class _LadderPlanner(_Planner):
+    """Pairs on the fly: each new match goes where it shrinks rating uncertainty most."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.rng = random.Random(f"ladder:{self.config.seed}:{self.played_count()}")
+
+    def budget(self) -> int:
+        return self.config.matches or 10 * len(self.config.players)
+
+    def total(self) -> int:
+        return self.budget()
+
+    def unplanned(self) -> bool:
+        return self.played_count() < self.budget()
+
+    def played_count(self) -> int:
+        return self.db.conn.execute(
+            "SELECT COUNT(*) FROM schedule WHERE tournament_id = ?", (self.tid,)
+        ).fetchone()[0]
+
+    def next(self, busy: set[str], in_flight: int) -> Slot | None:
+        slots = self.pending()
+        if slots:
+            return slots[0]
+        count = self.played_count()
+        if count >= self.budget():
+            return None
+        entry = self.entries[count % len(self.entries)]
+        from arena.ratings import Rating
+        from arena.store.ratings import DEFAULT_PARAMS
+
+        ratings = {p: Rating(DEFAULT_PARAMS.mu, DEFAULT_PARAMS.sigma) for p in self.config.players}
+        for name, mu, sigma in self.db.conn.execute(
+            "SELECT p.name, r.mu, r.sigma FROM ratings r JOIN players p ON p.id = r.player_id "
+            "WHERE r.scope = ?",
+            (entry.id,),
+        ):
+            if name in ratings:
+                ratings[name] = Rating(mu, sigma)
+        games = dict.fromkeys(self.config.players, 0)
+        for (seats,) in self.db.conn.execute(
+            "SELECT seats FROM schedule WHERE tournament_id = ?", (self.tid,)
+        ):
+            for name in json.loads(seats):
+                games[name] = games.get(name, 0) + 1
+        seats = ladder_next(
+            ratings,
+            games,
+            entry,
+            beta=DEFAULT_PARAMS.beta,
+            min_games=self.config.min_games,
+            rng=self.rng,
+            busy=busy,
+        )
+        if seats is None:
+            return None
+        from arena.tournament.schedule import match_seed
+
+        pairing = Pairing(
+            entry, tuple(seats), match_seed(self.config.seed, "ladder", count), count + 1
+        )
+        with write(self.db):
+            insert_slots(self.db, self.tid, [pairing])
+        slots = self.pending()
+        return slots[0] if slots else None
+
+
+_PLANNERS = {
+    "round_robin": _Planner,
+    "gauntlet": _Planner,
+    "swiss": _SwissPlanner,
+    "ladder": _LadderPlanner,
+}
+
+
+def _claim(db: Database, tid: int, status: str) -> None:
+    with write(db):
+        row = db.conn.execute("SELECT status, pid FROM tournaments WHERE id = ?", (tid,)).fetchone()
+        if row[0] == "running" and pid_alive(row[1]) and row[1] != os.getpid():
+            raise TournamentError(f"tournament {tid} is already running (process {row[1]})")
+        if row[0] == "finished":
+            raise TournamentError(f"tournament {tid} is finished")
+        db.conn.execute(
+            "UPDATE tournaments SET status = ?, pid = ?, started_at = COALESCE(started_at, ?) "
+            "WHERE id = ?",
+            (status, os.getpid(), now(), tid),
+        )
+
+
+def _settle(db: Database, tid: int, planner: _Planner, stopped: bool) -> str:
+    pending = db.conn.execute(
+        "SELECT COUNT(*) FROM schedule WHERE tournament_id = ? AND state = 'pending'", (tid,)
+    ).fetchone()[0]
+    status = "interrupted" if stopped or pending or planner.unplanned() else "finished"
+    with write(db):
+        db.conn.execute(
+            "UPDATE tournaments SET status = ?, pid = NULL, finished_at = ? WHERE id = ?",
+            (status, now() if status == "finished" else None, tid),
+        )
+    return status
+
+
+async def run_tournament(
+    db: Database,
+    tournament_id: int,
+    *,
+    stop: asyncio.Event | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    concurrency: int | None = None,
+) -> dict[str, Any]:
+    """Play every pending match of a stored tournament; returns a summary (id, status,
+    matches_played, ...). Safe to call again on an interrupted tournament (that is resume)."""
+    import games
+    from arena.match import MatchRules, play_match
+    from arena.players.factory import BackendPool, make_player
+
+    row, config = load_tournament(db, tournament_id)
+    try:
+        entries, specs = check_config(db, config)
+    except ConfigError as exc:
+        raise TournamentError(str(exc)) from None
+    _claim(db, tournament_id, "running")
+    stop = stop or asyncio.Event()
+    rules = MatchRules(
+        retries=config.retries,
+        on_exhausted=config.on_illegal,
+        move_time_limit_s=config.move_time_limit_s,
+    )
+    planner = _PLANNERS[config.format](db, tournament_id, config, entries)
+    ids = {name: get_player(db, name).id for name in specs}
+    pool = BackendPool()
+    players: dict[str, Player] = {}
+    counts = dict(
+        db.conn.execute(
+            "SELECT state, COUNT(*) FROM schedule WHERE tournament_id = ? GROUP BY state",
+            (tournament_id,),
+        ).fetchall()
+    )
+    progress = Progress(
+        tournament_id, planner.total(), done=counts.get("done", 0), failed=counts.get("failed", 0)
+    )
+    limit = concurrency or config.concurrency
+
+    def player(name: str) -> Player:
+        if name not in players:
+            players[name] = make_player(specs[name], pool)
+        return players[name]
+
+    async def play(slot: Slot) -> MatchResult:
+        game = games.make(slot.game, **slot.params)
+        seated = [player(n) for n in slot.seats]
+        return await play_match(game, seated, slot.seed, rules=rules, stop=stop)
+
+    running: dict[asyncio.Task, Slot] = {}
+    try:
+        while True:
+            while not stop.is_set() and len(running) < limit:
+                busy = {n for s in running.values() for n in s.seats}
+                slot = planner.next(busy, len(running))
+                if slot is None:
+                    break
+                planner.tried.add(slot.id)
+                running[asyncio.ensure_future(play(slot))] = slot
+            progress.in_flight = len(running)
+            if on_progress:
+                on_progress(progress)
+            if not running:
+                break
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                slot = running.pop(task)
+                result = task.result()
+                record_match(
+                    db,
+                    result,
+                    [ids[n] for n in slot.seats],
+                    tournament_id=tournament_id,
+                    schedule_id=slot.id,
+                    max_tries=config.max_error_tries,
+                )
+                progress.last = result
+                if result.status == "finished":
+                    progress.played += 1
+                    progress.done += 1
+                elif result.status == "error":
+                    progress.errors += 1
+                    tries = db.conn.execute(
+                        "SELECT state FROM schedule WHERE id = ?", (slot.id,)
+                    ).fetchone()[0]
+                    progress.failed += tries == "failed"
+                else:
+                    progress.aborted += 1
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        for p in players.values():
+            await p.aclose()
+        await pool.aclose()
+        status = _settle(db, tournament_id, planner, stop.is_set() or bool(running))
+    return summary(db, tournament_id) | {
+        "status": status,
+        "played_this_run": progress.played,
+        "errors_this_run": progress.errors,
+        "aborted_this_run": progress.aborted,
+    }
+
+
+def summary(db: Database, tournament_id: int) -> dict[str, Any]:
+    """The tournament's row and its counts, as plain data (for `show --json`)."""
+    row, config = load_tournament(db, tournament_id)
+    slots = dict(
+        db.conn.execute(
+            "SELECT state, COUNT(*) FROM schedule WHERE tournament_id = ? GROUP BY state",
+            (tournament_id,),
+        ).fetchall()
+    )
+    matches = dict(
+        db.conn.execute(
+            "SELECT status, COUNT(*) FROM matches WHERE tournament_id = ? GROUP BY status",
+            (tournament_id,),
+        ).fetchall()
+    )
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "format": row["format"],
+        "status": tournament_status(row),
+        "games": [g.id for g in config.games],
+        "players": config.field(),
+        "seed": row["seed"],
+        "scheduled": sum(slots.values()),
+        "pending": slots.get("pending", 0),
+        "failed": slots.get("failed", 0),
+        "matches_played": matches.get("finished", 0),
+        "matches_error": matches.get("error", 0),
+        "matches_aborted": matches.get("aborted", 0),
+        "created_at": row["created_at"],
+        "finished_at": row["finished_at"],
+    }

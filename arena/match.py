@@ -341,7 +341,7 @@ async def _ask(
     """Ask once; turn the reply (or a blown time limit) into an `Attempt`."""
     limit = player.time_limit_s or (rules.move_time_limit_s if player.timed else None)
     t0 = time.perf_counter()
-    if limit is None and stop is None:  # the common case: no clock, nothing to race
+    if limit is None and (stop is None or player.quick):  # no clock, nothing worth racing
         return _attempt(turn, await player.act(turn), time.perf_counter() - t0)
     task = asyncio.ensure_future(player.act(turn))
     waiters: set[asyncio.Future] = {task}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from arena.leaderboard import leaderboard
 from arena.store import open_db
 from arena.store.queries import list_matches
 from arena.tournament.config import ConfigError, parse_config
@@ -254,3 +255,138 @@ def test_bad_config_is_refused_before_anything_is_written(tmp_path: Path, data, 
     for table in ("tournaments", "schedule", "matches"):
         assert db.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0
     assert db.conn.execute("SELECT COUNT(*) FROM players WHERE builtin = 0").fetchone()[0] == 0
+
+
+def test_two_tournaments_and_a_reader_share_one_database(tmp_path: Path) -> None:
+    db_path = tmp_path / "shared.db"
+    env = dict(os.environ, ARENA_DB=str(db_path))
+    open_db(db_path).close()
+    run = [
+        sys.executable,
+        "-m",
+        "arena.cli",
+        "tournament",
+        "run",
+        "--game",
+        "tictactoe",
+        "--player",
+        "random",
+        "--player",
+        "minimax",
+        "--games-per-pair",
+        "300",
+        "--json",
+        "--quiet",
+    ]
+    reader = (
+        "import time\n"
+        "from arena.store import open_db\n"
+        "from arena.leaderboard import leaderboard\n"
+        "from arena.store.queries import list_matches\n"
+        f"db = open_db({str(db_path)!r})\n"
+        "end = time.time() + 3\n"
+        "while time.time() < end:\n"
+        "    leaderboard(db, 'tictactoe'); list_matches(db, limit=50)\n"
+    )
+    procs = [
+        subprocess.Popen(
+            run + ["--seed", "1"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
+        subprocess.Popen(
+            run + ["--seed", "2"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-c", reader],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (_out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert "locked" not in err
+    results = [json.loads(out) for out, _ in outs[:2]]
+    assert sorted(r["id"] for r in results) == [1, 2]
+    assert all(r["matches_played"] == 300 for r in results)
+    db = open_db(db_path)
+    games_rated = db.conn.execute(
+        "SELECT games FROM ratings r JOIN players p ON p.id = r.player_id "
+        "WHERE p.name = 'random' AND scope = 'tictactoe'"
+    ).fetchone()[0]
+    assert games_rated == 600
+
+
+def test_a_llamacpp_model_plays_a_tournament_with_its_replies_stored(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    db = open_db(tmp_path / "a.db")
+    config = parse_config(
+        {
+            "games": ["tictactoe"],
+            "players": ["random", "tiny"],
+            "games_per_pair": 2,
+            "concurrency": 2,
+            "player": [
+                {
+                    "name": "tiny",
+                    "kind": "llamacpp",
+                    "path": str(tiny_gguf),
+                    "decode": "constrained",
+                    "prompt": {"reasoning": "direct"},
+                    "sampling": {"max_tokens": 8},
+                },
+            ],
+        }
+    )
+    tid = create_tournament(db, config)
+    out = _run(db, tid)
+    assert out["status"] == "finished" and out["matches_played"] == 2
+    rows = db.conn.execute(
+        "SELECT mv.prompt, mv.reply, mv.legal, mv.prompt_tokens FROM moves mv JOIN players p "
+        "ON p.id = mv.player_id WHERE p.name = 'tiny'"
+    ).fetchall()
+    assert rows and all(json.loads(r[0])[-1]["role"] == "user" for r in rows)
+    assert all(r[2] == 1 and r[3] > 0 for r in rows)  # constrained: always legal; tokens counted
+    board = {p["name"]: p for p in leaderboard(db, "tictactoe")["players"]}
+    assert board["tiny"]["games"] == 2 and board["tiny"]["tokens"] > 0
+
+
+def test_demo_plays_bots_and_the_tiny_model(tmp_path: Path, tiny_gguf: Path) -> None:
+    import shutil
+
+    from click.testing import CliRunner
+
+    from arena.cli import cli
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(tiny_gguf, models / "tiny-demo.f32.gguf")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(tmp_path / "demo.db"),
+            "demo",
+            "--models-dir",
+            str(models),
+            "--games-per-pair",
+            "2",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "tiny-demo" in result.stdout and "minimax" in result.stdout
+    db = open_db(tmp_path / "demo.db")
+    assert (
+        db.conn.execute("SELECT COUNT(*) FROM matches WHERE status = 'finished'").fetchone()[0] == 6
+    )

@@ -58,6 +58,8 @@ class Player(ABC):
     kind: str = "player"
     #: whether the match's per-move time limit applies (models yes, people no)
     timed: bool = False
+    #: answers at once (a bot): asked directly, not raced against a stop request
+    quick: bool = False
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -18,6 +18,7 @@ class BotPlayer(Player):
     """Plays `games.bots` bot `bot` (e.g. "random", "minimax", "cfr") in any game that has it."""
 
     kind = "bot"
+    quick = True
 
     def __init__(self, name: str, bot: str | None = None, params: dict[str, Any] | None = None):
         super().__init__(name)

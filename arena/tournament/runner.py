@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 import os
 import random
 import time
@@ -117,15 +118,20 @@ class _Planner:
 
     def __init__(self, db: Database, tid: int, config: TournamentConfig, entries: list[GameEntry]):
         self.db, self.tid, self.config, self.entries = db, tid, config, entries
-        self.tried: set[int] = set()  # slots handed out by this run (each at most once)
+        self.queue: deque[Slot] = deque()  # pending slots not yet handed out by this run
+        self.seen = 0  # the highest slot id loaded into the queue
+        self.load()
 
-    def pending(self, where: str = "", args: tuple = ()) -> list[Slot]:
+    def load(self) -> None:
+        """Queue the pending slots stored since the last load (each handed out once per run)."""
         rows = self.db.conn.execute(
             f"SELECT {_SLOT_COLUMNS} FROM schedule WHERE tournament_id = ? AND state = 'pending' "
-            f"{where} ORDER BY idx",
-            (self.tid, *args),
+            "AND id > ? ORDER BY idx",
+            (self.tid, self.seen),
         )
-        return [s for s in map(_slot, rows) if s.id not in self.tried]
+        for slot in map(_slot, rows):
+            self.queue.append(slot)
+            self.seen = max(self.seen, slot.id)
 
     def total(self) -> int:
         return self.db.conn.execute(
@@ -133,8 +139,7 @@ class _Planner:
         ).fetchone()[0]
 
     def next(self, busy: set[str], in_flight: int) -> Slot | None:
-        slots = self.pending()
-        return slots[0] if slots else None
+        return self.queue.popleft() if self.queue else None
 
     def unplanned(self) -> bool:
         """Whether matches remain that are not in the schedule yet."""
@@ -158,9 +163,8 @@ class _SwissPlanner(_Planner):
         return per_round * self.rounds()
 
     def next(self, busy: set[str], in_flight: int) -> Slot | None:
-        slots = self.pending()
-        if slots:
-            return slots[0]
+        if self.queue:
+            return self.queue.popleft()
         if in_flight:
             return None  # the round is still being played
         round_no = self._round()
@@ -177,8 +181,8 @@ class _SwissPlanner(_Planner):
         )
         with write(self.db):  # the round is stored before any of it is played
             insert_slots(self.db, self.tid, pairings)
-        slots = self.pending()
-        return slots[0] if slots else None
+        self.load()
+        return self.queue.popleft() if self.queue else None
 
     def _standings(self) -> tuple[dict[str, float], dict[frozenset[str], int], list[str]]:
         standings = {p: 0.0 for p in self.config.players}
@@ -229,9 +233,8 @@ class _LadderPlanner(_Planner):
         ).fetchone()[0]
 
     def next(self, busy: set[str], in_flight: int) -> Slot | None:
-        slots = self.pending()
-        if slots:
-            return slots[0]
+        if self.queue:
+            return self.queue.popleft()
         count = self.played_count()
         if count >= self.budget():
             return None
@@ -271,8 +274,8 @@ class _LadderPlanner(_Planner):
         )
         with write(self.db):
             insert_slots(self.db, self.tid, [pairing])
-        slots = self.pending()
-        return slots[0] if slots else None
+        self.load()
+        return self.queue.popleft() if self.queue else None
 
 
 _PLANNERS = {
@@ -369,7 +372,6 @@ async def run_tournament(
                 slot = planner.next(busy, len(running))
                 if slot is None:
                     break
-                planner.tried.add(slot.id)
                 running[asyncio.ensure_future(play(slot))] = slot
             progress.in_flight = len(running)
             if on_progress:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import deque
 import os
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any

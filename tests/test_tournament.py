@@ -19,7 +19,7 @@ from arena.leaderboard import leaderboard
 from arena.store import open_db
 from arena.store.queries import list_matches
 from arena.tournament.config import ConfigError, parse_config
-from arena.tournament.runner import run_tournament, summary
+from arena.tournament.runner import TournamentError, run_tournament, summary
 from arena.tournament.setup import create_tournament
 
 
@@ -390,3 +390,96 @@ def test_demo_plays_bots_and_the_tiny_model(tmp_path: Path, tiny_gguf: Path) -> 
     assert (
         db.conn.execute("SELECT COUNT(*) FROM matches WHERE status = 'finished'").fetchone()[0] == 6
     )
+
+
+def test_matches_that_end_in_error_are_retried_on_resume_then_failed_never_rated(
+    tmp_path: Path,
+) -> None:
+    db = open_db(tmp_path / "a.db")
+    dead = {
+        "name": "dead-api",
+        "kind": "openai",
+        "model": "m",
+        "base_url": "http://127.0.0.1:9/v1",
+        "api_key_env": None,
+        "max_retries": 0,
+        "timeout_s": 2,
+    }
+    config = _config(
+        players=["random", "dead-api"], games_per_pair=2, max_error_tries=2, player=[dead]
+    )
+    tid = create_tournament(db, config)
+    out = _run(db, tid)
+    assert out["status"] == "interrupted" and out["errors_this_run"] == 2
+    assert out["matches_played"] == 0 and out["pending"] == 2
+    errors = list_matches(db, tournament=tid, status="error")
+    assert len(errors) == 2 and all("dead-api" in m["error"] for m in errors)
+    out = _run(db, tid)  # resume: retried once more, then given up
+    assert out["errors_this_run"] == 2 and out["failed"] == 2 and out["pending"] == 0
+    assert out["status"] == "finished"  # with failures, shown in the summary
+    with pytest.raises(TournamentError, match="finished"):
+        _run(db, tid)  # nothing left to retry
+    assert db.conn.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 0
+    assert db.conn.execute("SELECT COUNT(*) FROM matches WHERE rated = 1").fetchone()[0] == 0
+    # no error was turned into a move: the dead player's attempts are absent
+    assert (
+        db.conn.execute(
+            "SELECT COUNT(*) FROM moves mv JOIN players p ON p.id = mv.player_id WHERE p.name = 'dead-api'"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_ctrl_c_stops_cleanly_and_leaves_the_rest_pending(tmp_path: Path) -> None:
+    db_path = tmp_path / "int.db"
+    env = dict(os.environ, ARENA_DB=str(db_path))
+    cmd = [
+        sys.executable,
+        "-m",
+        "arena.cli",
+        "tournament",
+        "run",
+        "--game",
+        "tictactoe",
+        "--player",
+        "random",
+        "--player",
+        "minimax",
+        "--games-per-pair",
+        "20000",
+        "--json",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(0.3)
+        try:
+            db = open_db(db_path)
+            n = db.conn.execute("SELECT COUNT(*) FROM matches").fetchone()[0]
+            db.close()
+        except Exception:
+            n = 0
+        if n >= 50:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopping" in err
+    data = json.loads(out)
+    assert data["status"] == "interrupted" and 50 <= data["matches_played"] < 20000
+    db = open_db(db_path)
+    # nothing half-written: every stored match has its seats, and finished ones their moves
+    assert (
+        db.conn.execute(
+            "SELECT COUNT(*) FROM matches m WHERE (SELECT COUNT(*) FROM results r WHERE r.match_id = m.id) != 2"
+        ).fetchone()[0]
+        == 0
+    )
+    assert (
+        db.conn.execute(
+            "SELECT COUNT(*) FROM matches WHERE status = 'aborted' AND rated = 1"
+        ).fetchone()[0]
+        == 0
+    )
+    assert summary(db, 1)["pending"] == 20000 - data["matches_played"]

@@ -30,10 +30,12 @@ _STOP = object()  # tells the worker thread to finish
 class Pending:
     """One request in flight: its job, and the way back to the coroutine awaiting it.
 
-    Created on the event loop; resolved exactly once from the worker thread.
+    Created on the event loop; resolved exactly once from the worker thread. While a worker
+    holds it, its result waits in the worker's outbox until `BatchWorker.deliver` sends the
+    results of a whole step back together.
     """
 
-    __slots__ = ("job", "on_text", "_loop", "_future", "done")
+    __slots__ = ("job", "on_text", "_loop", "_future", "done", "_outbox")
 
     def __init__(self, job: Any, loop: asyncio.AbstractEventLoop, on_text: OnText | None) -> None:
         self.job = job
@@ -41,6 +43,7 @@ class Pending:
         self._loop = loop
         self._future: asyncio.Future[Any] = loop.create_future()
         self.done = False
+        self._outbox: list[tuple[Pending, Any, BaseException | None]] | None = None
 
     @property
     def cancelled(self) -> bool:
@@ -52,18 +55,24 @@ class Pending:
         """Deliver the result to the awaiting coroutine (call from the worker thread)."""
         if not self.done:
             self.done = True
-            self._post(_settle, self._future, result, None)
+            self._send(result, None)
 
     def fail(self, error: BaseException) -> None:
         """Deliver an exception to the awaiting coroutine (call from the worker thread)."""
         if not self.done:
             self.done = True
-            self._post(_settle, self._future, None, error)
+            self._send(None, error)
 
     def emit(self, text: str) -> None:
         """Stream a piece of text to `on_text`, on the event loop's thread."""
         if self.on_text is not None and text and not self.done:
             self._post(self.on_text, text)
+
+    def _send(self, result: Any, error: BaseException | None) -> None:
+        if self._outbox is None:
+            self._post(_settle, [(self._future, result, error)])
+        else:
+            self._outbox.append((self, result, error))
 
     def _post(self, callback: Callable[..., Any], *args: Any) -> None:
         try:
@@ -72,13 +81,16 @@ class Pending:
             pass
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # cancelled while the result was on its way
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    """Set the futures of requests answered together, in one turn of the event loop: their
+    coroutines then run on in the same turn and their next requests travel together."""
+    for future, result, error in outcomes:
+        if future.done():  # cancelled while the result was on its way
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
 
 class BatchWorker:
@@ -120,6 +132,7 @@ class BatchWorker:
         self._outbox: dict[asyncio.AbstractEventLoop, list[Pending]] = {}
         self._carry: list[Pending] = []  # what did not fit into the last batch
         self._current: list[Pending] = []  # the batch running, admitted requests included
+        self._answers: list[tuple[Pending, Any, BaseException | None]] = []  # not yet sent
         self._stop_seen = False
         self._last_size = self._max  # the first batch waits the whole window for company
         self._closed = False
@@ -220,12 +233,33 @@ class BatchWorker:
         self._last_size = len(batch)
         return batch, stopping
 
+    def deliver(self) -> None:
+        """Send the answers held so far back to their event loops, one callback per loop.
+
+        Rows that finish in the same step are answered together: their matches then move on
+        in the same turn of the event loop, and their next requests arrive as one group
+        instead of a trickle that splits the next batch into several prefill passes.
+        """
+        if not self._answers:
+            return
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for pending, result, error in self._answers:
+            by_loop.setdefault(pending._loop, []).append((pending._future, result, error))
+        self._answers.clear()  # (in place: the pendings being run hold this list)
+        for loop, outcomes in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, outcomes)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
     def _admit(self, rows: int) -> list[Pending]:
         """Requests already waiting, up to `max_batch_size - rows` of them, without waiting.
 
-        Joining costs a forward pass of its own, so a running batch takes newcomers only
-        once there are enough of them (a share of the rows it runs) to be worth it.
+        First sends back the answers of the step that just ran (see `deliver`). Joining
+        costs a forward pass of its own, so a running batch takes newcomers only once there
+        are enough of them (a share of the rows it runs) to be worth it.
         """
+        self.deliver()
         while not self._stop_seen:
             try:
                 item = self._queue.get_nowait()
@@ -242,6 +276,8 @@ class BatchWorker:
         if len(self._carry) < min(room, rows * self._admit_share):
             return []
         taken, self._carry = self._carry[:room], self._carry[room:]
+        for pending in taken:
+            pending._outbox = self._answers
         self._current.extend(taken)
         self._last_size = max(self._last_size, rows + len(taken))
         return taken
@@ -250,10 +286,13 @@ class BatchWorker:
         self.batches_run += 1
         self.largest_batch = max(self.largest_batch, len(batch))
         self._current = list(batch)
+        for item in batch:
+            item._outbox = self._answers
         try:
             self._run_batch(batch, self._admit if admit else None)
         except BaseException as exc:  # noqa: BLE001 - the thread must outlive any request
             everything = self._current
+            self.deliver()  # what was answered before the failure goes back as it is
             if len(everything) == 1:
                 everything[0].fail(_as_backend_error(exc))
             else:
@@ -269,6 +308,9 @@ class BatchWorker:
         for item in batch:  # run_batch must resolve everything; never leave a coroutine hanging
             if not item.done:
                 item.fail(BackendError("the model worker dropped this request"))
+        self.deliver()
+        for item in batch:
+            item._outbox = None
 
 
 def _as_backend_error(exc: BaseException) -> BackendError:

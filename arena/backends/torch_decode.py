@@ -17,7 +17,9 @@ alone and batched. Scoring lives in `arena.backends.torch_score`.
 
 from __future__ import annotations
 
+import functools
 import inspect
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,28 +77,46 @@ class _Batch:
         self.tokens: Any = None
         # Other rows can join (and padding can be trimmed) only when every cache layer is a
         # plain growing one; sliding-window and other caches keep the batch as it started.
-        from transformers.cache_utils import DynamicLayer
-
         layers = getattr(cache, "layers", None)
-        self.can_merge = bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+        self.can_merge = bool(layers) and all(type(layer) in _plain_layers() for layer in layers)
+        if self.can_merge:
+            # Decode steps then append into spare room instead of copying the whole cache.
+            spare = self.spare()
+            grow = growing_layer()
+            cache.layers = [grow.adopt(layer, spare) for layer in layers]
+
+    def spare(self) -> int:
+        """Columns to reserve after the cache: the longest remaining budget, within limits."""
+        left = max((row.budget - len(row.ids) for row in self.rows), default=1)
+        return max(1, min(left, _MAX_SPARE))
 
     def select(self, keep: list[int]) -> None:
         """Keep only these rows, and drop the padding columns no kept row needs."""
         import torch
 
         index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
-        self.cache.batch_select_indices(index)
         self.mask, self.next_pos = self.mask[index], self.next_pos[index]
         self.tokens = self.tokens[index]
         self.rows = [self.rows[j] for j in keep]
-        if self.can_merge:
-            used = self.mask.any(dim=0).nonzero()
-            first = int(used[0, 0]) if len(used) else 0
-            if first > 0:
-                self.mask = self.mask[:, first:]
-                for layer in self.cache.layers:
-                    layer.keys = layer.keys[:, :, first:, :]
-                    layer.values = layer.values[:, :, first:, :]
+        if not self.can_merge:
+            self.cache.batch_select_indices(index)
+            return
+        used = self.mask.any(dim=0).nonzero()
+        first = int(used[0, 0]) if len(used) else 0
+        self.mask = self.mask[:, first:]
+        for layer in self.cache.layers:
+            layer.keep(index, first)
+
+    def copy_rows(self, sources: list[int], rows: list[_Row]) -> None:
+        """Append `rows`, which start as copies of the rows at `sources` (same prompt)."""
+        import torch
+
+        index = torch.tensor(list(range(len(self.rows))) + sources, dtype=torch.long)
+        self.mask, self.next_pos = self.mask[index], self.next_pos[index]
+        self.tokens = self.tokens[index]
+        self.rows = self.rows + rows
+        for layer in self.cache.layers:
+            layer.keep(index)
 
     def merge(self, other: _Batch) -> _Batch:
         """Append `other`'s rows; the shorter cache is padded on the left to the longer."""
@@ -112,14 +132,147 @@ class _Batch:
             shape[dim] = missing
             return torch.cat([t.new_zeros(shape), t], dim=dim)
 
-        for mine, theirs in zip(self.cache.layers, other.cache.layers):
-            mine.keys = torch.cat([pad(mine.keys, 2), pad(theirs.keys, 2)], dim=0)
-            mine.values = torch.cat([pad(mine.values, 2), pad(theirs.values, 2)], dim=0)
+        self.rows = self.rows + other.rows
+        spare = self.spare()
+        grow = growing_layer()
+        self.cache.layers = [
+            grow.joined(mine, theirs, width, spare)
+            for mine, theirs in zip(self.cache.layers, other.cache.layers)
+        ]
         self.mask = torch.cat([pad(self.mask, 1), pad(other.mask, 1)], dim=0)
         self.next_pos = torch.cat([self.next_pos, other.next_pos])
         self.tokens = torch.cat([self.tokens, other.tokens])
-        self.rows = self.rows + other.rows
         return self
+
+
+# Most columns a batch's cache reserves ahead of its decode steps (each reservation that runs
+# out copies the cache once; a larger one holds memory that finished rows may never use).
+_MAX_SPARE = 256
+
+
+@functools.cache
+def _plain_layers() -> tuple[type, ...]:
+    """Cache layer types that simply grow by one column per token (no window, no state)."""
+    from transformers.cache_utils import DynamicLayer
+
+    return (DynamicLayer, growing_layer())
+
+
+@functools.cache
+def growing_layer() -> type:
+    """`GrowingLayer`: a transformers `DynamicLayer` with spare columns after its keys and
+    values. The plain layer appends a decode step with `torch.cat`, which copies the whole
+    cache every step; for a batch of long prompts that copy costs more than the step's
+    attention. This one writes into the reserved columns and hands the model views.
+    (Built on first use: transformers is imported only where it is needed.)"""
+    import torch
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        """Keys and values in buffers of shape (rows, heads, capacity, dim); the first
+        `used` columns hold the cache, the rest is room for the next tokens."""
+
+        def __init__(self, spare: int = 64) -> None:
+            self._k: Any = None
+            self._v: Any = None
+            self._used = 0
+            self.spare = spare
+            super().__init__()
+
+        @classmethod
+        def adopt(cls, layer: Any, spare: int) -> GrowingLayer:
+            """A growing layer holding `layer`'s keys and values (no copy; room is made by
+            the first append that needs it)."""
+            if isinstance(layer, cls):
+                layer.spare = spare
+                return layer
+            new = cls(spare)
+            if layer.is_initialized and layer.keys is not None and layer.keys.dim() == 4:
+                new.dtype, new.device = layer.keys.dtype, layer.keys.device
+                new.is_initialized = True
+                new._k, new._v, new._used = layer.keys, layer.values, layer.keys.shape[-2]
+            return new
+
+        @classmethod
+        def joined(cls, a: Any, b: Any, width: int, spare: int) -> GrowingLayer:
+            """The rows of `a` then those of `b`, each left-padded with zeros to `width`
+            columns, with `spare` columns of room after them."""
+            new = cls(spare)
+            ka, va, kb, vb = a.keys, a.values, b.keys, b.values
+            new.dtype, new.device, new.is_initialized = ka.dtype, ka.device, True
+            rows = ka.shape[0] + kb.shape[0]
+            new._k = ka.new_zeros((rows, ka.shape[1], width + spare, ka.shape[3]))
+            new._v = va.new_zeros((rows, va.shape[1], width + spare, va.shape[3]))
+            for buf, top, bottom in ((new._k, ka, kb), (new._v, va, vb)):
+                buf[: top.shape[0], :, width - top.shape[2] : width] = top
+                buf[top.shape[0] :, :, width - bottom.shape[2] : width] = bottom
+            new._used = width
+            return new
+
+        @classmethod
+        def holding(cls, keys: Any, values: Any, used: int) -> GrowingLayer:
+            """A layer over these buffers, whose first `used` columns are the cache."""
+            new = cls(max(1, keys.shape[2] - used))
+            new.dtype, new.device, new.is_initialized = keys.dtype, keys.device, True
+            new._k, new._v, new._used = keys, values, used
+            return new
+
+        @property
+        def keys(self) -> Any:
+            return None if self._k is None else self._k[:, :, : self._used]
+
+        @keys.setter
+        def keys(self, value: Any) -> None:
+            # Someone else replaced the keys (transformers' own helpers): take them as is.
+            self._k = value
+            self._used = 0 if value is None or value.dim() < 4 else value.shape[2]
+
+        @property
+        def values(self) -> Any:
+            return None if self._v is None else self._v[:, :, : self._used]
+
+        @values.setter
+        def values(self, value: Any) -> None:
+            self._v = value
+
+        def lazy_initialization(self, key_states: Any, value_states: Any) -> None:
+            self.dtype, self.device = key_states.dtype, key_states.device
+            self._k = self._v = None
+            self._used = 0
+            self.is_initialized = True
+
+        def update(
+            self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any
+        ) -> tuple[Any, Any]:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            end = self._used + key_states.shape[2]
+            if self._k is None or end > self._k.shape[2]:
+                self._reserve(end + self.spare, key_states, value_states)
+            self._k[:, :, self._used : end] = key_states
+            self._v[:, :, self._used : end] = value_states
+            self._used = end
+            return self.keys, self.values
+
+        def _reserve(self, capacity: int, key_states: Any, value_states: Any) -> None:
+            k = key_states.new_empty(key_states.shape[:2] + (capacity, key_states.shape[3]))
+            v = value_states.new_empty(value_states.shape[:2] + (capacity, value_states.shape[3]))
+            if self._used:
+                k[:, :, : self._used] = self._k[:, :, : self._used]
+                v[:, :, : self._used] = self._v[:, :, : self._used]
+            self._k, self._v = k, v
+
+        def keep(self, index: Any, first: int = 0) -> None:
+            """Keep the rows at `index` and the columns from `first` on (room included)."""
+            if self._k is not None:
+                self._k = self._k[:, :, first:].index_select(0, index)
+                self._v = self._v[:, :, first:].index_select(0, index)
+                self._used -= first
+
+        def batch_select_indices(self, indices: Any) -> None:
+            self.keep(torch.as_tensor(indices, dtype=torch.long))
+
+    return GrowingLayer
 
 
 class TorchEngine:
@@ -226,15 +379,79 @@ class TorchEngine:
         rows = [r for r in rows if r.finish is None]
         if not rows:
             return None
+        batch: _Batch | None = None
+        twins: list[tuple[_Row, _Row]] = []  # (row, the row with the same prompt it copies)
+        if self.can_merge:
+            # Rows asking exactly what another row asks copy its prefilled cache and logits.
+            first: dict[tuple[int, ...], _Row] = {}
+            for row in rows:
+                twin = first.setdefault(tuple(row.prompt), row)
+                if twin is not row:
+                    twins.append((row, twin))
+            rows = list(first.values())
         reuse = self.prefixes.find([r.prompt for r in rows]) if self.prefixes else []
+        for k, wave in enumerate(self._waves(rows, reuse)):
+            part = [rows[i] for i in wave]
+            if not self.prefixes:
+                hits: list[tuple[int, int] | None] = [None] * len(part)
+            else:  # (the second wave reuses what the first one just stored)
+                hits = (
+                    [reuse[i] for i in wave]
+                    if k == 0
+                    else self.prefixes.find([r.prompt for r in part])
+                )
+            batch = self._prefill_wave(part, hits, batch)
+        assert batch is not None
+        if twins:
+            where = {id(row): j for j, row in enumerate(batch.rows)}
+            batch.copy_rows([where[id(twin)] for _, twin in twins], [row for row, _ in twins])
+        return self._settle(batch, self._pick(batch.tokens, batch.rows))
+
+    def _waves(self, rows: list[_Row], reuse: list[tuple[int, int] | None]) -> list[list[int]]:
+        """Split the rows into prefill waves: the second wave's prompts start like first-wave
+        prompts (much longer than like any stored one), so they run after the first wave is
+        stored and reuse its keys and values.
+
+        Concurrent matches often ask near-identical questions at once (the same opening, the
+        same board); a match played alone finds its twin in the prefix store instead. The
+        second wave costs a forward pass of its own, so it runs only when it saves more.
+        """
+        everything = [list(range(len(rows)))]
+        if self.prefixes is None or not self.can_merge or len(rows) < 2:
+            return everything
+        import torch
+
+        prompts = [r.prompt for r in rows]
+        shared = common_prefixes(_id_matrix(prompts, -1), _id_matrix(prompts, -1))
+        limit = torch.tensor([len(p) - 1 for p in prompts])
+        shared = torch.minimum(shared, limit[:, None]).tolist()
+        leaders: list[int] = []
+        followers: list[int] = []
+        saved = 0
+        for i, hit in enumerate(reuse):
+            stored = hit[1] if hit is not None else 0
+            best = max((shared[i][j] for j in leaders), default=0)
+            if best - stored >= _MIN_PREFIX:
+                followers.append(i)
+                saved += best - stored
+            else:
+                leaders.append(i)
+        if saved <= _PASS_COST:
+            return everything
+        return [leaders, followers]
+
+    def _prefill_wave(
+        self, rows: list[_Row], reuse: list[tuple[int, int] | None], batch: _Batch | None
+    ) -> _Batch:
+        """Prefill these rows in one or more passes (grouped by the tokens each must
+        compute), store their prompts, and merge them into `batch`."""
         fresh_tokens = [len(r.prompt) - (hit[1] if hit else 0) for r, hit in zip(rows, reuse)]
         groups = [list(range(len(rows)))]
         if self.can_merge:  # (learnt from the first prefill: passes merge into one batch)
-            groups = prefill_groups(fresh_tokens or [len(r.prompt) for r in rows])
-        batch: _Batch | None = None
+            groups = prefill_groups(fresh_tokens)
         for group in groups:
             part = [rows[i] for i in group]
-            hits = [reuse[i] for i in group] if reuse else [None] * len(part)
+            hits = [reuse[i] for i in group]
             out, mask, positions = self._prefill(part, hits)
             fresh = _Batch(part, out.past_key_values, mask, positions[:, -1] + 1)
             self.can_merge = fresh.can_merge
@@ -243,7 +460,7 @@ class TorchEngine:
             fresh.tokens = out.logits[:, -1, :]  # the logits, merged along with the rows
             batch = fresh if batch is None else batch.merge(fresh)
         assert batch is not None
-        return self._settle(batch, self._pick(batch.tokens, batch.rows))
+        return batch
 
     def _prefill(
         self, rows: list[_Row], reuse: list[tuple[int, int] | None]
@@ -265,16 +482,18 @@ class TorchEngine:
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), head + width), dtype=torch.long)
         for i, (row, n) in enumerate(zip(rows, cached)):
-            rest = row.prompt[n:]
-            ids[i, width - len(rest) :] = torch.tensor(rest, dtype=torch.long)
+            rest = len(row.prompt) - n
+            ids[i, width - rest :] = _ids_tensor(row.prompt[n:])
             mask[i, head - n : head] = 1
-            mask[i, head + width - len(rest) :] = 1
+            mask[i, head + width - rest :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         # Left padding: a row's positions count its real tokens only, as if it ran alone.
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         extra: dict[str, Any] = {}
         if head and self.prefixes is not None:
-            extra["past_key_values"] = self.prefixes.cache(reuse, head)
+            # Room for the prompts' new parts and the first decode steps: no copy until then.
+            spare = max(1, min(max(r.budget for r in rows), _MAX_SPARE))
+            extra["past_key_values"] = self.prefixes.cache(reuse, head, width + spare)
         out = self.model(
             input_ids=ids,
             attention_mask=mask,
@@ -445,36 +664,45 @@ class _PrefixStore:
     def __init__(self, slots: int) -> None:
         self.slots = slots
         self.entries: list[tuple[list[int], tuple[Any, int, list[tuple[int, int]]]]] = []
+        self._ids: list[Any] = []  # each entry's prompt as a tensor, for `find`
 
     def find(self, prompts: list[list[int]]) -> list[tuple[int, int] | None]:
         """For each prompt, (entry, tokens to reuse) of the entry sharing the longest prefix
         with it, or None. At least one token of every prompt is left to compute: its logits
         pick the first new token."""
-        hits: list[tuple[int, int] | None] = []
-        for prompt in prompts:
-            best, best_n = -1, _MIN_PREFIX - 1
-            for e, (tokens, _) in enumerate(self.entries):
-                n = _common_prefix(tokens, prompt, len(prompt) - 1)
-                if n > best_n:
-                    best, best_n = e, n
-            hits.append((best, best_n) if best >= 0 else None)
+        if not self.entries:
+            return [None] * len(prompts)
+        import torch
+        from torch.nn.utils.rnn import pad_sequence
+
+        # Every prompt against every entry at once: comparing token lists in Python costs
+        # more than a decode step once a batch holds a few long prompts.
+        table = pad_sequence(self._ids, batch_first=True, padding_value=-1)
+        shared = common_prefixes(_id_matrix(prompts, -2), table)
+        limit = torch.tensor([len(p) - 1 for p in prompts])
+        best_n, best = torch.minimum(shared, limit[:, None]).max(dim=1)
+        hits = [
+            (e, n) if n >= _MIN_PREFIX else None for e, n in zip(best.tolist(), best_n.tolist())
+        ]
         # Entries in use go to the back: the least recently used leave first.
         used = sorted({hit[0] for hit in hits if hit is not None})
         if used:
             keep = [e for e in range(len(self.entries)) if e not in set(used)]
             moved = {old: new for new, old in enumerate(keep + used)}
-            self.entries = [self.entries[e] for e in keep + used]
+            self._reorder(keep + used)
             hits = [None if h is None else (moved[h[0]], h[1]) for h in hits]
         return hits
 
-    def cache(self, hits: list[tuple[int, int] | None], head: int) -> Any:
-        """A cache holding each row's reused prefix, left-padded to `head` positions."""
+    def cache(self, hits: list[tuple[int, int] | None], head: int, room: int) -> Any:
+        """A cache holding each row's reused prefix, left-padded to `head` positions, with
+        `room` more columns for what comes next."""
         from transformers.cache_utils import DynamicCache
 
         some = next(self.entries[h[0]][1][0] for h in hits if h is not None)
         shape = list(some.shape)
-        shape[1], shape[3] = len(hits), head
-        out = some.new_zeros(shape)
+        shape[1], shape[3] = len(hits), head + room
+        out = some.new_empty(shape)
+        out[:, :, :, :head].zero_()  # (padding must be finite: the mask only zeroes weights)
         for i, hit in enumerate(hits):
             if hit is None:
                 continue
@@ -486,8 +714,12 @@ class _PrefixStore:
                 at, left = at + take, left - take
                 if not left:
                     break
-        layers = [(out[2 * j], out[2 * j + 1]) for j in range(shape[0] // 2)]
-        return DynamicCache(ddp_cache_data=layers)
+        grow = growing_layer()
+        cache = DynamicCache()
+        cache.layers = [
+            grow.holding(out[2 * j], out[2 * j + 1], head) for j in range(shape[0] // 2)
+        ]
+        return cache
 
     def remember(self, rows: list[Any], cache: Any, reused: list[int]) -> None:
         """Keep the keys and values of these freshly prefilled prompts, which reused
@@ -517,11 +749,17 @@ class _PrefixStore:
             slot = [0] * len(rows)
             for j, (i, _) in enumerate(keep):
                 slot[i] = j
-        self.entries = [e for e in self.entries if tuple(e[0]) not in fresh]
+        self._reorder([e for e, (t, _) in enumerate(self.entries) if tuple(t) not in fresh])
         for i, segments in keep:
             self.entries.append((list(rows[i].prompt), (stored, slot[i], segments)))
-        del self.entries[: max(0, len(self.entries) - self.slots)]
+            self._ids.append(_ids_tensor(rows[i].prompt))
+        self._reorder(list(range(max(0, len(self.entries) - self.slots), len(self.entries))))
         self._compact()
+
+    def _reorder(self, order: list[int]) -> None:
+        """Keep the entries at these indices, in this order."""
+        self.entries = [self.entries[e] for e in order]
+        self._ids = [self._ids[e] for e in order]
 
     def _compact(self) -> None:
         """Copy out the entries of stored tensors that are mostly evicted, so that a few
@@ -538,19 +776,32 @@ class _PrefixStore:
                 self.entries[e] = (tokens, (own, 0, [(0, own.shape[3])]))
 
 
-def _common_prefix(a: list[int], b: list[int], limit: int) -> int:
-    """Length of the common prefix of `a` and `b`, at most `limit` (binary search on slices,
-    which compare in C)."""
-    lo, hi = 0, min(len(a), len(b), limit)
-    if a[:hi] == b[:hi]:
-        return hi
-    while lo < hi - 1:
-        mid = (lo + hi) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+def _ids_tensor(ids: list[int]) -> Any:
+    """Token ids as a CPU long tensor (through an array: several times faster than
+    `torch.tensor` on a list, which matters for batches of long prompts)."""
+    import torch
+
+    if not ids:
+        return torch.empty(0, dtype=torch.long)
+    return torch.frombuffer(array("q", ids), dtype=torch.long)
+
+
+def _id_matrix(prompts: list[list[int]], pad: int) -> Any:
+    """The prompts as rows of one tensor, right-padded with `pad`."""
+    from torch.nn.utils.rnn import pad_sequence
+
+    return pad_sequence([_ids_tensor(p) for p in prompts], batch_first=True, padding_value=pad)
+
+
+def common_prefixes(a: Any, b: Any) -> Any:
+    """(len(a), len(b)) tensor: how many leading ids each row of `a` shares with each row of
+    `b` (pad the two with different values, or cap the result at the true lengths)."""
+    import torch
+
+    width = min(a.shape[1], b.shape[1])
+    differ = a[:, None, :width] != b[None, :, :width]
+    first = differ.to(torch.uint8).argmax(dim=-1)  # the first difference (0 when none)
+    return torch.where(differ.any(dim=-1), first, width)
 
 
 def _draw(probs: Any, uniforms: Any, rows: list[_Row]) -> Any:

@@ -60,9 +60,11 @@ class ProgressLine:
             extra.append(f"{p.errors} errors")
         if p.aborted:
             extra.append(f"{p.aborted} aborted")
+        leaders = "  ".join(f"{n} {w}-{d}-{lo}" for n, (w, d, lo) in p.leaders())
         line = (
             f"[{bar}] {settled}/{p.total}  running {p.in_flight}  ETA {_clock(p.eta_s)}"
-            f"{'  ' + ', '.join(extra) if extra else ''}  {_last(p)}"
+            f"{'  ' + ', '.join(extra) if extra else ''}"
+            f"{'  | ' + leaders if leaders else ''}  | {_last(p)}"
         )
         if self.tty:
             self.stream.write("\r\x1b[2K" + line[:200])

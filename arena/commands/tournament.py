@@ -224,5 +224,14 @@ def show_command(ctx: click.Context, tournament_id: int, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
+    table = data.pop("standings")
     for key, value in data.items():
         click.echo(f"{key:<16} {', '.join(value) if isinstance(value, list) else value}")
+    if table:
+        click.echo("\nstandings in this tournament (W-D-L, points, mean return)")
+        width = max(len(r["name"]) for r in table)
+        for r in table:
+            click.echo(
+                f"  {r['name']:<{width}}  {r['wins']}-{r['draws']}-{r['losses']}  "
+                f"{r['points']:g}/{r['games']}  {r['mean_return']:+.3f}"
+            )

@@ -71,6 +71,13 @@ class Progress:
     aborted: int = 0
     started: float = field(default_factory=time.monotonic)
     last: MatchResult | None = None
+    standings: dict[str, list[int]] = field(default_factory=dict)  # name -> [wins, draws, losses]
+
+    def leaders(self, n: int = 3) -> list[tuple[str, list[int]]]:
+        """The best `n` by points (a win 1, a draw 1/2) among this run's finished matches."""
+        return sorted(self.standings.items(), key=lambda kv: (-(kv[1][0] + kv[1][1] / 2), kv[0]))[
+            :n
+        ]
 
     @property
     def eta_s(self) -> float | None:
@@ -394,6 +401,7 @@ async def run_tournament(
                 if result.status == "finished":
                     progress.played += 1
                     progress.done += 1
+                    _tally(progress.standings, slot.seats, result)
                 elif result.status == "error":
                     progress.errors += 1
                     tries = db.conn.execute(
@@ -417,6 +425,41 @@ async def run_tournament(
         "errors_this_run": progress.errors,
         "aborted_this_run": progress.aborted,
     }
+
+
+def _tally(standings: dict[str, list[int]], seats: list[str], result: MatchResult) -> None:
+    from arena.store.ratings import seat_outcomes
+
+    _, outcomes, _ = seat_outcomes(result.returns or [], result.teams)
+    for name, outcome in zip(seats, outcomes):
+        row = standings.setdefault(name, [0, 0, 0])
+        row[("win", "draw", "loss").index(outcome)] += 1
+
+
+def standings(db: Database, tournament_id: int) -> list[dict[str, Any]]:
+    """Each player's finished matches in this tournament: wins, draws, losses, points and mean
+    return, best first."""
+    rows = db.conn.execute(
+        "SELECT p.name, COUNT(*), SUM(r.outcome = 'win'), SUM(r.outcome = 'draw'), "
+        "SUM(r.outcome = 'loss'), AVG(r.return) FROM results r JOIN matches m ON m.id = r.match_id "
+        "JOIN players p ON p.id = r.player_id WHERE m.tournament_id = ? AND m.status = 'finished' "
+        "GROUP BY p.name",
+        (tournament_id,),
+    ).fetchall()
+    out = [
+        {
+            "name": name,
+            "games": games,
+            "wins": wins,
+            "draws": draws,
+            "losses": losses,
+            "points": wins + draws / 2,
+            "mean_return": mean,
+        }
+        for name, games, wins, draws, losses, mean in rows
+    ]
+    out.sort(key=lambda r: (-r["points"] / max(r["games"], 1), r["name"]))
+    return out
 
 
 def summary(db: Database, tournament_id: int) -> dict[str, Any]:
@@ -450,4 +493,5 @@ def summary(db: Database, tournament_id: int) -> dict[str, Any]:
         "matches_aborted": matches.get("aborted", 0),
         "created_at": row["created_at"],
         "finished_at": row["finished_at"],
+        "standings": standings(db, tournament_id),
     }

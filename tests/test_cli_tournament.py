@@ -175,3 +175,31 @@ def test_newer_schema_is_a_clear_error(arena) -> None:
     conn.close()
     code, _, err = arena("players", "list")
     assert code != 0 and "newer arena" in err
+
+
+@pytest.mark.parametrize(
+    "player, message",
+    [
+        ('kind = "llamacpp"\npath = "/nowhere/model.gguf"', "does not exist"),
+        (
+            'kind = "openai"\nmodel = "m"\napi_key_env = "ARENA_TEST_NO_SUCH_KEY"',
+            "ARENA_TEST_NO_SUCH_KEY is not set",
+        ),
+    ],
+)
+def test_missing_model_file_or_key_is_one_line_before_any_match(
+    arena, tmp_path: Path, player, message
+) -> None:
+    os.environ.pop("ARENA_TEST_NO_SUCH_KEY", None)
+    config = tmp_path / "t.toml"
+    config.write_text(
+        'games = ["tictactoe"]\nplayers = ["random", "m"]\n\n[[player]]\nname = "m"\n'
+        + player
+        + "\n"
+    )
+    code, _, err = arena("tournament", "run", "--config", str(config))
+    assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+    code, out, _ = arena("players", "list", "--json")
+    assert [p["name"] for p in json.loads(out) if not p["builtin"]] == []
+    code, out, _ = arena("tournament", "list", "--json")
+    assert json.loads(out) == []

@@ -270,3 +270,23 @@ def test_two_writers_and_a_reader_never_see_database_is_locked(tmp_path: Path) -
     assert db.conn.execute("SELECT COUNT(*) FROM matches").fetchone()[0] == 300
     board = {p["name"]: p for p in leaderboard(db, "tictactoe")["players"]}
     assert board["minimax"]["games"] == 300
+
+
+def test_processes_opening_a_new_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "race.db"
+    code = (
+        "import sys\n"
+        "from arena.store import open_db\n"
+        f"db = open_db({str(path)!r})\n"
+        "db.conn.execute('SELECT COUNT(*) FROM players').fetchone()\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    db = open_db(path)
+    names = [r[0] for r in db.conn.execute("SELECT name FROM _migrations")]
+    assert names == [name for name, _ in MIGRATIONS]

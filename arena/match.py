@@ -342,7 +342,7 @@ async def _ask(
     limit = player.time_limit_s or (rules.move_time_limit_s if player.timed else None)
     t0 = time.perf_counter()
     if limit is None and (stop is None or player.quick):  # no clock, nothing worth racing
-        return _attempt(turn, await player.act(turn), time.perf_counter() - t0)
+        return attempt_from_reply(turn, await player.act(turn), time.perf_counter() - t0)
     task = asyncio.ensure_future(player.act(turn))
     waiters: set[asyncio.Future] = {task}
     stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
@@ -369,10 +369,11 @@ async def _ask(
             latency_s=time.perf_counter() - t0,
             timed_out=True,
         )
-    return _attempt(turn, task.result(), time.perf_counter() - t0)
+    return attempt_from_reply(turn, task.result(), time.perf_counter() - t0)
 
 
-def _attempt(turn: Turn, reply: Reply, latency: float) -> Attempt:
+def attempt_from_reply(turn: Turn, reply: Reply, latency: float) -> Attempt:
+    """Parse and check a reply into the `Attempt` that the record keeps."""
     parsed_action, error = _parse(turn, reply)
     return Attempt(
         raw=reply.text,

@@ -483,3 +483,44 @@ def test_ctrl_c_stops_cleanly_and_leaves_the_rest_pending(tmp_path: Path) -> Non
         == 0
     )
     assert summary(db, 1)["pending"] == 20000 - data["matches_played"]
+
+
+def test_pause_holds_new_matches_and_resume_continues_with_events(tmp_path: Path) -> None:
+    from arena.match import MatchEnded, MovePlayed
+
+    db = open_db(tmp_path / "a.db")
+    tid = create_tournament(db, _config(games_per_pair=12, concurrency=2))
+    go, events = asyncio.Event(), []
+    go.set()
+    paused_at: list[int] = []
+
+    def progress(p) -> None:
+        if p.done >= 4 and not paused_at:
+            go.clear()
+        if p.paused and p.in_flight == 0 and not paused_at:
+            paused_at.append(p.done)
+
+    async def main():
+        task = asyncio.ensure_future(
+            run_tournament(
+                db,
+                tid,
+                go=go,
+                on_progress=progress,
+                on_match_event=lambda slot, e: events.append((slot.id, e)),
+            )
+        )
+        while not paused_at:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        held = db.conn.execute("SELECT COUNT(*) FROM matches").fetchone()[0]
+        go.set()
+        out = await task
+        return held, out
+
+    held, out = asyncio.run(main())
+    assert held == paused_at[0] and 4 <= held < 12  # nothing started while paused
+    assert out["status"] == "finished" and out["matches_played"] == 12
+    ended = {slot for slot, e in events if isinstance(e, MatchEnded)}
+    assert len(ended) == 12
+    assert any(isinstance(e, MovePlayed) for _, e in events)

@@ -38,7 +38,7 @@ from arena.tournament.setup import check_config, insert_slots
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from arena.match import MatchResult
+    from arena.match import MatchEvent, MatchResult
     from arena.players.base import Player
 
 
@@ -71,6 +71,7 @@ class Progress:
     aborted: int = 0
     started: float = field(default_factory=time.monotonic)
     last: MatchResult | None = None
+    paused: bool = False
     standings: dict[str, list[int]] = field(default_factory=dict)  # name -> [wins, draws, losses]
 
     def leaders(self, n: int = 3) -> list[tuple[str, list[int]]]:
@@ -85,6 +86,16 @@ class Progress:
             return None
         rate = self.played / max(time.monotonic() - self.started, 1e-9)
         return max(self.total - self.done - self.failed, 0) / rate
+
+
+async def _first(*waits: Any) -> None:
+    """Wait until the first of several coroutines returns; cancel the rest."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -151,6 +162,9 @@ class _Planner:
     def unplanned(self) -> bool:
         """Whether matches remain that are not in the schedule yet."""
         return False
+
+    def has_more(self) -> bool:
+        return bool(self.queue) or self.unplanned()
 
 
 class _SwissPlanner(_Planner):
@@ -327,9 +341,15 @@ async def run_tournament(
     stop: asyncio.Event | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     concurrency: int | None = None,
+    go: asyncio.Event | None = None,
+    on_match_event: Callable[[Slot, MatchEvent], None] | None = None,
 ) -> dict[str, Any]:
     """Play every pending match of a stored tournament; returns a summary (id, status,
-    matches_played, ...). Safe to call again on an interrupted tournament (that is resume)."""
+    matches_played, ...). Safe to call again on an interrupted tournament (that is resume).
+
+    `stop` ends the run (matches in flight end at their next move); clearing `go` pauses it
+    (no new match starts; those in flight finish) until it is set again. `on_match_event`
+    receives every match's events, replies streaming in, for a spectator view."""
     import games
     from arena.match import MatchRules, play_match
     from arena.players.factory import BackendPool, make_player
@@ -341,6 +361,9 @@ async def run_tournament(
         raise TournamentError(str(exc)) from None
     _claim(db, tournament_id, "running")
     stop = stop or asyncio.Event()
+    if go is None:
+        go = asyncio.Event()
+        go.set()
     rules = MatchRules(
         retries=config.retries,
         on_exhausted=config.on_illegal,
@@ -369,21 +392,35 @@ async def run_tournament(
     async def play(slot: Slot) -> MatchResult:
         game = games.make(slot.game, **slot.params)
         seated = [player(n) for n in slot.seats]
-        return await play_match(game, seated, slot.seed, rules=rules, stop=stop)
+        if on_match_event is None:
+            return await play_match(game, seated, slot.seed, rules=rules, stop=stop)
+        return await play_match(
+            game,
+            seated,
+            slot.seed,
+            rules=rules,
+            stop=stop,
+            on_event=lambda event: on_match_event(slot, event),
+            stream=True,
+        )
 
     running: dict[asyncio.Task, Slot] = {}
     try:
         while True:
-            while not stop.is_set() and len(running) < limit:
+            while not stop.is_set() and go.is_set() and len(running) < limit:
                 busy = {n for s in running.values() for n in s.seats}
                 slot = planner.next(busy, len(running))
                 if slot is None:
                     break
                 running[asyncio.ensure_future(play(slot))] = slot
             progress.in_flight = len(running)
+            progress.paused = not go.is_set()
             if on_progress:
                 on_progress(progress)
             if not running:
+                if progress.paused and not stop.is_set() and planner.has_more():
+                    await _first(go.wait(), stop.wait())
+                    continue
                 break
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:

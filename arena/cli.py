@@ -16,7 +16,7 @@ from arena.commands.players import players_group
 from arena.commands.tournament import tournament_group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__, prog_name="arena")
 @click.option(
     "--db",
@@ -27,8 +27,14 @@ from arena.commands.tournament import tournament_group
 )
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:
-    """Arena: language models play games, get rated, and get stronger by self-play."""
+    """Arena: language models play games, get rated, and get stronger by self-play.
+
+    With no command, opens the terminal app."""
     ctx.obj = {"db": db}
+    if ctx.invoked_subcommand is None:
+        from arena.tui.app import make_app
+
+        make_app(db).run()
 
 
 cli.add_command(games_group)

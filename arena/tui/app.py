@@ -1,0 +1,104 @@
+"""`ArenaApp`: sections as Textual modes (each with its own screen stack), a command palette
+with the main actions, a help screen, and a footer with the key bindings.
+
+`make_app()` is the one factory used by the CLI, the tests and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+
+def _lazy(module: str, name: str) -> Callable[[], Screen]:
+    """A screen factory that imports its module on first use (fast start)."""
+
+    def make() -> Screen:
+        import importlib
+
+        return getattr(importlib.import_module(f"arena.tui.screens.{module}"), name)()
+
+    return make
+
+
+SECTIONS: dict[str, tuple[str, str, str, str]] = {
+    # mode: (module, class, key, title)
+    "leaderboard": ("leaderboard", "LeaderboardScreen", "l", "Leaderboard"),
+    "players": ("players", "PlayersScreen", "p", "Players"),
+    "tournament": ("tournament", "TournamentScreen", "t", "Tournament"),
+    "play": ("play", "PlayScreen", "g", "Play"),
+    "replays": ("replays", "ReplaysScreen", "r", "Replays"),
+}
+
+
+class ArenaApp(App):
+    """The arena in a terminal."""
+
+    TITLE = "Arena"
+    SUB_TITLE = "models play games, get rated, get stronger"
+    MODES = {mode: _lazy(module, cls) for mode, (module, cls, _, _) in SECTIONS.items()}
+    DEFAULT_MODE = "leaderboard"
+    BINDINGS = [
+        *[
+            Binding(
+                key, f"switch_mode('{mode}')", title, id=f"section.{mode}", tooltip=f"Go to {title}"
+            )
+            for mode, (_, _, key, title) in SECTIONS.items()
+        ],
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="Key bindings"),
+        Binding(
+            "q", "quit", "Quit", id="app.quit", tooltip="Quit (running tournaments stop cleanly)"
+        ),
+    ]
+
+    def __init__(self, db_path: str | Path | None = None, *, seed_first_run: bool = True) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.seed_first_run = seed_first_run
+        self._db: Database | None = None
+
+    @property
+    def db(self) -> Database:
+        """The app's connection (used on the event loop's thread only)."""
+        if self._db is None:
+            from arena.store import open_db
+
+            self._db = open_db(self.db_path)
+        return self._db
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, (_, _, key, title) in SECTIONS.items():
+            yield SystemCommand(title, f"Open {title} ({key})", lambda m=mode: self.switch_mode(m))
+        yield SystemCommand(
+            "Start a tournament", "Open the tournament form", lambda: self.switch_mode("tournament")
+        )
+        yield SystemCommand(
+            "Play a game", "Pick a game and an opponent", lambda: self.switch_mode("play")
+        )
+        yield SystemCommand("Key bindings", "Show every key binding", self.action_help)
+
+    def action_help(self) -> None:
+        from arena.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def on_unmount(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+
+def make_app(db_path: str | Path | None = None, *, seed_first_run: bool | None = None) -> ArenaApp:
+    """The app on `db_path` (default: `ARENA_DB` or the user's data directory)."""
+    if seed_first_run is None:
+        seed_first_run = os.environ.get("ARENA_NO_SEED") is None
+    return ArenaApp(db_path, seed_first_run=seed_first_run)

@@ -1,0 +1,74 @@
+"""A player's detail: ratings history as a plot, results by opponent, recent matches."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Sparkline, Static
+
+from arena.tui.safe import literal
+
+
+class PlayerDetailScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    PlayerDetailScreen { align: center middle; }
+    PlayerDetailScreen > Vertical {
+        width: 96%; height: 90%; border: round $accent; background: $surface; padding: 0 1;
+    }
+    PlayerDetailScreen Sparkline { height: 5; margin: 1 0; }
+    PlayerDetailScreen Horizontal { height: 1fr; }
+    PlayerDetailScreen DataTable { width: 1fr; }
+    """
+    BINDINGS = [Binding("escape", "dismiss", "Close", id="detail.close")]
+
+    def __init__(self, name: str, scope: str | None) -> None:
+        super().__init__()
+        self.player_name = name
+        self.scope = scope
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(id="title")
+            yield Sparkline([], id="history")
+            yield Static("", id="range")
+            with Horizontal():
+                yield DataTable(id="opponents", cursor_type="row")
+                yield DataTable(id="recent", cursor_type="row")
+
+    def on_mount(self) -> None:
+        from arena.leaderboard import win_rates
+        from arena.store.players import get_player
+        from arena.store.queries import list_matches
+
+        db = self.app.db
+        row = get_player(db, self.player_name)
+        scope = self.scope or "*"
+        history = [
+            r[0]
+            for r in db.conn.execute(
+                "SELECT mu - 3 * sigma FROM rating_history WHERE player_id = ? AND scope = ? "
+                "ORDER BY match_id",
+                (row.id, scope),
+            )
+        ]
+        title = literal(f"{row.name}  ({row.kind})  {self.scope or 'overall'}", style="bold")
+        self.query_one("#title", Static).update(title)
+        self.query_one(Sparkline).data = history or [0.0]
+        if history:
+            self.query_one("#range", Static).update(
+                f"conservative rating over {len(history)} rated matches: "
+                f"{history[0]:.2f} -> {history[-1]:.2f} (min {min(history):.2f}, max {max(history):.2f})"
+            )
+        opponents = self.query_one("#opponents", DataTable)
+        opponents.add_columns("opponent", "score", "games")
+        for other, (rate, n) in sorted(win_rates(db, self.scope).get(row.name, {}).items()):
+            opponents.add_row(literal(other), f"{rate:.0%}", n)
+        recent = self.query_one("#recent", DataTable)
+        recent.add_columns("match", "game", "players", "result")
+        matches = list_matches(db, player=row.name, game=self.scope)[-15:]
+        for m in reversed(matches):
+            seat = m["players"].index(row.name)
+            result = m["outcomes"][seat] or m["status"]
+            recent.add_row(m["id"], m["game"], literal(" v ".join(m["players"])), result)

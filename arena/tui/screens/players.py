@@ -1,0 +1,14 @@
+"""The players section (being built)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+
+class PlayersScreen(Screen):
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("players")
+        yield Footer()

@@ -1,0 +1,1 @@
+"""Widgets with logic, one per module."""

@@ -1,0 +1,40 @@
+"""Fixtures for the app's Pilot tests: a real database with a few real bot matches."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from arena.store import open_db
+from arena.tournament.config import parse_config
+from arena.tournament.runner import run_tournament
+from arena.tournament.setup import create_tournament
+
+
+def seed_matches(path: Path, games_per_pair: int = 6, seed: int = 1) -> Path:
+    """A database holding one finished bot round-robin at tictactoe."""
+    db = open_db(path)
+    config = parse_config(
+        {
+            "name": "seeded",
+            "games": ["tictactoe"],
+            "players": ["random", "minimax"],
+            "games_per_pair": games_per_pair,
+            "seed": seed,
+        }
+    )
+    asyncio.run(run_tournament(db, create_tournament(db, config)))
+    db.close()
+    return path
+
+
+@pytest.fixture()
+def seeded_db(tmp_path: Path) -> Path:
+    return seed_matches(tmp_path / "arena.db")
+
+
+@pytest.fixture()
+def empty_db(tmp_path: Path) -> Path:
+    return tmp_path / "empty.db"

@@ -1,0 +1,54 @@
+"""The app shell and the leaderboard, driven by Textual's Pilot on a real database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Select, Sparkline
+
+from arena.tui.app import make_app
+
+
+async def test_leaderboard_is_the_home_screen_and_sorts(seeded_db: Path) -> None:
+    app = make_app(seeded_db, seed_first_run=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 2
+        first = table.get_row_at(0)
+        assert "minimax" in str(first[1])
+        await pilot.press("s")  # next column: mu
+        await pilot.press("s")  # sigma
+        assert app.screen.sort_key == "sigma"
+        scope = app.screen.query_one(Select)
+        assert "tictactoe" in [str(o[0]) for o in scope._options]
+
+
+async def test_enter_opens_a_players_detail_with_history(seeded_db: Path) -> None:
+    app = make_app(seeded_db, seed_first_run=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        app.screen.query_one(DataTable).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "PlayerDetailScreen"
+        assert len(app.screen.query_one(Sparkline).data) == 6
+        recent = app.screen.query_one("#recent", DataTable)
+        assert recent.row_count == 6
+        await pilot.press("escape")
+        assert type(app.screen).__name__ == "LeaderboardScreen"
+
+
+async def test_sections_switch_by_key_and_help_lists_bindings(empty_db: Path) -> None:
+    app = make_app(empty_db, seed_first_run=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key, name in [("p", "PlayersScreen"), ("t", "TournamentScreen"), ("g", "PlayScreen"),
+                          ("r", "ReplaysScreen"), ("l", "LeaderboardScreen")]:
+            await pilot.press(key)
+            await pilot.pause()
+            assert type(app.screen).__name__ == name
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        assert type(app.screen).__name__ == "LeaderboardScreen"

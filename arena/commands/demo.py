@@ -1,5 +1,5 @@
 """`arena demo`: a small tournament between built-in bots and a tiny local model, then the
-leaderboard. The tiny model is made (about a minute on two cores) on first use."""
+leaderboard. The tiny model is made (well under a minute on two cores) on first use."""
 
 from __future__ import annotations
 
@@ -9,36 +9,6 @@ from pathlib import Path
 import click
 
 from arena.commands.context import open_store
-
-DEMO_PLAYER = "tiny-demo"
-
-
-def demo_model_dir() -> Path:
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("arena", appauthor=False)) / "models"
-
-
-def ensure_demo_model(models: Path) -> Path:
-    """The tiny model's GGUF file, made with `make-tiny` and `export-gguf` when missing."""
-    gguf = models / "tiny-demo.f32.gguf"
-    if gguf.exists():
-        return gguf
-    try:
-        from arena.models.gguf_export import export_gguf
-        from arena.models.tiny import build_tiny
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise click.ClickException(
-            f"the demo makes a tiny model and needs the model extras ({exc.name} is missing): "
-            "pip install 'arena[models,llamacpp]'"
-        ) from None
-    click.echo("making the tiny demo model (once; about a minute)...", err=True)
-    hf = models / "tiny-demo"
-    build_tiny(hf, train_steps=300)
-    tmp = gguf.with_suffix(".part")
-    export_gguf(hf, tmp, "f32")
-    tmp.replace(gguf)
-    return gguf
 
 
 @click.command("demo")
@@ -58,13 +28,23 @@ def demo_command(
 ) -> None:
     """Play random, minimax and a tiny llama.cpp model at tictactoe, then print the
     leaderboard."""
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
+    from arena.models.demo import (
+        DEMO_PLAYER,
+        demo_gguf_path,
+        demo_spec,
+        ensure_demo_model,
+        missing_extras,
+    )
+
+    missing = missing_extras()
+    if missing:
         raise click.ClickException(
-            "the demo plays a model through llama.cpp: pip install 'arena[models,llamacpp]'"
-        ) from None
-    gguf = ensure_demo_model(models_dir or demo_model_dir())
+            f"the demo makes a tiny model and plays it through llama.cpp; missing: "
+            f"{', '.join(missing)} (pip install 'arena[models,llamacpp]')"
+        )
+    if not demo_gguf_path(models_dir).exists():
+        click.echo("making the tiny demo model (once; under a minute)...", err=True)
+    gguf = ensure_demo_model(models_dir)
     if throwaway:
         tmp = tempfile.mkdtemp(prefix="arena-demo-")
         ctx.find_root().obj = {"db": str(Path(tmp) / "demo.db")}
@@ -76,19 +56,7 @@ def demo_command(
 
     db = open_store(ctx)
     if find_player(db, DEMO_PLAYER) is None:
-        add_player(
-            db,
-            parse_spec(
-                {
-                    "name": DEMO_PLAYER,
-                    "kind": "llamacpp",
-                    "path": str(gguf),
-                    "decode": "constrained",
-                    "prompt": {"reasoning": "direct"},
-                    "sampling": {"temperature": 0.7, "max_tokens": 16},
-                }
-            ),
-        )
+        add_player(db, parse_spec(demo_spec(gguf)))
     config = parse_config(
         {
             "name": "demo",

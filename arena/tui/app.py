@@ -75,6 +75,43 @@ class ArenaApp(App):
             self._db = open_db(self.db_path)
         return self._db
 
+    def on_mount(self) -> None:
+        from arena.store.players import ensure_builtin_players
+
+        ensure_builtin_players(self.db)
+        if self.seed_first_run:
+            self.seed_demo_player()
+
+    def seed_demo_player(self) -> None:
+        """First run: make the tiny local model (in a thread) and register it, so there is a
+        model to play at once. Skipped when it exists or the model extras are missing."""
+        from arena.models.demo import DEMO_PLAYER, missing_extras
+        from arena.store.players import find_player
+
+        if find_player(self.db, DEMO_PLAYER) is not None or missing_extras():
+            return
+        self.notify("Making the tiny demo model (once, under a minute)...", timeout=8)
+        self.run_worker(self._make_demo_model, thread=True, name="demo-model", exclusive=True)
+
+    def _make_demo_model(self) -> None:
+        from arena.models.demo import ensure_demo_model
+
+        try:
+            gguf = ensure_demo_model()
+        except Exception as exc:  # shown, never fatal: the bots still play
+            self.call_from_thread(self.notify, f"tiny model: {exc}", severity="error")
+            return
+        self.call_from_thread(self._register_demo, gguf)
+
+    def _register_demo(self, gguf: Path) -> None:
+        from arena.models.demo import DEMO_PLAYER, demo_spec
+        from arena.specs import parse_spec
+        from arena.store.players import add_player, find_player
+
+        if find_player(self.db, DEMO_PLAYER) is None:
+            add_player(self.db, parse_spec(demo_spec(gguf)))
+        self.notify(f"{DEMO_PLAYER} is ready: play it (g) or rate it (t)")
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for mode, (_, _, key, title) in SECTIONS.items():

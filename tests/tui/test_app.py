@@ -52,3 +52,22 @@ async def test_sections_switch_by_key_and_help_lists_bindings(empty_db: Path) ->
         assert type(app.screen).__name__ == "HelpScreen"
         await pilot.press("escape")
         assert type(app.screen).__name__ == "LeaderboardScreen"
+
+
+async def test_first_run_seeds_the_bots_and_the_tiny_model(
+    empty_db: Path, tmp_path: Path, tiny_gguf: Path, monkeypatch
+) -> None:
+    import shutil
+
+    from arena.store import open_db
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    models = tmp_path / "data" / "arena" / "models"
+    models.mkdir(parents=True)
+    shutil.copy(tiny_gguf, models / "tiny-demo.f32.gguf")  # made before: no build in the test
+    app = make_app(empty_db, seed_first_run=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    names = {r[0]: r[1] for r in open_db(empty_db).conn.execute("SELECT name, kind FROM players")}
+    assert names.get("tiny-demo") == "llamacpp" and names.get("minimax") == "bot"

@@ -10,16 +10,9 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 
-def list_matches(
-    db: Database,
-    *,
-    game: str | None = None,
-    tournament: int | None = None,
-    player: str | None = None,
-    status: str | None = None,
-    limit: int | None = None,
-) -> list[dict[str, Any]]:
-    """Matches in finish order with their players by seat and returns."""
+def _match_filter(
+    game: str | None, tournament: int | None, player: str | None, status: str | None
+) -> tuple[str, list[Any]]:
     where, args = [], []
     if game is not None:
         where.append("m.game = ?")
@@ -36,16 +29,41 @@ def list_matches(
             "WHERE p.name = ?)"
         )
         args.append(player)
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
+def count_matches(
+    db: Database,
+    *,
+    game: str | None = None,
+    tournament: int | None = None,
+    player: str | None = None,
+    status: str | None = None,
+) -> int:
+    where, args = _match_filter(game, tournament, player, status)
+    return db.conn.execute(f"SELECT COUNT(*) FROM matches m{where}", args).fetchone()[0]
+
+
+def list_matches(
+    db: Database,
+    *,
+    game: str | None = None,
+    tournament: int | None = None,
+    player: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    newest_first: bool = False,
+) -> list[dict[str, Any]]:
+    """Matches in finish order (or newest first) with their players by seat and returns."""
+    where, args = _match_filter(game, tournament, player, status)
     sql = (
         "SELECT m.id, m.tournament_id, m.game, m.params, m.seed, m.status, m.error, m.rated, "
         "m.num_moves, m.duration_s, m.finished_at, "
         "(SELECT json_group_array(json_array(p.name, r.return, r.outcome)) FROM "
         "(SELECT * FROM results WHERE match_id = m.id ORDER BY seat) r "
-        "JOIN players p ON p.id = r.player_id) AS seats FROM matches m"
+        "JOIN players p ON p.id = r.player_id) AS seats FROM matches m" + where
     )
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY m.id"
+    sql += " ORDER BY m.id DESC" if newest_first else " ORDER BY m.id"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     out = []

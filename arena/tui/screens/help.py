@@ -41,7 +41,10 @@ class HelpScreen(ModalScreen[None]):
             f"  {'s':<10} sort the leaderboard by the next column",
             f"  {'space':<10} pause or resume a running tournament (Tournament)",
             f"  {'x':<10} stop a running tournament (Tournament)",
-            f"  {'n / b':<10} next / previous move (Replays)",
+            f"  {'n / b':<10} next / previous move; home / end: first / last (Replays)",
+            f"  {'v':<10} show or hide the prompts (Replays)",
+            f"  {'a e d':<10} add / edit / remove a player (Players)",
+            f"  {'T':<10} test: ask the selected player for one move (Players)",
             f"  {'h':<10} show or hide the opponent's reasoning (Play)",
         ]
         with VerticalScroll():

@@ -1,0 +1,321 @@
+"""The player form's fields, as data: which spec field each input edits, for which kinds, and
+how form text becomes a spec dict (and back). Plain Python: the spec classes in `arena.specs`
+stay the only validator (`parse_spec`); this module only maps its errors to fields.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel
+
+from arena.specs import (
+    BotSpec,
+    HumanSpec,
+    LlamaCppSpec,
+    OpenAISpec,
+    PromptSpec,
+    SamplingSpec,
+    TransformersSpec,
+)
+
+FieldType = Literal["text", "int", "float", "choice", "bool", "json"]
+SPEC_CLASSES: dict[str, type[BaseModel]] = {
+    "bot": BotSpec,
+    "llamacpp": LlamaCppSpec,
+    "transformers": TransformersSpec,
+    "openai": OpenAISpec,
+    "human": HumanSpec,
+}
+FORM_KINDS = tuple(SPEC_CLASSES)
+MODELS = ("llamacpp", "transformers", "openai")
+EXTRA = "extra"  # a JSON object merged into the spec: fields the form has no input for
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """One input of the form."""
+
+    key: str  # dotted path in the spec dict ("prompt.reasoning")
+    label: str
+    type: FieldType
+    kinds: tuple[str, ...]
+    nullable: bool = False  # empty means None (otherwise empty means "the default")
+    hint: str = ""
+    choices: tuple[str, ...] = ()
+
+    @property
+    def widget_id(self) -> str:
+        return "f-" + self.key.replace(".", "-")
+
+
+def _owner(key: str) -> type[BaseModel]:
+    head = key.split(".")[0]
+    if head == "prompt":
+        return PromptSpec
+    if head == "sampling":
+        return SamplingSpec
+    for cls in SPEC_CLASSES.values():
+        if head in cls.model_fields:
+            return cls
+    raise KeyError(key)
+
+
+def _literal_choices(key: str) -> tuple[str, ...]:
+    """The allowed values of a Literal-typed spec field, read from the spec class."""
+    return tuple(get_args(_owner(key).model_fields[key.split(".")[-1]].annotation))
+
+
+def _f(key: str, label: str, type: FieldType, kinds: tuple[str, ...], **kw: Any) -> FieldDef:
+    if type == "choice" and "choices" not in kw:
+        kw["choices"] = _literal_choices(key)
+    return FieldDef(key, label, type, kinds, **kw)
+
+
+def _bot_names() -> tuple[str, ...]:
+    from arena.players.factory import builtin_bot_names
+
+    return tuple(sorted(builtin_bot_names()))
+
+
+FIELDS: tuple[FieldDef, ...] = (
+    _f("name", "name", "text", FORM_KINDS, hint="letters, digits and _ . : @ + -"),
+    _f("bot", "bot", "choice", ("bot",), nullable=True, choices=_bot_names()),
+    _f("params", "bot params", "json", ("bot",), hint='JSON object, e.g. {"depth": 6}'),
+    _f("path", "GGUF file", "text", ("llamacpp",), hint="path to a .gguf file"),
+    _f("chat_format", "chat format", "text", ("llamacpp",), nullable=True, hint="from the GGUF"),
+    _f("n_ctx", "context", "int", ("llamacpp",)),
+    _f("n_threads", "threads", "int", ("llamacpp",)),
+    _f("seed", "model seed", "int", ("llamacpp",)),
+    _f("model", "model", "text", ("transformers", "openai"), hint="folder, hub id or model name"),
+    _f("device", "device", "text", ("transformers",), hint="auto, cpu, cuda, cuda:1, mps"),
+    _f("dtype", "dtype", "choice", ("transformers",)),
+    _f("batch_window_ms", "batch window ms", "float", ("transformers",)),
+    _f("max_batch_size", "max batch", "int", ("transformers",)),
+    _f("threads", "torch threads", "int", ("transformers",), nullable=True),
+    _f("base_url", "base URL", "text", ("openai",)),
+    _f("api_key_env", "API key variable", "text", ("openai",), nullable=True, hint="empty: none"),
+    _f("timeout_s", "timeout s", "float", ("openai",)),
+    _f("max_retries", "max retries", "int", ("openai",)),
+    _f("concurrency", "concurrency", "int", ("openai",)),
+    _f("price_input_per_mtok", "$ / M input", "float", ("openai",), nullable=True),
+    _f("price_output_per_mtok", "$ / M output", "float", ("openai",), nullable=True),
+    _f("grammar", "GBNF grammars", "bool", ("openai",)),
+    _f("llama_sampling", "llama.cpp sampling", "bool", ("openai",)),
+    _f("gguf_path", "served GGUF", "text", ("openai",), nullable=True, hint="enables score"),
+    _f("decode", "decode", "choice", MODELS),
+    _f("prompt.reasoning", "reasoning", "choice", MODELS),
+    _f("prompt.style", "prompt style", "choice", MODELS),
+    _f("prompt.list_legal_moves", "list legal moves", "bool", MODELS),
+    _f("prompt.include_rules", "include rules", "bool", MODELS),
+    _f("prompt.system_extra", "system extra", "text", MODELS, hint="persona, strategy hint"),
+    _f("sampling.temperature", "temperature", "float", MODELS),
+    _f("sampling.top_p", "top p", "float", MODELS),
+    _f("sampling.top_k", "top k", "int", MODELS),
+    _f("sampling.max_tokens", "max tokens", "int", MODELS),
+    _f("sampling.seed", "sampling seed", "int", MODELS, nullable=True),
+    _f("sampling.stop", "stop strings", "json", MODELS, hint='JSON list, e.g. ["\\n\\n"]'),
+    _f("move_time_limit_s", "move time limit s", "float", MODELS, nullable=True),
+    _f(EXTRA, "other fields", "json", FORM_KINDS, hint="JSON object merged into the spec"),
+)
+BY_KEY = {f.key: f for f in FIELDS}
+
+
+def default_value(key: str, kind: str) -> Any:
+    """The spec class's default for `key` (None when it has none, e.g. a required path)."""
+    if key == EXTRA:
+        return None
+    *parents, leaf = key.split(".")
+    cls: type[BaseModel] = SPEC_CLASSES.get(kind, BotSpec)
+    if key.split(".")[0] not in cls.model_fields:  # shown for another kind: its own default
+        cls = next((c for c in SPEC_CLASSES.values() if key.split(".")[0] in c.model_fields), cls)
+    for part in parents:
+        info = cls.model_fields.get(part)
+        if info is None:
+            return None
+        cls = type(info.get_default(call_default_factory=True))
+    info = cls.model_fields.get(leaf)
+    if info is None or info.is_required():
+        return None
+    value = info.get_default(call_default_factory=True)
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+def lookup(data: dict[str, Any], key: str) -> tuple[bool, Any]:
+    """(found, value) of a dotted key in a nested dict."""
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def to_text(field: FieldDef, value: Any) -> str:
+    """How a spec value is written in the field's input."""
+    if value is None:
+        return ""
+    if field.type == "json":
+        return json.dumps(list(value) if isinstance(value, tuple) else value, ensure_ascii=False)
+    return str(value)
+
+
+def form_values(spec: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Input values for every field from a (stored) spec dict, defaults where it is silent;
+    spec fields the form has no input for land in `extra`."""
+    out: dict[str, Any] = {}
+    for f in FIELDS:
+        if f.key == EXTRA:
+            continue
+        found, value = lookup(spec, f.key)
+        value = value if found else default_value(f.key, kind)
+        if f.type == "bool":
+            out[f.key] = bool(value)
+        elif f.type == "choice":
+            out[f.key] = value
+        else:
+            out[f.key] = to_text(f, value)
+    extra = {k: v for k, v in spec.items() if k != "kind" and k not in _top_level_keys()}
+    for group in ("prompt", "sampling"):
+        unknown = {k: v for k, v in (spec.get(group) or {}).items() if f"{group}.{k}" not in BY_KEY}
+        if unknown:
+            extra[group] = unknown
+    out[EXTRA] = json.dumps(extra, ensure_ascii=False) if extra else ""
+    return out
+
+
+def _top_level_keys() -> set[str]:
+    return {f.key.split(".")[0] for f in FIELDS if f.key != EXTRA}
+
+
+def _put(data: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def build_spec_dict(kind: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A spec dict for `parse_spec` from the form's values, and the errors found before it
+    (JSON that does not parse). Numbers stay text: the spec classes parse and judge them."""
+    data: dict[str, Any] = {"kind": kind}
+    errors: dict[str, str] = {}
+    for f in FIELDS:
+        if kind not in f.kinds or f.key not in values:
+            continue
+        value = values[f.key]
+        if f.type == "bool":
+            _put(data, f.key, bool(value))
+            continue
+        if f.type == "choice":
+            if value is None or value == "":
+                if f.nullable:
+                    _put(data, f.key, None)
+            else:
+                _put(data, f.key, value)
+            continue
+        text = value if f.key == "prompt.system_extra" else str(value).strip()
+        if text == "":
+            if f.nullable:
+                _put(data, f.key, None)
+            continue
+        if f.type == "json":
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError as exc:
+                errors[f.key] = f"not valid JSON: {exc.msg} (column {exc.colno})"
+                continue
+            if f.key == EXTRA:
+                if not isinstance(parsed, dict):
+                    errors[f.key] = 'a JSON object of spec fields, e.g. {"n_ctx": 2048}'
+                    continue
+                _merge(data, parsed)
+                continue
+            text = parsed
+        _put(data, f.key, text)
+    return data, errors
+
+
+def _merge(data: dict[str, Any], extra: dict[str, Any]) -> None:
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(data.get(k), dict):
+            data[k].update(v)
+        else:
+            data[k] = v
+
+
+def spec_errors(message: str, kind: str, extra_keys: set[str]) -> tuple[dict[str, str], list[str]]:
+    """Map a `SpecError` message ("  field: problem" lines) to form fields. Returns the errors
+    per field key and those no field owns (shown above the buttons)."""
+    by_field: dict[str, list[str]] = {}
+    general: list[str] = []
+    keys = [f.key for f in FIELDS if kind in f.kinds and f.key != EXTRA]
+    for line in message.splitlines():
+        if not line.startswith("  ") or ": " not in line:
+            continue
+        where, problem = line.strip().split(": ", 1)
+        parts = where.split(".")
+        prefixes = {".".join(parts[: i + 1]) for i in range(len(parts))}
+        if prefixes & extra_keys:  # written in the JSON field: the problem is shown there
+            key = EXTRA
+        else:
+            # The longest field key that is a prefix of the location: sampling.stop.0 -> stop.
+            owners = [k for k in keys if k in prefixes]
+            if not owners:
+                general.append(f"{where}: {problem}")
+                continue
+            key = max(owners, key=len)
+        label = "" if key == where else f"{where}: "
+        by_field.setdefault(key, []).append(label + problem)
+    return {k: "; ".join(v) for k, v in by_field.items()}, general
+
+
+def extra_keys(values: dict[str, Any]) -> set[str]:
+    """The dotted keys written in the `extra` field (for attributing errors to it)."""
+    try:
+        data = json.loads(str(values.get(EXTRA) or "") or "{}")
+    except json.JSONDecodeError:
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    keys = set()
+    for k, v in data.items():
+        if isinstance(v, dict) and k in ("prompt", "sampling"):
+            keys.update(f"{k}.{sub}" for sub in v)  # merged into the form's own group
+        else:
+            keys.add(k)
+    return keys
+
+
+def key_warnings(kind: str, env: str | None) -> dict[str, str]:
+    """Problems that do not block saving: a key variable that is not set here."""
+    if kind == "openai" and env and env not in os.environ:
+        return {"api_key_env": f"${env} is not set in this environment: calls will fail"}
+    return {}
+
+
+def describe_spec(spec: dict[str, Any]) -> str:
+    """One line saying what a stored player is."""
+    kind = spec.get("kind")
+    decode = spec.get("decode", "generate")
+    reasoning = (spec.get("prompt") or {}).get("reasoning", "think")
+    if kind == "bot":
+        params = spec.get("params") or {}
+        args = ", ".join(f"{k}={v}" for k, v in params.items())
+        return f"bot {spec.get('bot') or spec.get('name')}" + (f" ({args})" if args else "")
+    if kind == "human":
+        return "a person"
+    if kind == "llamacpp":
+        where = Path(str(spec.get("path", ""))).name
+    elif kind == "transformers":
+        where = f"{spec.get('model')} on {spec.get('device', 'auto')}"
+    elif kind == "openai":
+        where = f"{spec.get('model')} @ {spec.get('base_url')}"
+    else:
+        return str(kind)
+    return f"{where} · {decode} · {reasoning}"

@@ -23,6 +23,7 @@ def seed_matches(path: Path, games_per_pair: int = 6, seed: int = 1) -> Path:
             "players": ["random", "minimax"],
             "games_per_pair": games_per_pair,
             "seed": seed,
+            "concurrency": 1,  # one finish order, hence the same ratings every run
         }
     )
     asyncio.run(run_tournament(db, create_tournament(db, config)))

@@ -54,7 +54,9 @@ def test_player_detail_snapshot(snap_compare, snap_db: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("key", ["g", "r", "p"], ids=["play", "replays", "players"])
+@pytest.mark.parametrize(
+    "key", ["g", "r", "p", "t"], ids=["play", "replays", "players", "tournament"]
+)
 def test_section_snapshots(snap_compare, snap_db: Path, key: str) -> None:
     async def settle(pilot) -> None:
         await pilot.pause()

@@ -41,6 +41,8 @@ class HelpScreen(ModalScreen[None]):
             f"  {'s':<10} sort the leaderboard by the next column",
             f"  {'space':<10} pause or resume a running tournament (Tournament)",
             f"  {'x':<10} stop a running tournament (Tournament)",
+            f"  {'u':<10} resume the watched, interrupted tournament here (Tournament)",
+            f"  {'n v a':<10} new / live / all tournaments tabs (Tournament)",
             f"  {'n / b':<10} next / previous move; home / end: first / last (Replays)",
             f"  {'v':<10} show or hide the prompts (Replays)",
             f"  {'a e d':<10} add / edit / remove a player (Players)",

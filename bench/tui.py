@@ -81,7 +81,6 @@ async def key_latencies(db: Path, gguf: Path | None, presses: int, loaded: bool)
     from arena.store import open_db
     from arena.store.players import add_player, find_player
     from arena.tournament.config import parse_config
-    from arena.tournament.runner import run_tournament
     from arena.tournament.setup import create_tournament
     from arena.tui.app import ArenaApp
 
@@ -125,11 +124,9 @@ async def key_latencies(db: Path, gguf: Path | None, presses: int, loaded: bool)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("t")
         await pilot.pause()
-        stop = asyncio.Event()
-        task = None
-        if loaded:
-            tid = create_tournament(app.db, config)
-            task = asyncio.ensure_future(run_tournament(app.db, tid, stop=stop))
+        screen = app.screen
+        if loaded:  # started through the live view: its tables and spectator redraw meanwhile
+            screen.start_run(create_tournament(app.db, config))
             await asyncio.sleep(1.0)
         for _ in range(presses):
             sent = time.perf_counter()
@@ -139,9 +136,10 @@ async def key_latencies(db: Path, gguf: Path | None, presses: int, loaded: bool)
                 await asyncio.sleep(0.001)
             latencies.append(handled[-1] - sent)
             await asyncio.sleep(0.02)
-        if task is not None:
-            stop.set()
-            await task
+        if loaded:
+            print(f"# under load: {screen.live_run.done} matches finished while keys were pressed")
+            screen.stop_event.set()
+            await screen.run_task
     return latencies
 
 

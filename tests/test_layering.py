@@ -91,3 +91,17 @@ def test_importing_games_loads_no_third_party_module():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_app_and_every_screen_load_no_model_library():
+    code = (
+        "import sys, importlib\n"
+        "import arena.tui.app as app\n"
+        "for module, *_ in app.SECTIONS.values():\n"
+        "    importlib.import_module('arena.tui.screens.' + module)\n"
+        "heavy = ('torch', 'transformers', 'llama_cpp', 'openai', 'peft', 'trainer')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -94,14 +94,17 @@ class ArenaApp(App):
         self.run_worker(self._make_demo_model, thread=True, name="demo-model", exclusive=True)
 
     def _make_demo_model(self) -> None:
-        from arena.models.demo import ensure_demo_model
+        # In a child process: torch stays out of the app, and training never holds our GIL.
+        import subprocess
+        import sys
 
-        try:
-            gguf = ensure_demo_model()
-        except Exception as exc:  # shown, never fatal: the bots still play
-            self.call_from_thread(self.notify, f"tiny model: {exc}", severity="error")
+        code = "from arena.models.demo import ensure_demo_model; print(ensure_demo_model())"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if done.returncode != 0:  # shown, never fatal: the bots still play
+            last = (done.stderr.strip().splitlines() or ["failed"])[-1]
+            self.call_from_thread(self.notify, f"tiny model: {last}", severity="error")
             return
-        self.call_from_thread(self._register_demo, gguf)
+        self.call_from_thread(self._register_demo, Path(done.stdout.strip().splitlines()[-1]))
 
     def _register_demo(self, gguf: Path) -> None:
         from arena.models.demo import DEMO_PLAYER, demo_spec

@@ -42,8 +42,13 @@ async def test_enter_opens_a_players_detail_with_history(seeded_db: Path) -> Non
 async def test_sections_switch_by_key_and_help_lists_bindings(empty_db: Path) -> None:
     app = make_app(empty_db, seed_first_run=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        for key, name in [("p", "PlayersScreen"), ("t", "TournamentScreen"), ("g", "PlayScreen"),
-                          ("r", "ReplaysScreen"), ("l", "LeaderboardScreen")]:
+        for key, name in [
+            ("p", "PlayersScreen"),
+            ("t", "TournamentScreen"),
+            ("g", "PlayScreen"),
+            ("r", "ReplaysScreen"),
+            ("l", "LeaderboardScreen"),
+        ]:
             await pilot.press(key)
             await pilot.pause()
             assert type(app.screen).__name__ == name

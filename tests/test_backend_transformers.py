@@ -620,3 +620,157 @@ def test_a_batch_mixing_long_and_short_cached_prefixes_matches_model_generate(ba
         assert gen2.token_ids == gen.token_ids
         ids = torch.tensor([prompt_ids(tokenizer, messages)])
         assert gen.token_ids == reference_greedy(model, tokenizer, ids)
+
+
+# ------------------------------------------------------------- batching: sharing and caches
+
+
+def test_growing_layer_appends_like_the_plain_layer_and_moves_rows_in_place():
+    from transformers.cache_utils import DynamicLayer
+
+    from arena.backends.torch_decode import growing_layer
+
+    torch.manual_seed(0)
+    plain, grow = DynamicLayer(), growing_layer()(spare=2)
+    for width in (5, 1, 1, 1, 3):  # a prefill, decode steps, then more than the spare room
+        k, v = torch.randn(4, 2, width, 4), torch.randn(4, 2, width, 4)
+        expected, got = plain.update(k, v), grow.update(k, v)
+        assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+    assert grow.get_seq_length() == plain.get_seq_length() == 11
+
+    # Rows 0 and 2 leave: row 3 moves into the hole at 0; then four columns go.
+    grow.fill(holes=[0], movers=[3], rows=2)
+    grow.trim(4)
+    assert torch.equal(grow.keys, plain.keys[[3, 1], :, 4:])
+    assert torch.equal(grow.values, plain.values[[3, 1], :, 4:])
+
+    # A shorter newcomer is left-padded with zeros; copies repeat rows.
+    newcomer = torch.randn(1, 2, 5, 4)
+    grow.append(newcomer, -newcomer)
+    grow.append_copies([0])
+    assert grow.keys.shape == (4, 2, 7, 4)
+    assert torch.equal(grow.keys[2, :, 2:], newcomer[0]) and not grow.keys[2, :, :2].any()
+    assert torch.equal(grow.values[2, :, 2:], -newcomer[0])
+    assert torch.equal(grow.keys[3], grow.keys[0])
+    k, v = torch.randn(4, 2, 1, 4), torch.randn(4, 2, 1, 4)
+    keys, values = grow.update(k, v)  # decoding goes on over the moved rows
+    assert torch.equal(keys[:2, :, :7], plain.keys[[3, 1], :, 4:])
+    assert torch.equal(keys[:, :, 7:], k) and torch.equal(values[:, :, 7:], v)
+
+    wider = DynamicLayer()
+    wider.update(torch.randn(1, 2, 12, 4), torch.randn(1, 2, 12, 4))
+    joined = growing_layer().joined(grow, wider, width=12, spare=3)
+    assert joined.keys.shape == (5, 2, 12, 4)
+    assert torch.equal(joined.keys[:4, :, 4:], keys) and not joined.keys[:4, :, :4].any()
+    assert torch.equal(joined.values[4:], wider.values)
+
+
+def test_common_prefixes_agree_with_a_plain_comparison():
+    import random
+
+    from arena.backends.torch_decode import _id_matrix, common_prefixes
+
+    rng = random.Random(0)
+    base = [rng.randrange(50) for _ in range(40)]
+    rows = [base[: rng.randrange(41)] + [rng.randrange(50) for _ in range(rng.randrange(9))]]
+    rows += [base[: rng.randrange(41)] for _ in range(7)] + [[]]
+    got = common_prefixes(_id_matrix(rows, -1), _id_matrix(rows, -2)).tolist()
+    for i, a in enumerate(rows):
+        for j, b in enumerate(rows):
+            assert got[i][j] == len(os.path.commonprefix([a, b])), (i, j)
+
+
+def count_prefill_rows(engine, monkeypatch) -> list[int]:
+    """Record the rows of every prefill pass the engine runs."""
+    rows: list[int] = []
+    real = engine._prefill
+
+    def prefill(part, reuse):
+        rows.append(len(part))
+        return real(part, reuse)
+
+    monkeypatch.setattr(engine, "_prefill", prefill)
+    return rows
+
+
+def test_identical_prompts_in_one_batch_are_prefilled_once_and_answer_as_alone(
+    backend, monkeypatch
+):
+    messages = chat("Twins. Your move? Legal moves: a1 b2 c3.")
+    alone = solo(backend, messages, GREEDY)
+    passes = count_prefill_rows(backend._engine, monkeypatch)
+    replies = run(together(backend, [(messages, GREEDY)] * 6 + [(PROMPTS[3], GREEDY)]))
+    assert all(g.token_ids == alone.token_ids for g in replies[:6])
+    assert replies[0].meta["batch_size"] == 7
+    assert sum(passes) == 2  # one row for the six twins, one for the other prompt
+
+
+def test_prompts_sharing_a_long_start_within_a_batch_reuse_it_and_match_model_generate(
+    backend, reference, monkeypatch
+):
+    model, tokenizer = reference
+    story = "A long shared briefing about the rules of this game. " * 12
+    requests = [(chat(story + f"Question {i}: your move?"), GREEDY) for i in range(4)]
+    engine = backend._engine
+    fresh: list[int] = []
+    real = engine._prefill
+
+    def prefill(part, reuse):  # tokens each pass computes
+        fresh.append(sum(len(r.prompt) - (h[1] if h else 0) for r, h in zip(part, reuse)))
+        return real(part, reuse)
+
+    monkeypatch.setattr(engine, "_prefill", prefill)
+    replies = run(together(backend, requests))
+    shared = len(os.path.commonprefix([prompt_ids(tokenizer, m) for m, _ in requests]))
+    total = sum(len(prompt_ids(tokenizer, m)) for m, _ in requests)
+    assert shared > 100
+    assert sum(fresh) <= total - 3 * shared + 3  # the shared start is computed once
+    for (messages, _), gen in zip(requests, replies):
+        ids = torch.tensor([prompt_ids(tokenizer, messages)])
+        assert gen.token_ids == reference_greedy(model, tokenizer, ids)
+
+
+def test_a_group_of_prompts_tokenizes_in_one_call_to_the_same_ids(backend, reference):
+    _, tokenizer = reference
+    texts = [
+        tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
+        for m in PROMPTS[:3]
+    ]
+    texts += [f"Legal moves: a{i} b{i} c{i}" for i in range(5)] + ["fold", "é ü 漢字"]
+    assert backend._encode_many(texts) == [backend._encode(t) for t in texts]
+    assert backend._batch_encode  # the tiny model's tokenizer takes the batch call
+
+
+def test_repeated_messages_reuse_their_prompt_ids(backend, reference):
+    _, tokenizer = reference
+    messages = chat("Seen before? Legal moves: a1 b2 c3.")
+    first = run(backend.generate(messages, Sampling(max_tokens=3)))
+    again = run(backend.generate([dict(m) for m in messages], Sampling(max_tokens=3)))
+    assert first.token_ids == again.token_ids
+    assert again.prompt_tokens == len(prompt_ids(tokenizer, messages))
+    key = tuple(tuple(sorted(m.items())) for m in messages)
+    assert backend._prompts[key] == prompt_ids(tokenizer, messages)
+
+
+def test_prefix_store_finds_the_longest_shared_start_and_forgets_the_least_recent():
+    from types import SimpleNamespace as Fake
+
+    from arena.backends.torch_decode import _PrefixStore
+
+    store = _PrefixStore(slots=3)
+
+    def remember(*prompts):
+        width = max(map(len, prompts))
+        kv = torch.zeros(len(prompts), 1, width, 2)
+        rows = [Fake(prompt=list(p)) for p in prompts]
+        store.remember(rows, Fake(layers=[Fake(keys=kv, values=kv)]), [0] * len(prompts))
+
+    a, b, c, d = list(range(20)), list(range(10)) + [99] * 10, [7] * 30, [5] * 12
+    remember(a, b)
+    remember(c)
+    hits = store.find([a[:15] + [5, 5], b[:12] + [1], [8] * 20, list(a)])
+    found = [None if h is None else (store._slots[h[0]][0], h[1]) for h in hits]
+    assert found == [(a, 15), (b, 12), None, (a, 19)]  # (one token is always left to compute)
+    remember(d)  # c was used least recently: it goes
+    assert [tokens for tokens, _ in store.entries] == [a, b, d]
+    assert store.find([c + [1]]) == [None]

@@ -5,7 +5,8 @@ pass over 16 rows costs little more than one over a single row. `BatchWorker` ow
 that waits for a request, gathers whatever else arrives within a short window (or until the
 batch is full), hands the batch to a `run_batch` callable, and goes back to waiting. Results
 travel back to the awaiting coroutines through `loop.call_soon_threadsafe`, so the event loop
-never blocks on the model and never sees a half-finished result.
+never blocks on the model and never sees a half-finished result; the results of one step
+travel together, which keeps concurrent matches in step with each other.
 
 Pure Python on purpose: the torch parts live in `arena.backends.torch_decode`.
 """
@@ -30,7 +31,7 @@ _STOP = object()  # tells the worker thread to finish
 class Pending:
     """One request in flight: its job, and the way back to the coroutine awaiting it.
 
-    Created on the event loop; resolved exactly once from the worker thread. While a worker
+    Created on the event loop; resolved exactly once, from the worker thread. While a worker
     holds it, its result waits in the worker's outbox until `BatchWorker.deliver` sends the
     results of a whole step back together.
     """
@@ -58,7 +59,8 @@ class Pending:
             self._send(result, None)
 
     def fail(self, error: BaseException) -> None:
-        """Deliver an exception to the awaiting coroutine (call from the worker thread)."""
+        """Deliver an exception to the awaiting coroutine (call from the worker thread, or
+        from the loop's own thread while the request is prepared)."""
         if not self.done:
             self.done = True
             self._send(None, error)
@@ -106,13 +108,20 @@ class BatchWorker:
     Gathering: requests submitted during one turn of the event loop travel to the thread as
     one group (so the matches that `asyncio.gather` starts together arrive together). After
     the first group arrives, the worker waits up to `window_s` for more, but stops waiting as
-    soon as it holds as many requests as the previous batch had, or `max_batch_size` of them.
-    Concurrent matches come back at about the same time after a batch, so they meet again at
-    once; a lone match never waits for company.
+    soon as it holds as many requests as the previous batch had, or `max_batch_size` of them,
+    or when every answer it sent back has been followed by the group its coroutines submitted
+    next (answers of one step go back together, see `deliver`): concurrent matches then meet
+    again at once, a lone match never waits for company, and matches that ended are not
+    waited for.
+
+    Preparing: `prepare(group)`, when given, runs on the event loop's thread with each group
+    before it travels (work that costs less done for many requests at once, such as
+    tokenizing their prompts in one call); it may fail some of them, which then stay behind.
 
     Admission (continuous batching): a running batch takes the requests that arrived since it
-    started once they number at least `admit_share` times its rows (each admission costs a
-    forward pass of its own); `None` turns admission off.
+    started once they number at least `admit_share` times its rows or fill it (each admission
+    costs a forward pass of its own), or once no other request is on its way (every answer
+    sent back has been followed); `None` turns admission off.
     """
 
     def __init__(
@@ -122,9 +131,11 @@ class BatchWorker:
         window_s: float,
         max_batch_size: int,
         admit_share: float | None = 0.5,
+        prepare: Callable[[list[Pending]], None] | None = None,
         name: str = "arena-batch-worker",
     ) -> None:
         self._run_batch = run_batch
+        self._prepare = prepare
         self._window_s = max(0.0, window_s)
         self._max = max(1, max_batch_size)
         self._admit_share = admit_share
@@ -133,6 +144,11 @@ class BatchWorker:
         self._carry: list[Pending] = []  # what did not fit into the last batch
         self._current: list[Pending] = []  # the batch running, admitted requests included
         self._answers: list[tuple[Pending, Any, BaseException | None]] = []  # not yet sent
+        # Deliveries per event loop: made (worker thread), run (the loop's thread), and the
+        # latest one whose follow-up group has reached the worker (worker thread).
+        self._sent: dict[asyncio.AbstractEventLoop, int] = {}
+        self._seen: dict[asyncio.AbstractEventLoop, int] = {}
+        self._followed: dict[asyncio.AbstractEventLoop, int] = {}
         self._stop_seen = False
         self._last_size = self._max  # the first batch waits the whole window for company
         self._closed = False
@@ -172,8 +188,18 @@ class BatchWorker:
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
             group = self._outbox.pop(loop, [])
+        if self._prepare is not None and group:
+            try:
+                self._prepare(group)
+            except Exception as exc:  # noqa: BLE001 - the group fails, the worker goes on
+                for pending in group:
+                    pending.fail(_as_backend_error(exc))
+            group = [p for p in group if not p.done]
+        with self._lock:
             if not self._closed:
-                self._queue.put(group)
+                # Tagged with the latest answers this loop has run: the group holds what
+                # their coroutines asked next.
+                self._queue.put((group, loop, self._seen.get(loop, 0)))
                 return
         for pending in group:
             pending.fail(BackendUnavailable("the backend was closed"))
@@ -203,8 +229,8 @@ class BatchWorker:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(item, list):
-                leftovers.extend(item)
+            if item is not _STOP:
+                leftovers.extend(item[0])
         for pending in leftovers:
             pending.fail(BackendUnavailable("the backend was closed"))
 
@@ -215,12 +241,13 @@ class BatchWorker:
             first = self._queue.get()
             if first is _STOP:
                 return [], True
-            batch = list(first)
+            batch = list(self._take(first))
         target = min(self._max, self._last_size)
         deadline = time.monotonic() + self._window_s
         stopping = False
         while len(batch) < self._max:
-            wait = 0.0 if len(batch) >= target else deadline - time.monotonic()
+            done = len(batch) >= target or self._caught_up()
+            wait = 0.0 if done else deadline - time.monotonic()
             try:
                 item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
             except queue.Empty:
@@ -228,10 +255,30 @@ class BatchWorker:
             if item is _STOP:
                 stopping = True
                 break
-            batch.extend(item)
+            batch.extend(self._take(item))
         batch, self._carry = batch[: self._max], batch[self._max :] + self._carry
         self._last_size = len(batch)
         return batch, stopping
+
+    def _take(self, item: tuple[list[Pending], asyncio.AbstractEventLoop, int]) -> list[Pending]:
+        """The requests of a queued group, noting which answers they follow."""
+        group, loop, epoch = item
+        if epoch > self._followed.get(loop, 0):
+            self._followed[loop] = epoch
+        return group
+
+    def _caught_up(self) -> bool:
+        """Every answer sent back has been followed by its coroutines' next group: no more
+        requests are on their way from them (the matches that ended ask nothing)."""
+        return bool(self._sent) and all(
+            self._followed.get(loop, 0) >= sent for loop, sent in self._sent.items()
+        )
+
+    def _arrive(
+        self, loop: asyncio.AbstractEventLoop, epoch: int, outcomes: list[Any]
+    ) -> None:  # on the loop's thread
+        self._seen[loop] = epoch
+        _settle(outcomes)
 
     def deliver(self) -> None:
         """Send the answers held so far back to their event loops, one callback per loop.
@@ -246,11 +293,15 @@ class BatchWorker:
         for pending, result, error in self._answers:
             by_loop.setdefault(pending._loop, []).append((pending._future, result, error))
         self._answers.clear()  # (in place: the pendings being run hold this list)
+        for loop in [loop for loop in self._sent if loop.is_closed()]:
+            for seen in (self._sent, self._seen, self._followed):
+                seen.pop(loop, None)
         for loop, outcomes in by_loop.items():
+            epoch = self._sent[loop] = self._sent.get(loop, 0) + 1
             try:
-                loop.call_soon_threadsafe(_settle, outcomes)
+                loop.call_soon_threadsafe(self._arrive, loop, epoch, outcomes)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass
+                self._sent.pop(loop, None)
 
     def _admit(self, rows: int) -> list[Pending]:
         """Requests already waiting, up to `max_batch_size - rows` of them, without waiting.
@@ -260,20 +311,21 @@ class BatchWorker:
         are enough of them (a share of the rows it runs) to be worth it.
         """
         self.deliver()
-        while not self._stop_seen:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
+        while not self._stop_seen and not self._queue.empty():
+            item = self._queue.get_nowait()  # (this thread is the only reader)
             if item is _STOP:
                 self._stop_seen = True
                 break
-            self._carry.extend(item)
+            self._carry.extend(self._take(item))
+        if not self._carry:
+            return []
         self._carry = [p for p in self._carry if not p.cancelled]
         room = self._max - rows
         if self._admit_share is None or room <= 0 or not self._carry:
             return []
-        if len(self._carry) < min(room, rows * self._admit_share):
+        # ... unless nothing more is on its way (every answer sent back has been followed by
+        # its coroutine's next request, or its match ended): then waiting gains nothing.
+        if len(self._carry) < min(room, rows * self._admit_share) and not self._caught_up():
             return []
         taken, self._carry = self._carry[:room], self._carry[room:]
         for pending in taken:

@@ -10,6 +10,12 @@ A row that finishes is answered at once and dropped from the batch and from the 
 requests that arrive meanwhile are prefilled and join the running batch (continuous
 batching), so a long reply does not hold up the matches that are ready for their next move.
 
+What a batch of concurrent matches shares is computed once: prompts that start like a recent
+one reuse its keys and values (`_PrefixStore`), identical prompts in one batch are prefilled
+once, and prompts that start like another one of the same batch wait for it (a second wave).
+The cache grows in place (`growing_layer`): decode steps and joining rows write into spare
+room instead of copying it.
+
 Sampling uses one CPU `torch.Generator` per request, seeded from the request: the uniform
 number drawn for a row depends on nothing else in the batch, so a seed gives the same reply
 alone and batched. Scoring lives in `arena.backends.torch_score`.
@@ -39,7 +45,8 @@ class GenerateJob:
     messages: list[Message]
     sampling: Sampling
     seed: int
-    prompt: list[int] | None = None  # the rendered prompt, when the caller rendered it
+    prompt: list[int] | None = None  # the prompt's token ids, when the caller has them
+    text: str | None = None  # else the rendered prompt, when the caller rendered it
 
 
 @dataclass
@@ -58,10 +65,10 @@ class _Row:
     finish: str | None = None
     stopped_by: str | None = None
     batch_size: int = 1  # rows decoding together when this one started
+    watches_text: bool = False  # stop strings or streaming: decode the text every step
 
-    @property
-    def watches_text(self) -> bool:
-        return bool(self.sampling.stop) or self.item.on_text is not None
+    def __post_init__(self) -> None:
+        self.watches_text = bool(self.sampling.stop) or self.item.on_text is not None
 
 
 class _Batch:
@@ -91,35 +98,56 @@ class _Batch:
         return max(1, min(left, _MAX_SPARE))
 
     def select(self, keep: list[int]) -> None:
-        """Keep only these rows, and drop the padding columns no kept row needs."""
+        """Keep only these rows, and drop the padding columns no kept row needs.
+
+        With growing layers the kept rows past the end fill the holes the others leave (the
+        order of rows changes), and trimming columns is a view: only moved rows are copied.
+        """
         import torch
 
-        index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
-        self.mask, self.next_pos = self.mask[index], self.next_pos[index]
-        self.tokens = self.tokens[index]
-        self.rows = [self.rows[j] for j in keep]
         if not self.can_merge:
+            index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
             self.cache.batch_select_indices(index)
+            self._take(index, [self.rows[j] for j in keep])
             return
+        kept = set(keep)
+        holes = [i for i in range(len(keep)) if i not in kept]
+        movers = [j for j in keep if j >= len(keep)]
+        order = list(range(len(keep)))
+        for hole, mover in zip(holes, movers):
+            order[hole] = mover
+        self._take(
+            torch.tensor(order, dtype=torch.long, device=self.mask.device),
+            [self.rows[j] for j in order],
+        )
+        for layer in self.cache.layers:
+            layer.fill(holes, movers, len(keep))
         used = self.mask.any(dim=0).nonzero()
         first = int(used[0, 0]) if len(used) else 0
-        self.mask = self.mask[:, first:]
-        for layer in self.cache.layers:
-            layer.keep(index, first)
+        if first:
+            self.mask = self.mask[:, first:]
+            for layer in self.cache.layers:
+                layer.trim(first)
+
+    def _take(self, index: Any, rows: list[_Row]) -> None:
+        self.mask, self.next_pos = self.mask[index], self.next_pos[index]
+        self.tokens = self.tokens[index]
+        self.rows = rows
 
     def copy_rows(self, sources: list[int], rows: list[_Row]) -> None:
         """Append `rows`, which start as copies of the rows at `sources` (same prompt)."""
         import torch
 
-        index = torch.tensor(list(range(len(self.rows))) + sources, dtype=torch.long)
-        self.mask, self.next_pos = self.mask[index], self.next_pos[index]
-        self.tokens = self.tokens[index]
-        self.rows = self.rows + rows
+        index = torch.tensor(
+            list(range(len(self.rows))) + sources, dtype=torch.long, device=self.mask.device
+        )
+        self._take(index, self.rows + rows)
         for layer in self.cache.layers:
-            layer.keep(index)
+            layer.append_copies(sources)
 
     def merge(self, other: _Batch) -> _Batch:
-        """Append `other`'s rows; the shorter cache is padded on the left to the longer."""
+        """Append `other`'s rows; the shorter cache is padded on the left to the longer (in
+        place when `other` is the shorter: only its rows are copied)."""
         import torch
 
         width = max(self.mask.shape[1], other.mask.shape[1])
@@ -134,11 +162,16 @@ class _Batch:
 
         self.rows = self.rows + other.rows
         spare = self.spare()
-        grow = growing_layer()
-        self.cache.layers = [
-            grow.joined(mine, theirs, width, spare)
-            for mine, theirs in zip(self.cache.layers, other.cache.layers)
-        ]
+        if width == self.mask.shape[1]:
+            for mine, theirs in zip(self.cache.layers, other.cache.layers):
+                mine.spare = spare
+                mine.append(theirs.keys, theirs.values)
+        else:
+            grow = growing_layer()
+            self.cache.layers = [
+                grow.joined(mine, theirs, width, spare)
+                for mine, theirs in zip(self.cache.layers, other.cache.layers)
+            ]
         self.mask = torch.cat([pad(self.mask, 1), pad(other.mask, 1)], dim=0)
         self.next_pos = torch.cat([self.next_pos, other.next_pos])
         self.tokens = torch.cat([self.tokens, other.tokens])
@@ -160,23 +193,26 @@ def _plain_layers() -> tuple[type, ...]:
 
 @functools.cache
 def growing_layer() -> type:
-    """`GrowingLayer`: a transformers `DynamicLayer` with spare columns after its keys and
-    values. The plain layer appends a decode step with `torch.cat`, which copies the whole
-    cache every step; for a batch of long prompts that copy costs more than the step's
-    attention. This one writes into the reserved columns and hands the model views.
-    (Built on first use: transformers is imported only where it is needed.)"""
+    """`GrowingLayer`: a transformers `DynamicLayer` with room after its keys and values.
+
+    The plain layer appends a decode step with `torch.cat`, which copies the whole cache
+    every step (for a batch of long prompts that costs more than the step's attention), and
+    rows joining or leaving a batch copy it again. This one keeps spare columns and rows in
+    its buffers: a step writes into the next column, newcomers into the next rows, and the
+    model gets views. (Built on first use: transformers is imported only where needed.)"""
     import torch
     from transformers.cache_utils import DynamicLayer
 
     class GrowingLayer(DynamicLayer):
-        """Keys and values in buffers of shape (rows, heads, capacity, dim); the first
-        `used` columns hold the cache, the rest is room for the next tokens."""
+        """Keys and values in buffers of shape (row room, heads, column room, dim): the
+        first `rows` rows and `used` columns hold the cache; left padding is zeros."""
 
         def __init__(self, spare: int = 64) -> None:
             self._k: Any = None
             self._v: Any = None
+            self._rows = 0
             self._used = 0
-            self.spare = spare
+            self.spare = spare  # columns to reserve when a step runs out of room
             super().__init__()
 
         @classmethod
@@ -190,23 +226,7 @@ def growing_layer() -> type:
             if layer.is_initialized and layer.keys is not None and layer.keys.dim() == 4:
                 new.dtype, new.device = layer.keys.dtype, layer.keys.device
                 new.is_initialized = True
-                new._k, new._v, new._used = layer.keys, layer.values, layer.keys.shape[-2]
-            return new
-
-        @classmethod
-        def joined(cls, a: Any, b: Any, width: int, spare: int) -> GrowingLayer:
-            """The rows of `a` then those of `b`, each left-padded with zeros to `width`
-            columns, with `spare` columns of room after them."""
-            new = cls(spare)
-            ka, va, kb, vb = a.keys, a.values, b.keys, b.values
-            new.dtype, new.device, new.is_initialized = ka.dtype, ka.device, True
-            rows = ka.shape[0] + kb.shape[0]
-            new._k = ka.new_zeros((rows, ka.shape[1], width + spare, ka.shape[3]))
-            new._v = va.new_zeros((rows, va.shape[1], width + spare, va.shape[3]))
-            for buf, top, bottom in ((new._k, ka, kb), (new._v, va, vb)):
-                buf[: top.shape[0], :, width - top.shape[2] : width] = top
-                buf[top.shape[0] :, :, width - bottom.shape[2] : width] = bottom
-            new._used = width
+                new.keys, new.values = layer.keys, layer.values
             return new
 
         @classmethod
@@ -214,22 +234,34 @@ def growing_layer() -> type:
             """A layer over these buffers, whose first `used` columns are the cache."""
             new = cls(max(1, keys.shape[2] - used))
             new.dtype, new.device, new.is_initialized = keys.dtype, keys.device, True
-            new._k, new._v, new._used = keys, values, used
+            new._k, new._v, new._rows, new._used = keys, values, keys.shape[0], used
+            return new
+
+        @classmethod
+        def joined(cls, a: Any, b: Any, width: int, spare: int) -> GrowingLayer:
+            """The rows of `a` then those of `b`, each left-padded to `width` columns."""
+            new = cls.holding(a.keys[:0], a.values[:0], 0)
+            new.spare = spare
+            new._reserve(a.keys.shape[0] + b.keys.shape[0], width + spare)
+            new._used = width
+            new.append(a.keys, a.values)
+            new.append(b.keys, b.values)
             return new
 
         @property
         def keys(self) -> Any:
-            return None if self._k is None else self._k[:, :, : self._used]
+            return None if self._k is None else self._k[: self._rows, :, : self._used]
 
         @keys.setter
         def keys(self, value: Any) -> None:
             # Someone else replaced the keys (transformers' own helpers): take them as is.
             self._k = value
-            self._used = 0 if value is None or value.dim() < 4 else value.shape[2]
+            full = value is not None and value.dim() == 4
+            self._rows, self._used = (value.shape[0], value.shape[2]) if full else (0, 0)
 
         @property
         def values(self) -> Any:
-            return None if self._v is None else self._v[:, :, : self._used]
+            return None if self._v is None else self._v[: self._rows, :, : self._used]
 
         @values.setter
         def values(self, value: Any) -> None:
@@ -238,7 +270,7 @@ def growing_layer() -> type:
         def lazy_initialization(self, key_states: Any, value_states: Any) -> None:
             self.dtype, self.device = key_states.dtype, key_states.device
             self._k = self._v = None
-            self._used = 0
+            self._rows = self._used = 0
             self.is_initialized = True
 
         def update(
@@ -246,31 +278,67 @@ def growing_layer() -> type:
         ) -> tuple[Any, Any]:
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
+            if self._k is None:
+                self._k, self._v = key_states[:, :, :0], value_states[:, :, :0]
+                self._rows = key_states.shape[0]
             end = self._used + key_states.shape[2]
-            if self._k is None or end > self._k.shape[2]:
-                self._reserve(end + self.spare, key_states, value_states)
-            self._k[:, :, self._used : end] = key_states
-            self._v[:, :, self._used : end] = value_states
+            if end > self._k.shape[2]:
+                self._reserve(self._k.shape[0], end + self.spare)
+            self._k[: self._rows, :, self._used : end] = key_states
+            self._v[: self._rows, :, self._used : end] = value_states
             self._used = end
             return self.keys, self.values
 
-        def _reserve(self, capacity: int, key_states: Any, value_states: Any) -> None:
-            k = key_states.new_empty(key_states.shape[:2] + (capacity, key_states.shape[3]))
-            v = value_states.new_empty(value_states.shape[:2] + (capacity, value_states.shape[3]))
-            if self._used:
-                k[:, :, : self._used] = self._k[:, :, : self._used]
-                v[:, :, : self._used] = self._v[:, :, : self._used]
-            self._k, self._v = k, v
+        def _reserve(self, rows: int, columns: int) -> None:
+            """New buffers with this much room, holding the cache."""
+            k, v = self._k, self._v
+            self._k = k.new_empty((rows, k.shape[1], columns, k.shape[3]))
+            self._v = v.new_empty((rows, v.shape[1], columns, v.shape[3]))
+            self._k[: self._rows, :, : self._used] = k[: self._rows, :, : self._used]
+            self._v[: self._rows, :, : self._used] = v[: self._rows, :, : self._used]
 
-        def keep(self, index: Any, first: int = 0) -> None:
-            """Keep the rows at `index` and the columns from `first` on (room included)."""
-            if self._k is not None:
-                self._k = self._k[:, :, first:].index_select(0, index)
-                self._v = self._v[:, :, first:].index_select(0, index)
-                self._used -= first
+        def _room_for(self, more: int) -> None:
+            if self._rows + more > self._k.shape[0]:  # (grows by half again: rare copies)
+                rows = self._rows + more + max(more, self._rows // 2)
+                self._reserve(rows, max(self._k.shape[2], self._used + self.spare))
+
+        def append(self, keys: Any, values: Any) -> None:
+            """Add rows (left-padded with zeros to this layer's columns; never wider)."""
+            more, pad = keys.shape[0], self._used - keys.shape[2]
+            self._room_for(more)
+            new = slice(self._rows, self._rows + more)
+            for buf, part in ((self._k, keys), (self._v, values)):
+                buf[new, :, :pad].zero_()  # (finite: the mask only zeroes the weights)
+                buf[new, :, pad : self._used] = part
+            self._rows += more
+
+        def append_copies(self, sources: list[int]) -> None:
+            """Add copies of the rows at `sources`."""
+            self._room_for(len(sources))
+            for row, source in enumerate(sources, start=self._rows):
+                self._move(source, row)
+            self._rows += len(sources)
+
+        def _move(self, source: int, row: int) -> None:
+            # (a copy per row: several times faster than indexing with a list of rows)
+            for buf in (self._k, self._v):
+                buf[row, :, : self._used].copy_(buf[source, :, : self._used])
+
+        def fill(self, holes: list[int], movers: list[int], rows: int) -> None:
+            """Move the rows at `movers` into `holes` and keep the first `rows` rows."""
+            for hole, mover in zip(holes, movers):
+                self._move(mover, hole)
+            self._rows = rows
+
+        def trim(self, first: int) -> None:
+            """Drop the first `first` columns (a view: nothing is copied)."""
+            self._k, self._v = self._k[:, :, first:], self._v[:, :, first:]
+            self._used -= first
 
         def batch_select_indices(self, indices: Any) -> None:
-            self.keep(torch.as_tensor(indices, dtype=torch.long))
+            index = torch.as_tensor(indices, dtype=torch.long, device=self._k.device)
+            self.keys = self._k[: self._rows, :, : self._used].index_select(0, index)
+            self.values = self._v[: self._rows, :, : self._used].index_select(0, index)
 
     return GrowingLayer
 
@@ -309,6 +377,7 @@ class TorchEngine:
         self.max_context = max_context
         self.prefixes = _PrefixStore(prefix_slots) if prefix_slots > 0 else None
         self.can_merge = False  # the model's cache is made of plain growing layers
+        self._texts: dict[tuple[int, ...], str] = {}  # replies decoded in this step
         # Ask for the last position's logits only, when the model supports it.
         self.keep_last: dict[str, int] = {}
         if "logits_to_keep" in inspect.signature(model.forward).parameters:
@@ -339,7 +408,11 @@ class TorchEngine:
     def _prepare_row(self, item: Pending) -> _Row | None:
         job: GenerateJob = item.job
         try:
-            prompt = job.prompt if job.prompt is not None else self.render(job.messages)
+            prompt = job.prompt
+            if prompt is None:
+                prompt = (
+                    self.encode(job.text) if job.text is not None else self.render(job.messages)
+                )
             self.check_context(len(prompt), 1)
         except Exception as exc:  # noqa: BLE001 - this request fails, the batch goes on
             item.fail(exc if isinstance(exc, BackendError) else prompt_error(exc))
@@ -422,7 +495,8 @@ class TorchEngine:
         import torch
 
         prompts = [r.prompt for r in rows]
-        shared = common_prefixes(_id_matrix(prompts, -1), _id_matrix(prompts, -1))
+        ids = _id_matrix(prompts, -1)
+        shared = common_prefixes(ids, ids)
         limit = torch.tensor([len(p) - 1 for p in prompts])
         shared = torch.minimum(shared, limit[:, None]).tolist()
         leaders: list[int] = []
@@ -523,8 +597,13 @@ class TorchEngine:
     def _settle(self, batch: _Batch, tokens: Any) -> _Batch | None:
         """Append the picked tokens; answer and drop the rows that are done."""
         keep: list[int] = []
+        self._texts.clear()
+        eos = self.eos_ids
         for j, (row, token) in enumerate(zip(batch.rows, tokens.tolist())):
-            self._advance(row, token)
+            row.ids.append(token)
+            # (a plain token that ends nothing, the common case, costs no further call)
+            if row.watches_text or token in eos or len(row.ids) >= row.budget:
+                self._advance(row, token)
             if row.finish is None and not row.item.cancelled:
                 keep.append(j)
         if not keep:
@@ -555,8 +634,8 @@ class TorchEngine:
         return tokens
 
     def _advance(self, row: _Row, token: int) -> None:
-        """Append a sampled token to a row; finish it on eos, a stop string or its budget."""
-        row.ids.append(token)
+        """After `token` joined a row's ids: finish it on eos, a stop string or its budget,
+        and stream its new text."""
         if token in self.eos_ids:
             row.stopped_by = "eos"
             self._finish(row, "stop")
@@ -586,8 +665,12 @@ class TorchEngine:
     def _finish(self, row: _Row, reason: str) -> None:
         row.finish = reason
         if row.stopped_by is None or row.stopped_by == "eos":
-            body = row.ids[:-1] if row.stopped_by == "eos" else row.ids
-            row.text = self.decode(body)
+            body = tuple(row.ids[:-1] if row.stopped_by == "eos" else row.ids)
+            # (rows with the same prompt often finish together with the same reply)
+            text = self._texts.get(body)
+            if text is None:
+                text = self._texts[body] = self.decode(list(body))
+            row.text = text
         if len(row.text) > row.emitted:
             row.item.emit(row.text[row.emitted :])
             row.emitted = len(row.text)
@@ -648,6 +731,9 @@ def prefill_groups(fresh: list[int]) -> list[list[int]]:
     return groups
 
 
+Entry = tuple[list[int], tuple[Any, int, list[tuple[int, int]]]]
+
+
 class _PrefixStore:
     """The keys and values of recent prompts, for prompts that start the same way.
 
@@ -659,38 +745,43 @@ class _PrefixStore:
     row, segments)), where the segments are the (start, end) column ranges holding the
     prompt's tokens in order (its reused prefix, then after any padding its new part).
     Building a cache for reuse copies one slice of all layers at once per segment.
+
+    Entries keep their slot while they live; `_table` holds every slot's prompt as a row of
+    token ids (-1 after its end, and for free slots), so `find` compares all prompts with all
+    entries in one operation.
     """
 
     def __init__(self, slots: int) -> None:
         self.slots = slots
-        self.entries: list[tuple[list[int], tuple[Any, int, list[tuple[int, int]]]]] = []
-        self._ids: list[Any] = []  # each entry's prompt as a tensor, for `find`
+        self._slots: list[Entry | None] = []
+        self._order: list[int] = []  # occupied slots, least recently used first
+        self._table: Any = None
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The entries, least recently used first."""
+        return [self._slots[s] for s in self._order]  # type: ignore[misc]
 
     def find(self, prompts: list[list[int]]) -> list[tuple[int, int] | None]:
-        """For each prompt, (entry, tokens to reuse) of the entry sharing the longest prefix
+        """For each prompt, (slot, tokens to reuse) of the entry sharing the longest prefix
         with it, or None. At least one token of every prompt is left to compute: its logits
         pick the first new token."""
-        if not self.entries:
+        if not self._order:
             return [None] * len(prompts)
         import torch
-        from torch.nn.utils.rnn import pad_sequence
 
         # Every prompt against every entry at once: comparing token lists in Python costs
         # more than a decode step once a batch holds a few long prompts.
-        table = pad_sequence(self._ids, batch_first=True, padding_value=-1)
-        shared = common_prefixes(_id_matrix(prompts, -2), table)
+        shared = common_prefixes(_id_matrix(prompts, -2), self._table)
         limit = torch.tensor([len(p) - 1 for p in prompts])
         best_n, best = torch.minimum(shared, limit[:, None]).max(dim=1)
         hits = [
             (e, n) if n >= _MIN_PREFIX else None for e, n in zip(best.tolist(), best_n.tolist())
         ]
         # Entries in use go to the back: the least recently used leave first.
-        used = sorted({hit[0] for hit in hits if hit is not None})
+        used = {hit[0] for hit in hits if hit is not None}
         if used:
-            keep = [e for e in range(len(self.entries)) if e not in set(used)]
-            moved = {old: new for new, old in enumerate(keep + used)}
-            self._reorder(keep + used)
-            hits = [None if h is None else (moved[h[0]], h[1]) for h in hits]
+            self._order = [e for e in self._order if e not in used] + sorted(used)
         return hits
 
     def cache(self, hits: list[tuple[int, int] | None], head: int, room: int) -> Any:
@@ -698,15 +789,16 @@ class _PrefixStore:
         `room` more columns for what comes next."""
         from transformers.cache_utils import DynamicCache
 
-        some = next(self.entries[h[0]][1][0] for h in hits if h is not None)
+        entries = [None if h is None else self._slots[h[0]] for h in hits]
+        some = next(e[1][0] for e in entries if e is not None)
         shape = list(some.shape)
         shape[1], shape[3] = len(hits), head + room
         out = some.new_empty(shape)
         out[:, :, :, :head].zero_()  # (padding must be finite: the mask only zeroes weights)
-        for i, hit in enumerate(hits):
-            if hit is None:
+        for i, (hit, entry) in enumerate(zip(hits, entries)):
+            if hit is None or entry is None:
                 continue
-            stored, row, segments = self.entries[hit[0]][1]
+            stored, row, segments = entry[1]
             at, left = head - hit[1], hit[1]
             for start, end in segments:
                 take = min(left, end - start)
@@ -749,17 +841,40 @@ class _PrefixStore:
             slot = [0] * len(rows)
             for j, (i, _) in enumerate(keep):
                 slot[i] = j
-        self._reorder([e for e, (t, _) in enumerate(self.entries) if tuple(t) not in fresh])
+        # A prompt stored again replaces its old entry; then the least recently used go.
+        for e, (tokens, _) in zip(list(self._order), self.entries):
+            if tuple(tokens) in fresh:
+                self._free(e)
         for i, segments in keep:
-            self.entries.append((list(rows[i].prompt), (stored, slot[i], segments)))
-            self._ids.append(_ids_tensor(rows[i].prompt))
-        self._reorder(list(range(max(0, len(self.entries) - self.slots), len(self.entries))))
+            if len(self._order) >= self.slots:
+                self._free(self._order[0])
+            self._put((list(rows[i].prompt), (stored, slot[i], segments)))
         self._compact()
 
-    def _reorder(self, order: list[int]) -> None:
-        """Keep the entries at these indices, in this order."""
-        self.entries = [self.entries[e] for e in order]
-        self._ids = [self._ids[e] for e in order]
+    def _free(self, e: int) -> None:
+        self._order.remove(e)
+        self._slots[e] = None
+        self._table[e] = -1
+
+    def _put(self, entry: Entry) -> None:
+        """Store an entry in a free slot, as the most recently used."""
+        import torch
+
+        tokens = entry[0]
+        e = next((i for i, old in enumerate(self._slots) if old is None), len(self._slots))
+        if e == len(self._slots):
+            self._slots.append(None)
+        table = self._table
+        rows, width = max(e + 1, 0 if table is None else len(table)), len(tokens)
+        if table is None or rows > len(table) or width > table.shape[1]:
+            grown = torch.full((rows, max(width, 0 if table is None else table.shape[1])), -1)
+            if table is not None:
+                grown[: len(table), : table.shape[1]] = table
+            self._table = table = grown
+        table[e] = -1
+        table[e, :width] = _ids_tensor(tokens)
+        self._slots[e] = entry
+        self._order.append(e)
 
     def _compact(self) -> None:
         """Copy out the entries of stored tensors that are mostly evicted, so that a few
@@ -767,13 +882,14 @@ class _PrefixStore:
         live: dict[int, int] = {}
         for tokens, (stored, _, _) in self.entries:
             live[id(stored)] = live.get(id(stored), 0) + len(tokens)
-        for e, (tokens, (stored, row, segments)) in enumerate(self.entries):
+        for e in self._order:
+            tokens, (stored, row, segments) = self._slots[e]  # type: ignore[misc]
             if 4 * live[id(stored)] < stored.shape[1] * stored.shape[3]:
                 import torch
 
                 parts = [stored[:, row : row + 1, :, a:b] for a, b in segments]
                 own = torch.cat(parts, dim=3) if len(parts) > 1 else parts[0].clone()
-                self.entries[e] = (tokens, (own, 0, [(0, own.shape[3])]))
+                self._slots[e] = (tokens, (own, 0, [(0, own.shape[3])]))
 
 
 def _ids_tensor(ids: list[int]) -> Any:

@@ -30,8 +30,9 @@ class ScoreJob:
 
     messages: list[Message]
     candidates: list[str]
-    prompt: list[int] | None = None  # the rendered prompt and candidates, when the caller
-    candidate_ids: list[list[int]] | None = None  # tokenized them
+    prompt: list[int] | None = None  # the prompt's and candidates' token ids, when the
+    candidate_ids: list[list[int]] | None = None  # caller tokenized them
+    text: str | None = None  # the rendered prompt, when the caller rendered it
 
 
 @dataclass
@@ -59,7 +60,11 @@ def score_batch(engine: Any, items: list[Pending]) -> None:
     for item in items:
         job: ScoreJob = item.job
         try:
-            prompt = job.prompt if job.prompt is not None else engine.render(job.messages)
+            prompt = job.prompt
+            if prompt is None:
+                prompt = (
+                    engine.encode(job.text) if job.text is not None else engine.render(job.messages)
+                )
             cands = job.candidate_ids
             if cands is None:
                 cands = [engine.encode(c) for c in job.candidates]

@@ -327,7 +327,7 @@ def draw_many(probs, sampling, n=2000, neighbours=()):
     """Tokens drawn by the sampler for `n` uniform numbers, the row batched with others."""
     from types import SimpleNamespace
 
-    from arena.backends.torch_decode import _draw
+    from arena.backends.torch_sampling import draw as _draw
 
     rows = [SimpleNamespace(sampling=sampling)] + [SimpleNamespace(sampling=s) for s in neighbours]
     table = torch.tensor([probs] * len(rows))
@@ -628,7 +628,7 @@ def test_a_batch_mixing_long_and_short_cached_prefixes_matches_model_generate(ba
 def test_growing_layer_appends_like_the_plain_layer_and_moves_rows_in_place():
     from transformers.cache_utils import DynamicLayer
 
-    from arena.backends.torch_decode import growing_layer
+    from arena.backends.torch_cache import growing_layer
 
     torch.manual_seed(0)
     plain, grow = DynamicLayer(), growing_layer()(spare=2)
@@ -668,7 +668,8 @@ def test_growing_layer_appends_like_the_plain_layer_and_moves_rows_in_place():
 def test_common_prefixes_agree_with_a_plain_comparison():
     import random
 
-    from arena.backends.torch_decode import _id_matrix, common_prefixes
+    from arena.backends.torch_cache import common_prefixes
+    from arena.backends.torch_cache import id_matrix as _id_matrix
 
     rng = random.Random(0)
     base = [rng.randrange(50) for _ in range(40)]
@@ -755,7 +756,7 @@ def test_repeated_messages_reuse_their_prompt_ids(backend, reference):
 def test_prefix_store_finds_the_longest_shared_start_and_forgets_the_least_recent():
     from types import SimpleNamespace as Fake
 
-    from arena.backends.torch_decode import _PrefixStore
+    from arena.backends.torch_cache import PrefixStore as _PrefixStore
 
     store = _PrefixStore(slots=3)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from arena.backends.base import BackendError, Message
 from arena.backends.batching import Pending
+from arena.backends.torch_prompt import prompt_error
 
 # Logit elements one scoring forward may produce (float32: 4 bytes each); more candidates are
 # scored in chunks.
@@ -70,8 +71,6 @@ def score_batch(engine: Any, items: list[Pending]) -> None:
                 cands = [engine.encode(c) for c in job.candidates]
             engine.check_context(len(prompt), max(map(len, cands), default=0))
         except Exception as exc:  # noqa: BLE001 - this request fails, the batch goes on
-            from arena.backends.torch_decode import prompt_error
-
             item.fail(exc if isinstance(exc, BackendError) else prompt_error(exc))
             continue
         requests.append(_Request(item, prompt, cands))

@@ -369,3 +369,25 @@ def common_prefixes(a: Any, b: Any) -> Any:
     differ = a[:, None, :width] != b[None, :, :width]
     first = differ.to(torch.uint8).argmax(dim=-1)  # the first difference (0 when none)
     return torch.where(differ.any(dim=-1), first, width)
+
+
+@functools.lru_cache(maxsize=16)
+def _cache_arg(forward: Any) -> str:
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
+
+
+def cache_kwargs(model: Any, cache: Any) -> dict[str, Any]:
+    """The KV cache as the model's forward names it: `cache` from transformers 5.24 on,
+    `past_key_values` before (deprecated there, removed in 5.40). A wrapper without its own
+    `forward` (a test double, say) is looked through to the model it holds."""
+    while not hasattr(type(model), "forward") and hasattr(model, "model"):
+        model = model.model
+    forward = getattr(type(model), "forward", None)
+    return {_cache_arg(forward) if forward is not None else "past_key_values": cache}
+
+
+def output_cache(out: Any) -> Any:
+    """The KV cache a forward pass returned, under either name."""
+    return out["cache"] if "cache" in out else out["past_key_values"]

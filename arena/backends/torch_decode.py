@@ -37,9 +37,11 @@ from arena.backends.torch_cache import (
     MAX_SPARE,
     MIN_PREFIX,
     PrefixStore,
+    cache_kwargs,
     common_prefixes,
     id_matrix,
     ids_tensor,
+    output_cache,
 )
 from arena.backends.torch_prompt import prompt_error
 from arena.backends.torch_sampling import pick_tokens
@@ -245,7 +247,7 @@ class TorchEngine:
             part = [rows[i] for i in group]
             hits = [reuse[i] for i in group]
             out, mask, positions = self._prefill(part, hits)
-            fresh = DecodeBatch(part, out.past_key_values, mask, positions[:, -1] + 1)
+            fresh = DecodeBatch(part, output_cache(out), mask, positions[:, -1] + 1)
             self.can_merge = fresh.can_merge
             if self.prefixes is not None and fresh.can_merge:
                 self.prefixes.remember(part, fresh.cache, [h[1] if h else 0 for h in hits])
@@ -285,7 +287,7 @@ class TorchEngine:
         if head and self.prefixes is not None:
             # Room for the prompts' new parts and the first decode steps: no copy until then.
             spare = max(1, min(max(r.budget for r in rows), MAX_SPARE))
-            extra["past_key_values"] = self.prefixes.cache(reuse, head, width + spare)
+            extra.update(cache_kwargs(self.model, self.prefixes.cache(reuse, head, width + spare)))
         out = self.model(
             input_ids=ids,
             attention_mask=mask,
@@ -305,10 +307,10 @@ class TorchEngine:
             input_ids=batch.tokens[:, None],
             attention_mask=batch.mask,
             position_ids=batch.next_pos[:, None],
-            past_key_values=batch.cache,
             use_cache=True,
+            **cache_kwargs(self.model, batch.cache),
         )
-        batch.cache = out.past_key_values
+        batch.cache = output_cache(out)
         batch.next_pos = batch.next_pos + 1
         return self._settle(batch, pick_tokens(out.logits[:, -1, :], batch.rows))
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from arena.backends.base import BackendError, Message
 from arena.backends.batching import Pending
+from arena.backends.torch_cache import cache_kwargs, output_cache
 from arena.backends.torch_prompt import prompt_error
 
 # Logit elements one scoring forward may produce (float32: 4 bytes each); more candidates are
@@ -103,7 +104,7 @@ def score_batch(engine: Any, items: list[Pending]) -> None:
             if len(cand) > 1:
                 longer.append((i, c))
     if longer:
-        _continuations(engine, out.past_key_values, mask, requests, longer, scores)
+        _continuations(engine, output_cache(out), mask, requests, longer, scores)
     for i, r in enumerate(requests):
         r.item.resolve(Scored(len(r.prompt), scores[i], r.candidates, len(requests)))
 
@@ -147,8 +148,8 @@ def _continuations(
             input_ids=ids.to(dev),
             attention_mask=torch.cat([prompt_mask[index], cand_mask], dim=1),
             position_ids=positions.to(dev),
-            past_key_values=rows_cache,
             use_cache=True,
+            **cache_kwargs(engine.model, rows_cache),
         )
         logits = out.logits.float()
         picked = logits.gather(-1, targets.to(dev)[..., None])[..., 0]

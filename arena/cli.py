@@ -14,6 +14,7 @@ from arena.commands.matches import export_group, matches_group
 from arena.commands.models import models_group
 from arena.commands.players import players_group
 from arena.commands.tournament import tournament_group
+from arena.commands.train import train_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
@@ -47,6 +48,7 @@ cli.add_command(ratings_group)
 cli.add_command(matches_group)
 cli.add_command(export_group)
 cli.add_command(demo_command)
+cli.add_command(train_group)
 
 
 def main() -> None:

@@ -1,0 +1,214 @@
+"""`arena train start|list|show|logs|stop|resume`: self-play training jobs, headless.
+
+A job runs as its own detached process (`python -m trainer`); these commands create it, start
+it, and follow it through the database and its log.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from arena.commands.context import echo_json, open_store
+from arena.commands.params import parse_params
+
+
+@click.group("train")
+def train_group() -> None:
+    """Start, list, follow, stop and resume self-play training jobs."""
+
+
+def _job_error(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@train_group.command("start")
+@click.option("--game", "games", multiple=True, help="A game id (repeat for a mixture).")
+@click.option(
+    "--base",
+    required=True,
+    type=click.Path(),
+    help="The Hugging Face model folder to start from.",
+)
+@click.option("--steps", type=int, help="Training steps in all.")
+@click.option("--lr", type=float, help="Learning rate.")
+@click.option("--algorithm", type=click.Choice(["reinforce", "ppo"]), help="Policy gradient.")
+@click.option("--checkpoint-every", type=int, help="Steps between checkpoints.")
+@click.option("--name", help="The job's name (default: <game>-<id>).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train.")
+@click.option(
+    "--set",
+    "extra",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other config field (batch_games=32, epsilon=0.1, lora=true, ...).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def start_command(
+    ctx: click.Context,
+    games: tuple[str, ...],
+    extra: tuple[str, ...],
+    as_json: bool,
+    **opts: Any,
+) -> None:
+    """Create a training job and start it in the background; prints its id."""
+    from arena.jobs import JobError, create_job, get_job, parse_config, start_job
+
+    data: dict[str, Any] = {k: v for k, v in opts.items() if v is not None}
+    if games:
+        data["games"] = list(games)
+    try:
+        data.update(parse_params(extra))
+        config = parse_config(data)  # before the database is touched: bad input writes nothing
+    except (ValueError, JobError) as exc:
+        raise _job_error(exc) from None
+    db = open_store(ctx)
+    try:
+        job_id = create_job(db, config)
+        pid = start_job(db.path, job_id)  # type: ignore[attr-defined]
+        job = get_job(db, job_id)
+    except JobError as exc:
+        raise _job_error(exc) from None
+    if as_json:
+        echo_json({"id": job.id, "name": job.name, "pid": pid, "log_path": job.log_path})
+    else:
+        click.echo(f"started job {job.id} ({job.name}), pid {pid}; log: {job.log_path}")
+
+
+def _latest(metrics: dict[str, list[tuple[int, float]]]) -> dict[str, dict[str, float]]:
+    return {name: {"step": pts[-1][0], "value": pts[-1][1]} for name, pts in metrics.items()}
+
+
+@train_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_command(ctx: click.Context, as_json: bool) -> None:
+    """Every job, newest first (jobs whose process died are marked failed)."""
+    from arena.jobs import list_jobs, mark_dead_jobs
+
+    db = open_store(ctx)
+    mark_dead_jobs(db)
+    jobs = list_jobs(db)
+    if as_json:
+        echo_json([j.to_dict() for j in jobs])
+        return
+    if not jobs:
+        click.echo("no jobs yet: `arena train start --game kuhn_poker --base MODEL_DIR`")
+        return
+    width = max(len(j.name) for j in jobs)
+    for j in jobs:
+        games = ",".join(j.config.get("games", []))
+        progress = f"{j.step}/{j.config.get('steps', '?')}"
+        click.echo(f"{j.id:>4}  {j.name:<{width}}  {j.status:<8}  {progress:>9}  {games}")
+
+
+@train_group.command("show")
+@click.argument("job")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def show_command(ctx: click.Context, job: str, as_json: bool) -> None:
+    """A job's config, status, step and latest metrics."""
+    from arena.jobs import JobError, get_job, mark_dead_jobs, read_metrics
+
+    db = open_store(ctx)
+    mark_dead_jobs(db)
+    try:
+        row = get_job(db, job)
+    except JobError as exc:
+        raise _job_error(exc) from None
+    data = row.to_dict()
+    data["latest_metrics"] = _latest(read_metrics(db, row.id))
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"job {row.id} {row.name}: {row.status}, step {row.step}/{row.config.get('steps')}")
+    if row.error:
+        click.echo(f"error: {row.error}")
+    for key in ("pid", "log_path", "created_at", "started_at", "finished_at"):
+        if data[key] is not None:
+            click.echo(f"{key}: {data[key]}")
+    click.echo("config:")
+    for key, value in row.config.items():
+        click.echo(f"  {key}: {value}")
+    if data["latest_metrics"]:
+        click.echo("latest metrics:")
+        for name, point in data["latest_metrics"].items():
+            click.echo(f"  {name}: {point['value']:.4g} (step {point['step']})")
+
+
+@train_group.command("logs")
+@click.argument("job")
+@click.option("-n", "lines", type=int, default=50, show_default=True, help="Lines to show.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the job ends.")
+@click.pass_context
+def logs_command(ctx: click.Context, job: str, lines: int, follow: bool) -> None:
+    """The tail of a job's log."""
+    from arena.jobs import JobError, get_job, job_status, log_tail
+
+    db = open_store(ctx)
+    try:
+        row = get_job(db, job)
+        for line in log_tail(db, row.id, lines):
+            click.echo(line)
+    except JobError as exc:
+        raise _job_error(exc) from None
+    if not follow or not row.log_path:
+        return
+    try:
+        with open(row.log_path, "rb") as fh:
+            fh.seek(0, 2)  # the tail is printed: follow from the end
+            while True:
+                chunk = fh.read()
+                if chunk:
+                    click.echo(chunk.decode("utf-8", errors="replace"), nl=False)
+                elif job_status(get_job(db, row.id)) != "running":
+                    return
+                else:
+                    time.sleep(0.3)
+    except KeyboardInterrupt:
+        return
+    except FileNotFoundError:
+        return
+
+
+@train_group.command("stop")
+@click.argument("job")
+@click.option("--timeout", type=float, default=30, show_default=True, help="Seconds to wait.")
+@click.pass_context
+def stop_command(ctx: click.Context, job: str, timeout: float) -> None:
+    """Stop a running job at its next step boundary (it saves a checkpoint first)."""
+    from arena.jobs import JobError, get_job, stop_job
+
+    db = open_store(ctx)
+    try:
+        status = stop_job(db, job, timeout_s=timeout)
+        row = get_job(db, job)
+    except JobError as exc:
+        raise _job_error(exc) from None
+    if status == "running":
+        click.echo(f"job {row.id} ({row.name}) was asked to stop; it stops after its current step")
+    else:
+        click.echo(f"job {row.id} ({row.name}) {status} at step {row.step}")
+
+
+@train_group.command("resume")
+@click.argument("job")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def resume_command(ctx: click.Context, job: str, as_json: bool) -> None:
+    """Start a stopped or failed job again from its last checkpoint."""
+    from arena.jobs import JobError, get_job, resume_job
+
+    db = open_store(ctx)
+    try:
+        row = get_job(db, job)
+        pid = resume_job(db.path, row.id)  # type: ignore[attr-defined]
+    except JobError as exc:
+        raise _job_error(exc) from None
+    if as_json:
+        echo_json({"id": row.id, "name": row.name, "pid": pid, "step": row.step})
+    else:
+        click.echo(f"resumed job {row.id} ({row.name}) from step {row.step}, pid {pid}")

@@ -37,6 +37,7 @@ SECTIONS: dict[str, tuple[str, str, str, str]] = {
     "tournament": ("tournament", "TournamentScreen", "t", "Tournament"),
     "play": ("play", "PlayScreen", "g", "Play"),
     "replays": ("replays", "ReplaysScreen", "r", "Replays"),
+    "training": ("training", "TrainingScreen", "j", "Training"),
 }
 
 

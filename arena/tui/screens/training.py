@@ -1,0 +1,217 @@
+"""The Training section: self-play jobs (background `python -m trainer` processes) listed from
+the database, started from a form, and followed live: their curves, latest figures and log
+tail, with stop and resume. The app never imports the trainer or torch: it starts the process
+and reads what it writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sparkline, Static
+
+from arena.tui.safe import literal
+
+CURVES = ("reward", "loss", "entropy", "invalid_rate", "reply_tokens", "exploitability", "rating")
+
+
+def curve_names(metrics: dict[str, list[tuple[int, float]]]) -> list[str]:
+    """The metrics to plot, known ones first (any `exploitability/<game>` counts)."""
+    known = [n for c in CURVES for n in sorted(metrics) if n == c or n.startswith(c + "/")]
+    return known + sorted(n for n in metrics if n not in known)
+
+
+class TrainingScreen(Screen):
+    """Jobs, a start form, and the selected job's curves and log."""
+
+    DEFAULT_CSS = """
+    TrainingScreen #jobs { height: 8; }
+    TrainingScreen #form { height: auto; }
+    TrainingScreen #form Input { width: 1fr; }
+    TrainingScreen #form Button { margin-left: 1; }
+    TrainingScreen #form-error { color: $error; height: auto; margin: 0 1; }
+    TrainingScreen #detail { height: 1fr; }
+    TrainingScreen #curves { width: 1fr; }
+    TrainingScreen #curves Sparkline { height: 2; margin-bottom: 1; }
+    TrainingScreen #log { width: 1fr; border-left: vkey $accent; padding-left: 1; }
+    """
+    BINDINGS = [
+        Binding("x", "stop_job", "Stop job", id="training.stop", tooltip="Stop the selected job"),
+        Binding(
+            "u", "resume_job", "Resume job", id="training.resume", tooltip="Resume the selected job"
+        ),
+        Binding(
+            "f5", "refresh_jobs", "Refresh", id="training.refresh", tooltip="Read the jobs again"
+        ),
+    ]
+    REFRESH_S = 1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.selected: int | None = None
+        self.jobs: list[Any] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="jobs", cursor_type="row")
+        with Horizontal(id="form"):
+            yield Input(placeholder="games: kuhn_poker, tictactoe", id="games")
+            yield Input(placeholder="base model folder", id="base")
+            yield Input(placeholder="steps (100)", id="steps")
+            yield Input(placeholder="name (optional)", id="name")
+            yield Button("Start", id="start", variant="primary")
+        yield Label("", id="form-error")
+        with Horizontal(id="detail"):
+            yield VerticalScroll(id="curves")
+            with Vertical(id="log"):
+                yield Static("", id="log-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#jobs", DataTable)
+        table.add_columns("id", "name", "status", "step", "games", "base")
+        self.refresh_jobs()
+        self.set_interval(self.REFRESH_S, self.refresh_jobs)
+
+    # --- reading ------------------------------------------------------------------------
+    def refresh_jobs(self) -> None:
+        from arena.jobs import list_jobs, mark_dead_jobs
+
+        db = self.app.db
+        mark_dead_jobs(db)
+        self.jobs = list_jobs(db)
+        table = self.query_one("#jobs", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for job in self.jobs:
+            steps = job.config.get("steps", "?")
+            table.add_row(
+                job.id,
+                literal(job.name),
+                job.status,
+                f"{job.step}/{steps}",
+                literal(", ".join(job.config.get("games", []))),
+                literal(str(job.config.get("base", ""))[-40:]),
+                key=str(job.id),
+            )
+        if self.jobs:
+            table.move_cursor(row=min(cursor, len(self.jobs) - 1))
+            if self.selected is None or all(j.id != self.selected for j in self.jobs):
+                self.selected = self.jobs[0].id
+        self.show_detail()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value is not None:
+            self.selected = int(event.row_key.value)
+            self.show_detail()
+
+    def show_detail(self) -> None:
+        from arena.jobs import get_job, log_tail, read_metrics
+
+        curves = self.query_one("#curves", VerticalScroll)
+        log = self.query_one("#log-text", Static)
+        if self.selected is None:
+            log.update("No jobs yet: fill the form (games, a model folder) and Start.")
+            return
+        db = self.app.db
+        job = get_job(db, self.selected)
+        metrics = read_metrics(db, job.id)
+        names = curve_names(metrics)
+        have = {w.id for w in curves.query(Sparkline)}
+        for name in names:
+            wid = "curve-" + "".join(c if c.isalnum() else "-" for c in name)
+            values = [v for _, v in metrics[name]]
+            label = f"{name}: {values[-1]:.4g} (step {metrics[name][-1][0]}, {len(values)} points)"
+            if wid not in have:
+                curves.mount(Label(literal(label), id=wid + "-label"))
+                curves.mount(Sparkline(values, id=wid))
+            else:
+                curves.query_one(f"#{wid}-label", Label).update(literal(label))
+                curves.query_one(f"#{wid}", Sparkline).data = values
+        header = f"{job.name}: {job.status}, step {job.step}"
+        if job.error:
+            header += f"\n{job.error}"
+        log.update(literal(header + "\n\n" + "\n".join(log_tail(db, job.id, 30))))
+
+    def action_refresh_jobs(self) -> None:
+        self.refresh_jobs()
+
+    # --- acting -------------------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self.start_from_form()
+
+    def start_from_form(self) -> None:
+        from arena.jobs import JobError, create_job, parse_config
+
+        error = self.query_one("#form-error", Label)
+        games = [g.strip() for g in self.query_one("#games", Input).value.split(",") if g.strip()]
+        data: dict[str, Any] = {"base": self.query_one("#base", Input).value.strip()}
+        if games:
+            data["games"] = games
+        steps = self.query_one("#steps", Input).value.strip()
+        name = self.query_one("#name", Input).value.strip()
+        try:
+            if steps:
+                data["steps"] = int(steps)
+            if name:
+                data["name"] = name
+            config = parse_config(data)
+            job_id = create_job(self.app.db, config)
+        except (JobError, ValueError) as exc:
+            error.update(literal(str(exc)))
+            return
+        error.update("")
+        self.selected = job_id
+        self._in_thread(lambda db_path: _start(db_path, job_id))
+
+    def action_stop_job(self) -> None:
+        if self.selected is not None:
+            job_id = self.selected
+            self.notify(f"stopping job {job_id} (it saves a checkpoint first)")
+            self._in_thread(lambda db_path: _stop(db_path, job_id))
+
+    def action_resume_job(self) -> None:
+        if self.selected is not None:
+            job_id = self.selected
+            self._in_thread(lambda db_path: _resume(db_path, job_id))
+
+    def _in_thread(self, work: Any) -> None:
+        """Process control can wait (a stop waits for the checkpoint): off the event loop,
+        with the thread's own connection; the result comes back as a notification."""
+        db_path = self.app.db.path  # type: ignore[attr-defined]
+
+        def run() -> None:
+            try:
+                work(db_path)
+            except Exception as exc:
+                self.app.call_from_thread(self.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.refresh_jobs)
+
+        self.run_worker(run, thread=True, group="training")
+
+
+def _stop(db_path: Any, job_id: int) -> str:
+    from arena.jobs import stop_job
+    from arena.store import open_db
+
+    db = open_db(db_path)
+    try:
+        return stop_job(db, job_id)
+    finally:
+        db.close()
+
+
+def _start(db_path: Any, job_id: int) -> int:
+    from arena.jobs import start_job
+
+    return start_job(db_path, job_id)
+
+
+def _resume(db_path: Any, job_id: int) -> int:
+    from arena.jobs import resume_job
+
+    return resume_job(db_path, job_id)

@@ -1,0 +1,71 @@
+"""The Training section with real detached trainer processes (the trainer's test stand-in loop,
+ARENA_TRAINER_FAKE=1, so no model trains here): start from the form, curves and log follow,
+stop and resume."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Label, Sparkline
+
+from arena.jobs import get_job, stop_job
+from arena.store import open_db
+from arena.tui.app import make_app
+
+
+async def _until(pilot, check, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, "timed out"
+        await asyncio.sleep(0.1)
+        await pilot.pause()
+
+
+async def test_a_job_started_from_the_form_is_followed_stopped_and_resumed(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("ARENA_TRAINER_FAKE", "1")
+    base = tmp_path / "base-model"
+    base.mkdir()
+    db_path = tmp_path / "arena.db"
+    app = make_app(db_path, seed_first_run=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("j")
+        await pilot.pause()
+        screen = app.screen
+        assert type(screen).__name__ == "TrainingScreen"
+        screen.query_one("#games", Input).value = "kuhn_poker"
+        screen.query_one("#base", Input).value = str(base)
+        screen.query_one("#steps", Input).value = "400"
+        await pilot.click("#start")
+        await _until(pilot, lambda: screen.jobs and screen.jobs[0].status == "running")
+        await _until(pilot, lambda: len(screen.query(Sparkline)) >= 1 and screen.jobs[0].step >= 3)
+        curve = screen.query_one(Sparkline)
+        assert len(curve.data) >= 3
+        await pilot.press("x")
+        await _until(pilot, lambda: screen.jobs[0].status == "stopped")
+        stopped_at = screen.jobs[0].step
+        assert 3 <= stopped_at < 400
+        await pilot.press("u")
+        await _until(
+            pilot, lambda: screen.jobs[0].status == "running" and screen.jobs[0].step > stopped_at
+        )
+    db = open_db(db_path)
+    job = get_job(db, 1)
+    assert stop_job(db, job.id) in ("stopped", "finished")
+
+
+async def test_bad_form_input_shows_an_error_and_creates_no_job(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "arena.db", seed_first_run=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("j")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#games", Input).value = "nosuchgame"
+        screen.query_one("#base", Input).value = str(tmp_path / "missing")
+        screen.start_from_form()
+        await pilot.pause()
+        assert "nosuchgame" in str(screen.query_one("#form-error", Label).render())
+        assert screen.query_one("#jobs", DataTable).row_count == 0

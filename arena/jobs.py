@@ -55,8 +55,8 @@ class TrainConfig(BaseModel):
     """Optimizer steps in all (a resumed job continues up to this number)."""
     batch_games: int = Field(16, ge=1)
     """Games played per step."""
-    lr: float = Field(1e-3, gt=0)
-    """Learning rate."""
+    lr: float = Field(1e-4, gt=0)
+    """Learning rate (1e-3 collapses the tiny model to a pure strategy within two steps)."""
     algorithm: Literal["reinforce", "ppo"] = "reinforce"
     """Policy-gradient flavour."""
     ppo_epochs: int = Field(2, ge=1, le=8)

@@ -1,0 +1,303 @@
+"""The self-play trainer: policy scoring, rollouts, advantages, loss, checkpoints, the job loop.
+
+All on the tiny real Llama (`tiny_model_dir`), on CPU, with kuhn_poker's small batches.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import games  # noqa: E402
+from arena.players.base import Turn  # noqa: E402
+from arena.prompts import PromptOptions, build_messages  # noqa: E402
+from games.analysis import exploitability  # noqa: E402
+from trainer.checkpoint import latest_checkpoint, load_training_state  # noqa: E402
+from trainer.loss import Baselines, assign_advantages, policy_loss  # noqa: E402
+from trainer.policy import ActionPolicy, exact_exploitability  # noqa: E402
+from trainer.rollout import Episode, TurnRecord, choose, rollout  # noqa: E402
+from trainer.run import Trainer, run_job  # noqa: E402
+from trainer.settings import Settings  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    torch.set_num_threads(1)
+    tok = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    model.eval()
+    return model, tok
+
+
+def _first_decision(game_id: str, chance_pick: int = 0):
+    game = games.make(game_id)
+    state = game.new_initial_state()
+    while state.current_player() < 0:
+        outcomes = state.chance_outcomes()
+        state.apply(outcomes[min(chance_pick, len(outcomes) - 1)][0])
+    return game, state
+
+
+def _direct_scores(model, tok, game, state) -> list[float]:
+    """Each legal action's log-probability as the assistant's reply, one full forward per
+    candidate: the plain computation the batched, prefix-shared one must agree with."""
+    turn = Turn(
+        game, state.clone(), state.current_player(), state.legal_actions(), random.Random(0), 0
+    )
+    messages = build_messages(turn, PromptOptions(reasoning="direct"))
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prompt = tok.encode(text, add_special_tokens=False)
+    out = []
+    for action in state.legal_actions():
+        cand = tok.encode(action, add_special_tokens=False)
+        with torch.no_grad():
+            logits = model(torch.tensor([prompt + cand])).logits[0].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        out.append(sum(logp[len(prompt) - 1 + k, t].item() for k, t in enumerate(cand)))
+    return out
+
+
+@pytest.mark.parametrize("game_id", ["kuhn_poker", "tictactoe"])
+def test_policy_probabilities_sum_to_one_and_match_a_direct_computation(tiny, game_id):
+    model, tok = tiny
+    policy = ActionPolicy(model, tok, temperature=1.5)
+    game, state = _first_decision(game_id)
+    probs = policy.policy_fn(game)(state)
+    assert list(probs) == state.legal_actions()
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-9)
+    direct = _direct_scores(model, tok, game, state)
+    top = max(d / 1.5 for d in direct)
+    weights = [math.exp(d / 1.5 - top) for d in direct]
+    expected = [w / sum(weights) for w in weights]
+    assert list(probs.values()) == pytest.approx(expected, abs=1e-5)
+    pos = policy.position_for_state(game, state)
+    with torch.no_grad():
+        (scores,) = policy.scores([pos])
+    assert scores.tolist() == pytest.approx(direct, abs=1e-4)
+
+
+def test_batched_scores_agree_with_scoring_each_position_alone(tiny):
+    model, tok = tiny
+    policy = ActionPolicy(model, tok)
+    game = games.make("kuhn_poker")
+    positions = []
+    for pick, history in [(0, []), (2, []), (1, ["check"]), (0, ["bet"])]:
+        # Other cards and histories: prompts of different lengths, padded differently.
+        _, state = _first_decision("kuhn_poker", pick)
+        for action in history:
+            state.apply(action)
+        positions.append(policy.position_for_state(game, state))
+    assert len({len(p.prompt) for p in positions}) > 1
+    with torch.no_grad():
+        together = policy.scores(positions)
+        alone = [policy.scores([p])[0] for p in positions]
+    for a, b in zip(together, alone, strict=True):
+        assert a.tolist() == pytest.approx(b.tolist(), abs=1e-4)
+
+
+def test_exploitability_of_the_untrained_tiny_model_on_kuhn_is_exact(tiny):
+    model, tok = tiny
+    game = games.make("kuhn_poker")
+    value = exact_exploitability(ActionPolicy(model, tok), game)
+    assert 0.0 < value < 1.0
+    # The same figure from the analysis module asking a fresh policy one state at a time.
+    assert value == pytest.approx(exploitability(game, ActionPolicy(model, tok).policy_fn(game)))
+
+
+def test_choose_reports_the_epsilon_mixture_probability():
+    rng = random.Random(3)
+    draws = [choose([0.9, 0.1], rng, 0.2) for _ in range(4000)]
+    for index, prob in draws:
+        assert prob == pytest.approx(0.8 * [0.9, 0.1][index] + 0.2 / 2)
+    share = sum(1 for i, _ in draws if i == 1) / len(draws)
+    assert share == pytest.approx(0.8 * 0.1 + 0.1, abs=0.03)
+
+
+def test_rollout_records_every_decision_of_every_seat(tiny):
+    model, tok = tiny
+    policy = ActionPolicy(model, tok)
+    game = games.make("kuhn_poker")
+    episodes = rollout(policy, [game], batch_games=6, seed=1, step=0, epsilon=0.3)
+    assert len(episodes) == 6
+    assert len({ep.seed for ep in episodes}) == 6
+    for ep in episodes:
+        assert sum(ep.returns) == pytest.approx(0.0)
+        assert 2 <= len(ep.turns) <= 3  # kuhn: two or three bets and checks
+        assert {t.seat for t in ep.turns} == {0, 1}
+        for t in ep.turns:
+            assert t.position.actions[t.chosen] in ("check", "bet", "call", "fold")
+            assert 0 < t.behaviour_prob <= 1 and 0 < t.policy_prob <= 1
+    # Same seed and step, same model: the same games.
+    again = rollout(policy, [game], batch_games=6, seed=1, step=0, epsilon=0.3)
+    assert [e.returns for e in again] == [e.returns for e in episodes]
+
+
+def test_baselines_follow_each_seats_mean_return_and_give_advantages():
+    def ep(returns):
+        turns = [TurnRecord("g", s, None, 0, 1.0, 1.0) for s in range(2)]  # type: ignore[arg-type]
+        return Episode("g", 0, returns, turns)
+
+    baselines = Baselines(decay=0.5)
+    batch = assign_advantages([ep([1.0, -1.0]), ep([2.0, -2.0])], baselines)
+    # Advantages use the baseline before the batch (0), then b = 0.5 * 0 + 0.5 * mean.
+    assert [a for _, a in batch] == [1.0, -1.0, 2.0, -2.0]
+    assert baselines.values == {"g/0": 0.75, "g/1": -0.75}
+    batch = assign_advantages([ep([0.0, 0.0])], baselines)
+    assert [a for _, a in batch] == [-0.75, 0.75]
+    assert baselines.values == {"g/0": 0.375, "g/1": -0.375}
+    normed = assign_advantages([ep([1.0, -1.0]), ep([-1.0, 1.0])], Baselines(), normalize=True)
+    assert [a for _, a in normed] == pytest.approx([1.0, -1.0, -1.0, 1.0], abs=1e-5)
+
+
+@pytest.mark.parametrize("algorithm", ["reinforce", "ppo"])
+def test_a_few_steps_change_the_parameters_and_lower_the_loss_on_a_fixed_batch(
+    tiny_model_dir, algorithm
+):
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    tok = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
+    policy = ActionPolicy(model, tok)
+    game = games.make("kuhn_poker")
+    episodes = rollout(policy, [game], batch_games=8, seed=0, step=0, epsilon=0.2)
+    batch = assign_advantages(episodes, Baselines())
+    assert any(a != 0 for _, a in batch)
+    before = [p.detach().clone() for p in model.parameters()]
+    # Small steps: one Adam step of 1e-4 already moves this tiny policy by over 20%.
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.0)
+    losses = []
+    for _ in range(4):
+        opt.zero_grad()
+        stats = policy_loss(policy, batch, algorithm=algorithm, entropy_coef=0.01)
+        losses.append(stats.loss)
+        opt.step()
+    final = policy_loss(policy, batch, algorithm=algorithm, entropy_coef=0.01, backward=False)
+    assert final.loss < losses[0]
+    changed = sum(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+    assert changed > 0
+
+
+def test_kl_to_the_reference_is_zero_for_the_reference_itself(tiny):
+    model, tok = tiny
+    policy = ActionPolicy(model, tok)
+    episodes = rollout(policy, [games.make("kuhn_poker")], batch_games=4, seed=2, step=0)
+    batch = assign_advantages(episodes, Baselines())
+    with torch.no_grad():
+        stats = policy_loss(
+            policy, batch, kl_coef=1.0, reference=ActionPolicy(model, tok), backward=False
+        )
+    assert stats.kl == pytest.approx(0.0, abs=1e-6)
+    assert stats.entropy > 0
+
+
+def _settings(base, **kw) -> Settings:
+    defaults = dict(
+        games=["kuhn_poker"],
+        base=str(base),
+        steps=2,
+        batch_games=4,
+        lr=1e-3,
+        epsilon=0.1,
+        seed=7,
+        device="cpu",
+        name="kt",
+    )
+    return Settings(**{**defaults, **kw})
+
+
+def test_resume_from_a_checkpoint_takes_the_same_next_step(tiny_model_dir, tmp_path):
+    straight = Trainer(_settings(tiny_model_dir), tmp_path / "a")
+    straight.train_step()
+    straight.train_step()
+
+    first = Trainer(_settings(tiny_model_dir), tmp_path / "b")
+    first.train_step()
+    first.save()
+    saved = load_training_state(latest_checkpoint(tmp_path / "b"))
+    assert saved.step == 1 and saved.baselines == first.baselines.values
+    resumed = Trainer(_settings(tiny_model_dir), tmp_path / "b")
+    assert resumed.step == 1
+    assert resumed.baselines.values == first.baselines.values
+    opt_a = resumed.optimizer.state_dict()["state"]
+    opt_b = first.optimizer.state_dict()["state"]
+    assert opt_a.keys() == opt_b.keys()
+    assert all(torch.equal(opt_a[k]["exp_avg"], opt_b[k]["exp_avg"]) for k in opt_a)
+    resumed.train_step()
+    assert resumed.baselines.values == pytest.approx(straight.baselines.values)
+    for p, q in zip(resumed.model.parameters(), straight.model.parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def _job_db(tmp_path, config: dict) -> tuple[object, int]:
+    from arena.store import open_db, write
+    from arena.store.schema import now
+
+    path = tmp_path / "arena.db"
+    db = open_db(path)
+    with write(db):
+        cur = db.conn.execute(
+            "INSERT INTO jobs (name, status, config, log_path, created_at) VALUES (?, ?, ?, ?, ?)",
+            # the log where arena.jobs puts it: <db folder>/jobs/<id>.log
+            ("kt", "running", json.dumps(config), str(tmp_path / "jobs" / "1.log"), now()),
+        )
+    return path, cur.lastrowid
+
+
+def test_run_job_registers_checkpoints_as_players_and_writes_metrics(tiny_model_dir, tmp_path):
+    from arena.store import open_db
+
+    config = _settings(tiny_model_dir, checkpoint_every=2).to_config()
+    path, job_id = _job_db(tmp_path, config)
+    assert run_job(path, job_id) == 2
+    db = open_db(path)
+    player = db.conn.execute("SELECT kind, spec FROM players WHERE name = 'kt@2'").fetchone()
+    assert player is not None and player[0] == "transformers"
+    spec = json.loads(player[1])
+    assert spec["decode"] == "score" and spec["sampling"]["temperature"] == 1.0
+    assert (tmp_path / "jobs" / "kt" / "step-2" / "model.safetensors").exists()
+    assert spec["model"] == str(tmp_path / "jobs" / "kt" / "step-2")
+    assert db.conn.execute("SELECT step FROM jobs WHERE id = ?", (job_id,)).fetchone()[0] == 2
+    metrics = {
+        (s, n): v
+        for s, n, v in db.conn.execute(
+            "SELECT step, name, value FROM job_metrics WHERE job_id = ?", (job_id,)
+        )
+    }
+    for step in (1, 2):
+        for name in (
+            "loss",
+            "entropy",
+            "advantage",
+            "step_time_s",
+            "reward/kuhn_poker/seat0",
+            "reward/kuhn_poker/seat1",
+        ):
+            assert (step, name) in metrics
+    assert 0.0 < metrics[(2, "exploitability/kuhn_poker")] < 1.0
+    assert (1, "exploitability/kuhn_poker") not in metrics  # only at checkpoints
+
+
+def test_run_job_stops_when_asked_with_a_checkpoint_and_resumes_after_it(tiny_model_dir, tmp_path):
+    from arena.store import open_db
+
+    config = _settings(tiny_model_dir, steps=3, checkpoint_every=10).to_config()
+    path, job_id = _job_db(tmp_path, config)
+    assert run_job(path, job_id, should_stop=lambda: True) == 1
+    assert (tmp_path / "jobs" / "kt" / "step-1").is_dir()
+    assert run_job(path, job_id) == 3  # resumes at step 1: two more steps, not three
+    db = open_db(path)
+    names = {r[0] for r in db.conn.execute("SELECT name FROM players WHERE name LIKE 'kt@%'")}
+    assert names == {"kt@1", "kt@3"}
+    parent = db.conn.execute("SELECT parent FROM players WHERE name = 'kt@3'").fetchone()[0]
+    assert parent == "kt@1"
+    steps = [
+        r[0]
+        for r in db.conn.execute(
+            "SELECT DISTINCT step FROM job_metrics WHERE name = 'loss' ORDER BY step"
+        )
+    ]
+    assert steps == [1, 2, 3]

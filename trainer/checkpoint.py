@@ -1,0 +1,123 @@
+"""Checkpoints: `<job dir>/step-<N>/` holds everything a resumed job needs.
+
+- the model (`save_pretrained`, safetensors) and its tokenizer: a Hugging Face folder that the
+  arena's transformers backend loads as a player;
+- `trainer_state.pt`: the step, the optimizer's state, the EMA baselines and the random
+  generators' states.
+
+A checkpoint is written under a temporary name and renamed into place, so a job killed while
+saving leaves the previous checkpoint as the latest.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "trainer_state.pt"
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+@dataclass
+class TrainingState:
+    """What `trainer_state.pt` holds besides the weights."""
+
+    step: int
+    optimizer: dict[str, Any]
+    baselines: dict[str, float]
+    python_rng: Any = None
+    torch_rng: Any = None
+    cuda_rng: Any = None
+
+
+def checkpoint_dir(job_dir: str | Path, step: int) -> Path:
+    return Path(job_dir) / f"step-{step}"
+
+
+def save_checkpoint(
+    job_dir: str | Path,
+    step: int,
+    model: Any,
+    tokenizer: Any,
+    optimizer: Any,
+    baselines: dict[str, float],
+) -> Path:
+    """Write `<job_dir>/step-<step>/` (replacing one of that step) and return its path."""
+    import torch
+
+    final = checkpoint_dir(job_dir, step)
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    state = {
+        "step": step,
+        "optimizer": optimizer.state_dict(),
+        "baselines": dict(baselines),
+        "python_rng": _plain(random.getstate()),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+    torch.save(state, tmp / STATE_FILE)
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final
+
+
+def list_checkpoints(job_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a job, by step."""
+    root = Path(job_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        m = _STEP_DIR.match(path.name)
+        if m and (path / STATE_FILE).exists():
+            found.append((int(m.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(job_dir: str | Path) -> Path | None:
+    """The checkpoint with the highest step, or None."""
+    found = list_checkpoints(job_dir)
+    return found[-1][1] if found else None
+
+
+def load_training_state(path: str | Path) -> TrainingState:
+    """Read a checkpoint's `trainer_state.pt` (tensors and plain data only)."""
+    import torch
+
+    data = torch.load(Path(path) / STATE_FILE, map_location="cpu", weights_only=True)
+    return TrainingState(
+        step=int(data["step"]),
+        optimizer=data["optimizer"],
+        baselines={k: float(v) for k, v in data["baselines"].items()},
+        python_rng=data.get("python_rng"),
+        torch_rng=data.get("torch_rng"),
+        cuda_rng=data.get("cuda_rng"),
+    )
+
+
+def restore_rng(state: TrainingState) -> None:
+    """Put the random generators back where the checkpoint left them."""
+    import torch
+
+    if state.python_rng is not None:
+        version, inner, gauss = state.python_rng
+        random.setstate((version, tuple(inner), gauss))
+    if state.torch_rng is not None:
+        torch.set_rng_state(state.torch_rng)
+    if state.cuda_rng is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state.cuda_rng)
+
+
+def _plain(rng_state: tuple) -> list:
+    # (version, tuple of ints, gauss) as lists: loadable with weights_only=True.
+    version, inner, gauss = rng_state
+    return [version, list(inner), gauss]

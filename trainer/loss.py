@@ -1,0 +1,174 @@
+"""Advantages and the policy-gradient loss over legal actions.
+
+Role-conditioned advantage estimation (SPIRAL): an exponential moving average of returns per
+(game, seat) is the baseline; a game's advantage for a seat is its return minus that seat's
+baseline, and every turn of the seat gets it (the games reward only at the end, so a turn's
+return-to-go is the final return). Optionally each (game, seat) group's advantages are divided
+by their standard deviation (MARS's per-role normalisation).
+
+The loss is over the policy's distribution on the legal actions, pi = softmax(scores / T) with a
+score the summed log-probability of an action's tokens, so the gradient reaches every token of
+the chosen and the competing candidates. Moves drawn by epsilon-exploration are corrected by a
+truncated importance weight pi_old / mu (mu the epsilon mixture the move was drawn from).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trainer.policy import ActionPolicy, Position
+from trainer.rollout import Episode, TurnRecord
+
+# The loss is computed (and back-propagated) this many distinct positions at a time: gradient
+# accumulation, so a large batch never holds every activation at once.
+LOSS_CHUNK = 64
+
+
+@dataclass
+class Baselines:
+    """EMA baselines of returns, one per (game, seat), keyed "game/seat"."""
+
+    decay: float = 0.9
+    values: dict[str, float] = field(default_factory=dict)
+
+    @staticmethod
+    def key(game_id: str, seat: int) -> str:
+        return f"{game_id}/{seat}"
+
+    def get(self, game_id: str, seat: int) -> float:
+        return self.values.get(self.key(game_id, seat), 0.0)
+
+    def update(self, game_id: str, seat: int, mean_return: float) -> None:
+        """b <- decay * b + (1 - decay) * mean return (b starts at 0: zero-sum games)."""
+        k = self.key(game_id, seat)
+        self.values[k] = self.decay * self.values.get(k, 0.0) + (1 - self.decay) * mean_return
+
+
+def assign_advantages(
+    episodes: Sequence[Episode], baselines: Baselines, *, normalize: bool = False
+) -> list[tuple[TurnRecord, float]]:
+    """Every turn with its advantage (return - its (game, seat) baseline as it stood before
+    this batch); then the baselines move toward this batch's mean returns."""
+    groups: dict[tuple[str, int], list[float]] = {}
+    for ep in episodes:
+        for seat, ret in enumerate(ep.returns):
+            groups.setdefault((ep.game_id, seat), []).append(ret)
+    scale: dict[tuple[str, int], float] = {}
+    for (game_id, seat), rets in groups.items():
+        scale[(game_id, seat)] = 1.0
+        if normalize and len(rets) > 1:
+            base = baselines.get(game_id, seat)
+            var = sum((r - base) ** 2 for r in rets) / len(rets)
+            scale[(game_id, seat)] = 1.0 / (math.sqrt(var) + 1e-6)
+    out = []
+    for ep in episodes:
+        for t in ep.turns:
+            adv = ep.returns[t.seat] - baselines.get(ep.game_id, t.seat)
+            out.append((t, adv * scale[(ep.game_id, t.seat)]))
+    for (game_id, seat), rets in groups.items():
+        baselines.update(game_id, seat, sum(rets) / len(rets))
+    return out
+
+
+@dataclass
+class LossStats:
+    """What one pass over a batch measured (means over turns)."""
+
+    loss: float
+    pg_loss: float
+    entropy: float
+    kl: float
+    advantage: float
+    importance_weight: float
+    clip_fraction: float
+    turns: int
+
+
+def policy_loss(
+    policy: ActionPolicy,
+    batch: Sequence[tuple[TurnRecord, float]],
+    *,
+    algorithm: str = "reinforce",
+    clip: float = 0.2,
+    entropy_coef: float = 0.0,
+    kl_coef: float = 0.0,
+    reference: ActionPolicy | None = None,
+    backward: bool = True,
+) -> LossStats:
+    """The mean loss over `batch` (turn, advantage); with `backward`, its gradient is
+    accumulated into the model's parameters (chunk by chunk: call `zero_grad` before).
+
+    REINFORCE: -w * A * log pi(a|s), w = min(pi_old / mu, 1 + 10 * clip) a constant.
+    PPO-clip (decoupled from the behaviour policy): -w * min(r A, clip(r, 1 - clip, 1 + clip) A)
+    with r = pi(a|s) / pi_old(a|s). Both add -entropy_coef * H(pi) and kl_coef * KL(pi || ref)
+    over the legal actions.
+    """
+    import torch
+
+    if algorithm not in ("reinforce", "ppo"):
+        raise ValueError(f"unknown algorithm {algorithm!r}")
+    if kl_coef > 0 and reference is None:
+        raise ValueError("kl_coef > 0 needs a reference policy")
+    n = len(batch)
+    if n == 0:
+        return LossStats(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+    positions = list(dict.fromkeys(t.position for t, _ in batch))
+    sums = dict.fromkeys(("loss", "pg", "entropy", "kl", "adv", "w", "clipped"), 0.0)
+    for i in range(0, len(positions), LOSS_CHUNK):
+        chunk = positions[i : i + LOSS_CHUNK]
+        index = {p: k for k, p in enumerate(chunk)}
+        scored = policy.scores(chunk)
+        logps = [torch.log_softmax(s / policy.temperature, dim=-1) for s in scored]
+        ref_logps = _reference_logps(reference, chunk) if kl_coef > 0 else None
+        terms = []
+        for turn, adv in batch:
+            k = index.get(turn.position)
+            if k is None:
+                continue
+            logp = logps[k]
+            lp = logp[turn.chosen]
+            w = min(turn.policy_prob / turn.behaviour_prob, 1.0 + 10.0 * clip)
+            if algorithm == "ppo":
+                ratio = torch.exp(lp - math.log(max(turn.policy_prob, 1e-30)))
+                clipped = torch.clamp(ratio, 1.0 - clip, 1.0 + clip)
+                pg = -w * torch.minimum(ratio * adv, clipped * adv)
+                sums["clipped"] += float(abs(ratio.item() - 1.0) > clip)
+            else:
+                pg = -w * adv * lp
+            probs = logp.exp()
+            entropy = -(probs * logp).sum()
+            term = pg - entropy_coef * entropy
+            if ref_logps is not None:
+                kl = (probs * (logp - ref_logps[k])).sum()
+                term = term + kl_coef * kl
+                sums["kl"] += kl.item()
+            terms.append(term)
+            sums["loss"] += term.item()
+            sums["pg"] += pg.item()
+            sums["entropy"] += entropy.item()
+            sums["adv"] += adv
+            sums["w"] += w
+        if backward and terms:
+            (torch.stack(terms).sum() / n).backward()
+    return LossStats(
+        loss=sums["loss"] / n,
+        pg_loss=sums["pg"] / n,
+        entropy=sums["entropy"] / n,
+        kl=sums["kl"] / n,
+        advantage=sums["adv"] / n,
+        importance_weight=sums["w"] / n,
+        clip_fraction=sums["clipped"] / n,
+        turns=n,
+    )
+
+
+def _reference_logps(reference: Any, chunk: list[Position]) -> list[Any]:
+    import torch
+
+    with torch.no_grad():
+        return [
+            torch.log_softmax(s / reference.temperature, dim=-1) for s in reference.scores(chunk)
+        ]

@@ -1,0 +1,172 @@
+"""Self-play rollouts through the arena's own match loop.
+
+`TrainablePlayer` is an arena `Player` backed by an `ActionPolicy`: it scores every legal action
+and samples one (with epsilon-exploration), so its reply is always legal. Several games run
+concurrently in one event loop; the positions their players ask for at the same moment are
+scored together in one forward pass (the player gathers requests until every waiting game has
+asked, then flushes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from dataclasses import dataclass, field
+
+from arena.match import MatchResult, play_match
+from arena.players.base import Player, Reply, Turn
+from games import Game
+from trainer.policy import ActionPolicy, Position
+
+
+@dataclass
+class TurnRecord:
+    """One decision of a seat, as the loss needs it."""
+
+    game_id: str
+    seat: int
+    position: Position
+    chosen: int  # index into position.candidates
+    behaviour_prob: float  # probability the move was drawn with (the epsilon mixture)
+    policy_prob: float  # the policy's own probability of the move at rollout time
+
+
+@dataclass
+class Episode:
+    """One finished self-play game: its returns and every decision made in it."""
+
+    game_id: str
+    seed: int
+    returns: list[float]
+    turns: list[TurnRecord] = field(default_factory=list)
+
+
+def choose(probs: list[float], rng: random.Random, epsilon: float) -> tuple[int, float]:
+    """Draw an index: uniformly with probability `epsilon`, else from `probs`. Returns the
+    index and its probability under that mixture (the behaviour probability)."""
+    n = len(probs)
+    if epsilon > 0 and rng.random() < epsilon:
+        index = rng.randrange(n)
+    else:
+        u, acc, index = rng.random(), 0.0, n - 1
+        for i, p in enumerate(probs):
+            acc += p
+            if u < acc:
+                index = i
+                break
+    return index, (1.0 - epsilon) * probs[index] + epsilon / n
+
+
+class TrainablePlayer(Player):
+    """Plays by sampling from an `ActionPolicy`; records every decision it makes.
+
+    Shared by every seat and every concurrent game of a rollout: records are kept per
+    (match seed, seat), which are unique within a rollout.
+    """
+
+    kind = "llm"
+
+    def __init__(self, name: str, policy: ActionPolicy, *, epsilon: float = 0.0) -> None:
+        super().__init__(name)
+        self.policy = policy
+        self.epsilon = epsilon
+        self.records: dict[tuple[int, int], list[TurnRecord]] = {}
+        self._queue: list[tuple[Position, asyncio.Future[list[float]]]] = []
+        self._flush_scheduled = False
+
+    async def act(self, turn: Turn) -> Reply:
+        pos = self.policy.position(turn)
+        probs = await self._probabilities(pos)
+        index, behaviour = choose(probs, turn.rng, self.epsilon)
+        action = pos.actions[index]
+        self.records.setdefault((turn.match_seed, turn.seat), []).append(
+            TurnRecord(turn.game.id, turn.seat, pos, index, behaviour, probs[index])
+        )
+        return Reply(
+            text=action,
+            action=action,
+            policy=dict(zip(pos.actions, probs, strict=True)),
+            prompt_tokens=len(pos.prompt),
+            completion_tokens=len(pos.candidates[index]),
+        )
+
+    async def _probabilities(self, pos: Position) -> list[float]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[float]] = loop.create_future()
+        self._queue.append((pos, future))
+        if not self._flush_scheduled:
+            # Scheduled behind the games already ready to run: they queue their positions
+            # first, and one forward pass serves them all.
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        queue, self._queue = self._queue, []
+        self._flush_scheduled = False
+        try:
+            probs = self.policy.probabilities([p for p, _ in queue])
+        except Exception as exc:  # every waiting game fails with the model's error
+            for _, future in queue:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), p in zip(queue, probs, strict=True):
+            if not future.done():
+                future.set_result(p)
+
+
+def match_seed(seed: int, step: int, index: int) -> int:
+    """The seed of game `index` of training step `step`: reproducible, so a resumed job plays
+    the games an uninterrupted one would have played."""
+    key = f"trainer:{seed}:{step}:{index}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:4], "little") & 0x7FFFFFFF
+
+
+async def play_selfplay(
+    policy: ActionPolicy,
+    games: list[Game],
+    seeds: list[int],
+    *,
+    epsilon: float = 0.0,
+    name: str = "trainee",
+) -> list[Episode]:
+    """Play `games[i]` with seed `seeds[i]`, the policy in every seat, all concurrently."""
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("self-play seeds must be distinct within a rollout")
+    player = TrainablePlayer(name, policy, epsilon=epsilon)
+
+    async def one(game: Game, seed: int) -> MatchResult:
+        return await play_match(game, [player] * game.num_players, seed)
+
+    results = await asyncio.gather(*(one(g, s) for g, s in zip(games, seeds, strict=True)))
+    episodes = []
+    for game, seed, result in zip(games, seeds, results, strict=True):
+        if result.status != "finished" or result.returns is None:
+            raise RuntimeError(f"self-play game {game.id} (seed {seed}) ended: {result.error}")
+        turns = [t for s in range(game.num_players) for t in player.records.get((seed, s), [])]
+        episodes.append(Episode(game.id, seed, list(result.returns), turns))
+    return episodes
+
+
+def rollout(
+    policy: ActionPolicy,
+    games: list[Game],
+    *,
+    batch_games: int,
+    seed: int,
+    step: int,
+    epsilon: float = 0.0,
+) -> list[Episode]:
+    """One training step's self-play games, spread over `games` in turn. The policy's
+    probability cache is cleared first (the model changed since the last step)."""
+    policy.invalidate()
+    chosen = [games[i % len(games)] for i in range(batch_games)]
+    seeds: list[int] = []
+    for i in range(batch_games):
+        s = match_seed(seed, step, i)
+        while s in seeds:  # records are kept per match seed: keep them apart
+            s = (s + 1) & 0x7FFFFFFF
+        seeds.append(s)
+    return asyncio.run(play_selfplay(policy, chosen, seeds, epsilon=epsilon))

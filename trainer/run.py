@@ -1,0 +1,274 @@
+"""A self-play training job from start (or its last checkpoint) to its last step.
+
+`run_job(db_path, job_id, should_stop)` is what the trainer process runs: it reads the job's row,
+loads the base model or the latest checkpoint, and loops rollouts -> loss -> optimizer step,
+writing each step's metrics in a short transaction of its own (never across a training step).
+Every `checkpoint_every` steps (and when asked to stop) it saves a checkpoint, registers it as a
+player `<job>@<step>`, and for kuhn_poker and leduc_poker records the checkpoint's exact
+exploitability. Setting the job's status (running, finished, failed) is the caller's part.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trainer.checkpoint import (
+    latest_checkpoint,
+    load_training_state,
+    restore_rng,
+    save_checkpoint,
+)
+from trainer.loss import Baselines, LossStats, assign_advantages, policy_loss
+from trainer.policy import ActionPolicy, exact_exploitability
+from trainer.rollout import Episode, rollout
+from trainer.settings import Settings
+
+log = logging.getLogger("trainer")
+
+# Games small enough for an exact exploitability at every checkpoint.
+EXACT_GAMES = ("kuhn_poker", "leduc_poker")
+MAX_GRAD_NORM = 1.0
+
+
+class Trainer:
+    """The model, optimizer and baselines of one job, with `train_step` and `save`."""
+
+    def __init__(self, settings: Settings, job_dir: str | Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        import games
+        from arena.backends.transformers_backend import resolve_device, resolve_dtype
+
+        self.settings = settings
+        self.job_dir = Path(job_dir)
+        device = resolve_device(settings.device)
+        if device == "cpu":
+            torch.set_num_threads(1)  # fastest for small models on a small shared machine
+        dtype = resolve_dtype(settings.dtype, device)
+        ckpt = latest_checkpoint(self.job_dir)
+        source = str(ckpt or settings.base)
+        if not source:
+            raise ValueError("the job names no base model")
+        torch.manual_seed(settings.seed)
+        self.tokenizer = AutoTokenizer.from_pretrained(source)
+        self.model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device)
+        self.model.eval()  # no dropout: the rollout's and the loss's probabilities agree
+        if settings.lora:
+            raise NotImplementedError("LoRA training is not implemented yet (needs peft)")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
+        self.baselines = Baselines(settings.baseline_decay)
+        self.step = 0
+        if ckpt is not None:
+            state = load_training_state(ckpt)
+            self.optimizer.load_state_dict(state.optimizer)
+            self.baselines.values = dict(state.baselines)
+            self.step = state.step
+            restore_rng(state)
+        self.policy = ActionPolicy(
+            self.model, self.tokenizer, device, temperature=settings.temperature
+        )
+        self.reference: ActionPolicy | None = None
+        if settings.kl_coef > 0:
+            ref = AutoModelForCausalLM.from_pretrained(settings.base, dtype=dtype).to(device)
+            ref.eval().requires_grad_(False)
+            self.reference = ActionPolicy(ref, self.tokenizer, device, temperature=1.0)
+        self.games = [games.make(g) for g in settings.games]
+        self.resumed_from = ckpt
+
+    def train_step(self) -> dict[str, float]:
+        """Play one batch of self-play games, take one optimizer step (or `ppo_epochs` with
+        PPO); return the step's metrics."""
+        import torch
+
+        s = self.settings
+        t0 = time.perf_counter()
+        episodes = rollout(
+            self.policy,
+            self.games,
+            batch_games=s.batch_games,
+            seed=s.seed,
+            step=self.step,
+            epsilon=s.epsilon,
+        )
+        t_rollout = time.perf_counter() - t0
+        batch = assign_advantages(episodes, self.baselines, normalize=s.normalize_advantages)
+        epochs = s.ppo_epochs if s.algorithm == "ppo" else 1
+        stats: LossStats | None = None
+        grad_norm = 0.0
+        for _ in range(epochs):
+            self.optimizer.zero_grad(set_to_none=True)
+            stats = policy_loss(
+                self.policy,
+                batch,
+                algorithm=s.algorithm,
+                clip=s.clip,
+                entropy_coef=s.entropy_coef,
+                kl_coef=s.kl_coef,
+                reference=self.reference,
+            )
+            params = [p for p in self.model.parameters() if p.grad is not None]
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM))
+            self.optimizer.step()
+        self.policy.invalidate()
+        self.step += 1
+        assert stats is not None
+        metrics = episode_metrics(episodes, self.baselines)
+        metrics.update(
+            loss=stats.loss,
+            pg_loss=stats.pg_loss,
+            entropy=stats.entropy,
+            kl=stats.kl,
+            advantage=stats.advantage,
+            importance_weight=stats.importance_weight,
+            grad_norm=grad_norm,
+            step_time_s=time.perf_counter() - t0,
+            rollout_time_s=t_rollout,
+        )
+        if s.algorithm == "ppo":
+            metrics["clip_fraction"] = stats.clip_fraction
+        return metrics
+
+    def save(self) -> Path:
+        """Checkpoint the current step under the job's folder."""
+        return save_checkpoint(
+            self.job_dir,
+            self.step,
+            self.model,
+            self.tokenizer,
+            self.optimizer,
+            self.baselines.values,
+        )
+
+    def exploitability(self) -> dict[str, float]:
+        """Exact exploitability of the current policy on each small poker game it trains on."""
+        return {
+            g.id: exact_exploitability(self.policy, g) for g in self.games if g.id in EXACT_GAMES
+        }
+
+
+def episode_metrics(episodes: list[Episode], baselines: Baselines) -> dict[str, float]:
+    """Mean return per (game, seat), decisions per game, invalid-move rate, reply length."""
+    out: dict[str, float] = {}
+    by_key: dict[str, list[float]] = {}
+    for ep in episodes:
+        for seat, ret in enumerate(ep.returns):
+            by_key.setdefault(f"{ep.game_id}/seat{seat}", []).append(ret)
+    for key, rets in sorted(by_key.items()):
+        out[f"reward/{key}"] = sum(rets) / len(rets)
+    for key, value in sorted(baselines.values.items()):
+        out[f"baseline/{key}"] = value
+    turns = [t for ep in episodes for t in ep.turns]
+    out["decisions_per_game"] = len(turns) / max(1, len(episodes))
+    out["invalid_rate"] = 0.0  # moves are drawn among the legal actions only
+    out["reply_tokens"] = sum(len(t.position.candidates[t.chosen]) for t in turns) / max(
+        1, len(turns)
+    )
+    return out
+
+
+def job_dir_for(
+    db_path: str | Path, name: str, config: dict[str, Any], log_path: str | None
+) -> Path:
+    """Where a job keeps its checkpoints: config "dir", else a folder named after the job
+    beside its log (`<db folder>/jobs/<name>/step-N`), so jobs never share checkpoints."""
+    if config.get("dir"):
+        return Path(config["dir"]).expanduser()
+    if log_path:
+        return Path(log_path).expanduser().parent / name
+    return Path(db_path).expanduser().parent / "jobs" / name
+
+
+def write_metrics(db: Any, job_id: int, step: int, metrics: dict[str, float]) -> None:
+    """One short transaction: the step's metrics and the job's step."""
+    from arena.store import write
+
+    with write(db):
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO job_metrics (job_id, step, name, value) VALUES (?, ?, ?, ?)",
+            [(job_id, step, k, float(v)) for k, v in metrics.items()],
+        )
+        db.conn.execute("UPDATE jobs SET step = ? WHERE id = ?", (step, job_id))
+
+
+def register_checkpoint(db: Any, name: str, step: int, folder: Path, settings: Settings) -> str:
+    """Register the checkpoint as a player `<name>@<step>` (scored play, sampled at the
+    policy's temperature), parented to the job's previous checkpoint. Idempotent."""
+    from arena.specs import PromptSpec, SamplingSpec, TransformersSpec
+    from arena.store.players import add_player, find_player
+
+    player = f"{name}@{step}"
+    if find_player(db, player) is not None:
+        return player
+    prefix = f"{name}@"
+    rows = db.conn.execute(
+        "SELECT name FROM players WHERE substr(name, 1, ?) = ? ORDER BY id DESC",
+        (len(prefix), prefix),
+    ).fetchall()
+    parent = rows[0][0] if rows else None
+    spec = TransformersSpec(
+        name=player,
+        model=str(folder),
+        decode="score",
+        prompt=PromptSpec(reasoning="direct"),
+        sampling=SamplingSpec(temperature=settings.temperature),
+        device="auto",
+    )
+    add_player(db, spec, parent=parent)
+    return player
+
+
+def run_job(
+    db_path: str | Path, job_id: int, should_stop: Callable[[], bool] = lambda: False
+) -> int:
+    """Train job `job_id` up to its last step (or until `should_stop()`, checked after each
+    step); returns the step reached. Resumes from the job's latest checkpoint."""
+    from arena.store import open_db
+
+    db = open_db(db_path)
+    row = db.conn.execute(
+        "SELECT name, config, log_path FROM jobs WHERE id = ?", (job_id,)
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"no job with id {job_id}")
+    name, config_text, log_path = row
+    config = json.loads(config_text)
+    settings = Settings.from_config({**config, "name": config.get("name") or name})
+    trainer = Trainer(settings, job_dir_for(db_path, name, config, log_path))
+    if trainer.resumed_from is not None:
+        log.info("resuming %s from %s (step %d)", name, trainer.resumed_from, trainer.step)
+    while trainer.step < settings.steps:
+        metrics = trainer.train_step()
+        step = trainer.step
+        log.info(
+            "step %d loss %.4f entropy %.3f (%.2f s)",
+            step,
+            metrics["loss"],
+            metrics["entropy"],
+            metrics["step_time_s"],
+        )
+        stopping = should_stop()
+        if step % settings.checkpoint_every == 0 or step == settings.steps or stopping:
+            metrics.update(checkpoint(db, trainer, settings))
+        write_metrics(db, job_id, step, metrics)
+        if stopping:
+            break
+    db.conn.close()
+    return trainer.step
+
+
+def checkpoint(db: Any, trainer: Trainer, settings: Settings) -> dict[str, float]:
+    """Save, register as a player, measure exploitability; returns the metrics it measured."""
+    folder = trainer.save()
+    player = register_checkpoint(db, settings.name, trainer.step, folder, settings)
+    out = {}
+    for game_id, value in trainer.exploitability().items():
+        out[f"exploitability/{game_id}"] = value
+        log.info("%s exploitability on %s: %.4f", player, game_id, value)
+    return out

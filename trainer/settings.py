@@ -1,0 +1,94 @@
+"""A training job's settings as plain data (a stand-in for `trainer.config.TrainConfig`).
+
+The job's row stores its config as a JSON object; `Settings.from_config` reads it, with
+defaults for what is missing and a clear error for what is unknown or out of range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+Algorithm = Literal["reinforce", "ppo"]
+
+
+@dataclass
+class Settings:
+    """What a self-play job does; every field has a default except `games` and `base`."""
+
+    games: list[str] = field(default_factory=lambda: ["kuhn_poker"])
+    """Game ids to play; each step's games are spread over them in turn."""
+    base: str = ""
+    """The starting model: a local Hugging Face folder."""
+    steps: int = 100
+    """Optimizer steps in all (a resumed job continues up to this)."""
+    batch_games: int = 16
+    """Self-play games per step."""
+    lr: float = 1e-4
+    """AdamW learning rate; 1e-3 collapses the tiny model's policy to a pure one in two steps."""
+    algorithm: Algorithm = "reinforce"
+    ppo_epochs: int = 2
+    """Passes over each step's batch with PPO (1-2)."""
+    clip: float = 0.2
+    """PPO's ratio clip (the importance weight of REINFORCE is clipped at 1 + 10 * clip)."""
+    kl_coef: float = 0.0
+    """Weight of the KL divergence to the starting model over the legal actions (0: off)."""
+    entropy_coef: float = 0.01
+    """Weight of the entropy bonus over the legal actions."""
+    epsilon: float = 0.1
+    """Probability of a uniformly random legal move (exploration, importance-corrected)."""
+    baseline_decay: float = 0.9
+    """EMA decay of the per (game, seat) return baseline."""
+    normalize_advantages: bool = False
+    """Divide each (game, seat) group's advantages by its standard deviation (MARS)."""
+    temperature: float = 1.0
+    """The policy over legal actions is softmax(scores / temperature)."""
+    checkpoint_every: int = 25
+    eval_games: int = 0
+    """Evaluation games per checkpoint (run by the job machinery, not here)."""
+    opponents: list[str] = field(default_factory=list)
+    """Opponent pool (empty: pure self-play)."""
+    seed: int = 0
+    device: str = "auto"
+    """auto (cuda when available, else cpu), cpu, cuda, cuda:1."""
+    dtype: str = "auto"
+    """auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16."""
+    lora: bool = False
+    """Train LoRA adapters (needs peft) instead of every weight."""
+    name: str = "job"
+    """The job's name; checkpoints register as `<name>@<step>`."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.games, str):
+            self.games = [self.games]
+        if not self.games:
+            raise ValueError("games: at least one game id")
+        if self.algorithm not in ("reinforce", "ppo"):
+            raise ValueError(f"algorithm: {self.algorithm!r} is not reinforce or ppo")
+        checks = {
+            "steps": self.steps >= 0,
+            "batch_games": self.batch_games >= 1,
+            "lr": self.lr > 0,
+            "ppo_epochs": self.ppo_epochs >= 1,
+            "clip": self.clip > 0,
+            "kl_coef": self.kl_coef >= 0,
+            "entropy_coef": self.entropy_coef >= 0,
+            "epsilon": 0 <= self.epsilon < 1,
+            "baseline_decay": 0 <= self.baseline_decay < 1,
+            "temperature": self.temperature > 0,
+            "checkpoint_every": self.checkpoint_every >= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"out of range: {', '.join(f'{b}={getattr(self, b)!r}' for b in bad)}")
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Settings:
+        """Build from a job's JSON config. Keys this class does not know are left out: the job
+        machinery's own config (`trainer.config`) validates the whole of it."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in config.items() if k in known})
+
+    def to_config(self) -> dict[str, Any]:
+        """The JSON-ready dict `from_config` reads back."""
+        return asdict(self)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from arena.processes import process_running
 from arena.store.db import open_db, write
 from arena.store.schema import now
 
@@ -227,25 +228,9 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 def pid_alive(pid: int | None) -> bool:
     """Whether a trainer process with this pid is still running."""
-    if not pid:
-        return False
-    if pid in _CHILDREN:
+    if pid and pid in _CHILDREN:
         return _CHILDREN[pid].poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, another user's
-    proc = Path(f"/proc/{pid}")
-    if proc.is_dir():  # Linux: rule out zombies and a pid reused by another program
-        try:
-            if (proc / "stat").read_text().rpartition(")")[2].split()[0] == "Z":
-                return False
-            return b"trainer" in (proc / "cmdline").read_bytes()
-        except (OSError, IndexError):
-            return False
-    return True
+    return process_running(pid, cmdline_has=b"trainer")
 
 
 def job_status(job: Job) -> str:

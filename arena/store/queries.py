@@ -111,17 +111,12 @@ def export_moves(
 ) -> Iterator[dict[str, Any]]:
     """One record per player attempt (chance moves skipped): the prompt, the raw reply, the
     action it parsed to, its legality, and the final return of the mover's seat."""
-    where = ["mv.seat >= 0"]
-    args: list[Any] = []
-    if not include_unfinished:
-        where.append("m.status = 'finished'")
-    if game is not None:
-        where.append("m.game = ?")
-        args.append(game)
-    if tournament is not None:
-        where.append("m.tournament_id = ?")
-        args.append(tournament)
-    if player is not None:
+    matches, args = _match_filter(
+        game, tournament, None, None if include_unfinished else "finished"
+    )
+    where = [matches.removeprefix(" WHERE ")] if matches else []
+    where.append("mv.seat >= 0")
+    if player is not None:  # the mover, not anyone in the match
         where.append("p.name = ?")
         args.append(player)
     sql = (

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from arena.processes import process_running
 from arena.store.db import write
 from arena.store.players import get_player
 from arena.store.records import record_match
@@ -98,21 +99,9 @@ async def _first(*waits: Any) -> None:
             t.cancel()
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def tournament_status(row: dict[str, Any]) -> str:
     """The stored status, with a run whose process died shown as interrupted."""
-    if row["status"] == "running" and not pid_alive(row["pid"]):
+    if row["status"] == "running" and not process_running(row["pid"]):
         return "interrupted"
     return row["status"]
 
@@ -310,7 +299,7 @@ _PLANNERS = {
 def _claim(db: Database, tid: int, status: str) -> None:
     with write(db):
         row = db.conn.execute("SELECT status, pid FROM tournaments WHERE id = ?", (tid,)).fetchone()
-        if row[0] == "running" and pid_alive(row[1]) and row[1] != os.getpid():
+        if row[0] == "running" and process_running(row[1]) and row[1] != os.getpid():
             raise TournamentError(f"tournament {tid} is already running (process {row[1]})")
         if row[0] == "finished":
             raise TournamentError(f"tournament {tid} is finished")

@@ -70,6 +70,14 @@ class TrainConfig(BaseModel):
     """Weight of the entropy bonus."""
     epsilon: float = Field(0.1, ge=0, lt=1)
     """Exploration: probability of playing a uniformly random legal action instead."""
+    estimator: Literal["importance", "natural"] = "importance"
+    """How a move's advantage reaches the policy: importance (REINFORCE's log-probability
+    gradient, exploration corrected by truncated importance weights) or natural (the advantage
+    divided by the move's behaviour probability, applied to its centred logit: the natural
+    gradient of a softmax policy, which does not vanish on moves the policy has given up)."""
+    magnet_coef: float = Field(0.0, ge=0)
+    """Pull of the logits over the legal moves toward uniform (magnetic mirror descent; keeps
+    the policy mixed where moves are near equal)."""
     baseline_decay: float = Field(0.9, ge=0, lt=1)
     """Decay of the per-(game, seat) moving-average baseline of returns."""
     normalize_advantages: bool = False
@@ -79,9 +87,15 @@ class TrainConfig(BaseModel):
     checkpoint_every: int = Field(25, ge=1)
     """Save (and register as a player) a checkpoint every this many steps."""
     eval_games: int = Field(0, ge=0)
-    """Evaluation games per checkpoint against the anchors (0 = no evaluation)."""
+    """Evaluation games per checkpoint against each anchor on each game (0 = no evaluation);
+    they are recorded and rated like any match."""
+    anchors: list[str] = Field(default_factory=list)
+    """Evaluation opponents (empty: `random`, the games' built-in bots, the last checkpoint)."""
     opponents: list[str] = Field(default_factory=list)
-    """Player names for an opponent pool; empty = pure self-play."""
+    """Player names for an opponent pool (built-in bots, earlier checkpoints, any registered
+    player); empty = pure self-play."""
+    opponent_share: float = Field(0.5, ge=0, le=1)
+    """Share of each step's games played against the pool (the pool player takes one seat)."""
     seed: int = 0
     """Seeds rollouts, exploration and initialisation."""
     device: Literal["auto", "cpu", "cuda"] = "auto"

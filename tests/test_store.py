@@ -195,11 +195,20 @@ def test_recompute_gives_exactly_the_incremental_ratings(tmp_path: Path) -> None
             ),
             player_ids(db, names),
         )
+    # a checkpoint-like child of minimax starts from minimax's rating at its first match
+    add_player(
+        db, parse_spec({"name": "minimax@2", "kind": "bot", "bot": "minimax"}), parent="minimax"
+    )
+    for seed in range(2):
+        seats = ["minimax@2", "random"][:: 1 if seed % 2 == 0 else -1]
+        bots = [BotPlayer(n, n.split("@")[0]) for n in seats]
+        result = asyncio.run(play_match(games.make("tictactoe"), bots, 100 + seed))
+        record_match(db, result, player_ids(db, seats))
     incremental = _ratings(db)
     history = db.conn.execute(
         "SELECT * FROM rating_history ORDER BY match_id, player_id, scope"
     ).fetchall()
-    assert recompute_ratings(db) == 16
+    assert recompute_ratings(db) == 18
     assert _ratings(db) == incremental  # exact floats
     assert (
         db.conn.execute(

@@ -273,8 +273,8 @@ def test_run_job_registers_checkpoints_as_players_and_writes_metrics(tiny_model_
             "entropy",
             "advantage",
             "step_time_s",
-            "reward/kuhn_poker/seat0",
-            "reward/kuhn_poker/seat1",
+            "reward/kuhn_poker/0",
+            "reward/kuhn_poker/1",
         ):
             assert (step, name) in metrics
     assert 0.0 < metrics[(2, "exploitability/kuhn_poker")] < 1.0
@@ -301,3 +301,32 @@ def test_run_job_stops_when_asked_with_a_checkpoint_and_resumes_after_it(tiny_mo
         )
     ]
     assert steps == [1, 2, 3]
+
+
+def test_run_job_plays_pool_opponents_and_evaluates_checkpoints_against_anchors(
+    tiny_model_dir, tmp_path
+):
+    from arena.store import open_db
+
+    config = _settings(
+        tiny_model_dir, checkpoint_every=1, opponents=["random"], opponent_share=0.5, eval_games=2
+    ).to_config()
+    path, job_id = _job_db(tmp_path, config)
+    assert run_job(path, job_id) == 2
+    db = open_db(path)
+    names = {n for (n,) in db.conn.execute("SELECT DISTINCT name FROM job_metrics")}
+    assert "score/kuhn_poker/vs-random" in names or "reward/kuhn_poker/0/vs-random" in names
+    for anchor in ("random", "cfr"):
+        assert f"eval/kuhn_poker/{anchor}/score" in names
+    assert "eval/kuhn_poker/kt@1/score" in names  # the second checkpoint meets the first
+    assert "rating/kuhn_poker/mu" in names
+    # Evaluation games are stored and rated like any match.
+    rated = db.conn.execute(
+        "SELECT count(*) FROM results r JOIN players p ON p.id = r.player_id WHERE p.name = 'kt@2'"
+    ).fetchone()[0]
+    assert rated == 2 * 3  # two games against random, cfr and kt@1
+    games_rated = db.conn.execute(
+        "SELECT games FROM ratings r JOIN players p ON p.id = r.player_id "
+        "WHERE p.name = 'kt@2' AND r.scope = 'kuhn_poker'"
+    ).fetchone()[0]
+    assert games_rated == 6

@@ -25,26 +25,23 @@ from trainer.rollout import Episode, TurnRecord
 # The loss is computed (and back-propagated) this many distinct positions at a time: gradient
 # accumulation, so a large batch never holds every activation at once.
 LOSS_CHUNK = 64
+MAX_NATURAL_WEIGHT = 50.0
 
 
 @dataclass
 class Baselines:
-    """EMA baselines of returns, one per (game, seat), keyed "game/seat"."""
+    """EMA baselines of returns, one per role: "game/seat" in self-play, "game/seat/vs-NAME"
+    against a pool opponent (`Episode.role`)."""
 
     decay: float = 0.9
     values: dict[str, float] = field(default_factory=dict)
 
-    @staticmethod
-    def key(game_id: str, seat: int) -> str:
-        return f"{game_id}/{seat}"
+    def get(self, role: str) -> float:
+        return self.values.get(role, 0.0)
 
-    def get(self, game_id: str, seat: int) -> float:
-        return self.values.get(self.key(game_id, seat), 0.0)
-
-    def update(self, game_id: str, seat: int, mean_return: float) -> None:
+    def update(self, role: str, mean_return: float) -> None:
         """b <- decay * b + (1 - decay) * mean return (b starts at 0: zero-sum games)."""
-        k = self.key(game_id, seat)
-        self.values[k] = self.decay * self.values.get(k, 0.0) + (1 - self.decay) * mean_return
+        self.values[role] = self.decay * self.values.get(role, 0.0) + (1 - self.decay) * mean_return
 
 
 def assign_advantages(
@@ -52,24 +49,25 @@ def assign_advantages(
 ) -> list[tuple[TurnRecord, float]]:
     """Every turn with its advantage (return - its (game, seat) baseline as it stood before
     this batch); then the baselines move toward this batch's mean returns."""
-    groups: dict[tuple[str, int], list[float]] = {}
+    groups: dict[str, list[float]] = {}
     for ep in episodes:
         for seat, ret in enumerate(ep.returns):
-            groups.setdefault((ep.game_id, seat), []).append(ret)
-    scale: dict[tuple[str, int], float] = {}
-    for (game_id, seat), rets in groups.items():
-        scale[(game_id, seat)] = 1.0
+            if seat != ep.opponent_seat:
+                groups.setdefault(ep.role(seat), []).append(ret)
+    scale: dict[str, float] = {}
+    for role, rets in groups.items():
+        scale[role] = 1.0
         if normalize and len(rets) > 1:
-            base = baselines.get(game_id, seat)
+            base = baselines.get(role)
             var = sum((r - base) ** 2 for r in rets) / len(rets)
-            scale[(game_id, seat)] = 1.0 / (math.sqrt(var) + 1e-6)
+            scale[role] = 1.0 / (math.sqrt(var) + 1e-6)
     out = []
     for ep in episodes:
         for t in ep.turns:
-            adv = ep.returns[t.seat] - baselines.get(ep.game_id, t.seat)
-            out.append((t, adv * scale[(ep.game_id, t.seat)]))
-    for (game_id, seat), rets in groups.items():
-        baselines.update(game_id, seat, sum(rets) / len(rets))
+            role = ep.role(t.seat)
+            out.append((t, (ep.returns[t.seat] - baselines.get(role)) * scale[role]))
+    for role, rets in groups.items():
+        baselines.update(role, sum(rets) / len(rets))
     return out
 
 
@@ -96,6 +94,8 @@ def policy_loss(
     entropy_coef: float = 0.0,
     kl_coef: float = 0.0,
     reference: ActionPolicy | None = None,
+    estimator: str = "importance",
+    magnet_coef: float = 0.0,
     backward: bool = True,
 ) -> LossStats:
     """The mean loss over `batch` (turn, advantage); with `backward`, its gradient is
@@ -130,17 +130,20 @@ def policy_loss(
                 continue
             logp = logps[k]
             lp = logp[turn.chosen]
-            w = min(turn.policy_prob / turn.behaviour_prob, 1.0 + 10.0 * clip)
+            centred = logp - logp.mean()  # the logits, up to the softmax's free shift
+            w = move_weight(turn, estimator, clip)
             if algorithm == "ppo":
                 ratio = torch.exp(lp - math.log(max(turn.policy_prob, 1e-30)))
                 clipped = torch.clamp(ratio, 1.0 - clip, 1.0 + clip)
                 pg = -w * torch.minimum(ratio * adv, clipped * adv)
                 sums["clipped"] += float(abs(ratio.item() - 1.0) > clip)
             else:
-                pg = -w * adv * lp
+                pg = -w * adv * (centred[turn.chosen] if estimator == "natural" else lp)
             probs = logp.exp()
             entropy = -(probs * logp).sum()
             term = pg - entropy_coef * entropy
+            if magnet_coef > 0:
+                term = term + 0.5 * magnet_coef * (centred * centred).sum()
             if ref_logps is not None:
                 kl = (probs * (logp - ref_logps[k])).sum()
                 term = term + kl_coef * kl
@@ -163,6 +166,20 @@ def policy_loss(
         clip_fraction=sums["clipped"] / n,
         turns=n,
     )
+
+
+def move_weight(turn: TurnRecord, estimator: str, clip: float) -> float:
+    """The constant weight of a turn's policy-gradient term.
+
+    importance: min(pi_old / mu, 1 + 10 * clip), the truncated importance weight of a move drawn
+    from the behaviour mixture mu. natural: 1 / mu, capped at MAX_NATURAL_WEIGHT, so that the
+    advantage of every legal move is estimated without bias and the update in logit space is
+    the advantage itself (the natural gradient of a softmax policy), which does not vanish on
+    moves the policy has all but given up.
+    """
+    if estimator == "natural":
+        return min(1.0 / turn.behaviour_prob, MAX_NATURAL_WEIGHT)
+    return min(turn.policy_prob / turn.behaviour_prob, 1.0 + 10.0 * clip)
 
 
 def _reference_logps(reference: Any, chunk: list[Position]) -> list[Any]:

@@ -34,12 +34,21 @@ class TurnRecord:
 
 @dataclass
 class Episode:
-    """One finished self-play game: its returns and every decision made in it."""
+    """One finished game: its returns and every decision the trained policy made in it."""
 
     game_id: str
     seed: int
     returns: list[float]
     turns: list[TurnRecord] = field(default_factory=list)
+    opponent: str | None = None
+    """The pool player in the game (None: self-play, the policy in every seat)."""
+    opponent_seat: int | None = None
+
+    def role(self, seat: int) -> str:
+        """The baseline's key for a seat: the game and seat, and the opponent if any (the
+        expected return of seat 0 against `random` is not that of seat 0 in self-play)."""
+        key = f"{self.game_id}/{seat}"
+        return key if self.opponent is None else f"{key}/vs-{self.opponent}"
 
 
 def choose(probs: list[float], rng: random.Random, epsilon: float) -> tuple[int, float]:
@@ -124,29 +133,50 @@ def match_seed(seed: int, step: int, index: int) -> int:
     return int.from_bytes(hashlib.sha256(key).digest()[:4], "little") & 0x7FFFFFFF
 
 
+@dataclass(frozen=True)
+class Pairing:
+    """One game of a rollout: which game, its seed, and the pool opponent's seat (if any)."""
+
+    game: Game
+    seed: int
+    opponent: Player | None = None
+    opponent_seat: int = 0
+
+
 async def play_selfplay(
     policy: ActionPolicy,
-    games: list[Game],
-    seeds: list[int],
+    games: list[Game] | list[Pairing],
+    seeds: list[int] | None = None,
     *,
     epsilon: float = 0.0,
     name: str = "trainee",
 ) -> list[Episode]:
-    """Play `games[i]` with seed `seeds[i]`, the policy in every seat, all concurrently."""
-    if len(set(seeds)) != len(seeds):
+    """Play every pairing concurrently: the policy in every seat but the opponent's (all seats
+    when there is none). `games` with `seeds` is pure self-play."""
+    pairings = (
+        [Pairing(g, s) for g, s in zip(games, seeds, strict=True)]  # type: ignore[arg-type]
+        if seeds is not None
+        else list(games)  # type: ignore[arg-type]
+    )
+    if len({p.seed for p in pairings}) != len(pairings):
         raise ValueError("self-play seeds must be distinct within a rollout")
     player = TrainablePlayer(name, policy, epsilon=epsilon)
 
-    async def one(game: Game, seed: int) -> MatchResult:
-        return await play_match(game, [player] * game.num_players, seed)
+    async def one(p: Pairing) -> MatchResult:
+        seats: list[Player] = [player] * p.game.num_players
+        if p.opponent is not None:
+            seats[p.opponent_seat] = p.opponent
+        return await play_match(p.game, seats, p.seed)
 
-    results = await asyncio.gather(*(one(g, s) for g, s in zip(games, seeds, strict=True)))
+    results = await asyncio.gather(*(one(p) for p in pairings))
     episodes = []
-    for game, seed, result in zip(games, seeds, results, strict=True):
+    for p, result in zip(pairings, results, strict=True):
         if result.status != "finished" or result.returns is None:
-            raise RuntimeError(f"self-play game {game.id} (seed {seed}) ended: {result.error}")
-        turns = [t for s in range(game.num_players) for t in player.records.get((seed, s), [])]
-        episodes.append(Episode(game.id, seed, list(result.returns), turns))
+            raise RuntimeError(f"self-play game {p.game.id} (seed {p.seed}) ended: {result.error}")
+        turns = [t for s in range(p.game.num_players) for t in player.records.get((p.seed, s), [])]
+        opp = p.opponent.name if p.opponent is not None else None
+        seat = p.opponent_seat if p.opponent is not None else None
+        episodes.append(Episode(p.game.id, p.seed, list(result.returns), turns, opp, seat))
     return episodes
 
 
@@ -158,15 +188,29 @@ def rollout(
     seed: int,
     step: int,
     epsilon: float = 0.0,
+    opponents: list[Player] | None = None,
+    opponent_share: float = 0.5,
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> list[Episode]:
-    """One training step's self-play games, spread over `games` in turn. The policy's
-    probability cache is cleared first (the model changed since the last step)."""
+    """One training step's games, spread over `games` in turn. With `opponents`, a share of
+    them (every game's share drawn by a seeded coin) put one seat, in turn, to an opponent
+    drawn from the pool. The policy's probability cache is cleared first (the model changed
+    since the last step). `loop`: the event loop to play on (default: a fresh one)."""
     policy.invalidate()
-    chosen = [games[i % len(games)] for i in range(batch_games)]
-    seeds: list[int] = []
+    rng = random.Random(match_seed(seed, step, -1))
+    pairings: list[Pairing] = []
+    seeds: set[int] = set()
     for i in range(batch_games):
+        game = games[i % len(games)]
         s = match_seed(seed, step, i)
         while s in seeds:  # records are kept per match seed: keep them apart
             s = (s + 1) & 0x7FFFFFFF
-        seeds.append(s)
-    return asyncio.run(play_selfplay(policy, chosen, seeds, epsilon=epsilon))
+        seeds.add(s)
+        if opponents and rng.random() < opponent_share:
+            opp = opponents[rng.randrange(len(opponents))]
+            pairings.append(Pairing(game, s, opp, (step + i) % game.num_players))
+        else:
+            pairings.append(Pairing(game, s))
+    play = play_selfplay(policy, pairings, epsilon=epsilon)
+    # The trainer keeps one loop for the whole job: opponents' backends outlive a step.
+    return loop.run_until_complete(play) if loop is not None else asyncio.run(play)

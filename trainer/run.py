@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainer.checkpoint import (
     latest_checkpoint,
@@ -28,6 +28,9 @@ from trainer.policy import ActionPolicy, exact_exploitability
 from trainer.rollout import Episode, rollout
 from trainer.settings import Settings
 
+if TYPE_CHECKING:
+    from arena.players.base import Player
+
 log = logging.getLogger("trainer")
 
 # Games small enough for an exact exploitability at every checkpoint.
@@ -38,7 +41,11 @@ MAX_GRAD_NORM = 1.0
 class Trainer:
     """The model, optimizer and baselines of one job, with `train_step` and `save`."""
 
-    def __init__(self, settings: Settings, job_dir: str | Path) -> None:
+    def __init__(
+        self, settings: Settings, job_dir: str | Path, opponents: list[Player] | None = None
+    ) -> None:
+        import asyncio
+
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -81,6 +88,14 @@ class Trainer:
             self.reference = ActionPolicy(ref, self.tokenizer, device, temperature=1.0)
         self.games = [games.make(g) for g in settings.games]
         self.resumed_from = ckpt
+        self.opponents = list(opponents or [])
+        self.loop = asyncio.new_event_loop()
+
+    def close(self) -> None:
+        """Close the opponents' backends and the rollouts' event loop."""
+        for player in self.opponents:
+            self.loop.run_until_complete(player.aclose())
+        self.loop.close()
 
     def train_step(self) -> dict[str, float]:
         """Play one batch of self-play games, take one optimizer step (or `ppo_epochs` with
@@ -96,6 +111,9 @@ class Trainer:
             seed=s.seed,
             step=self.step,
             epsilon=s.epsilon,
+            opponents=self.opponents,
+            opponent_share=s.opponent_share,
+            loop=self.loop,
         )
         t_rollout = time.perf_counter() - t0
         batch = assign_advantages(episodes, self.baselines, normalize=s.normalize_advantages)
@@ -112,6 +130,8 @@ class Trainer:
                 entropy_coef=s.entropy_coef,
                 kl_coef=s.kl_coef,
                 reference=self.reference,
+                estimator=s.estimator,
+                magnet_coef=s.magnet_coef,
             )
             params = [p for p in self.model.parameters() if p.grad is not None]
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM))
@@ -154,16 +174,24 @@ class Trainer:
 
 
 def episode_metrics(episodes: list[Episode], baselines: Baselines) -> dict[str, float]:
-    """Mean return per (game, seat), decisions per game, invalid-move rate, reply length."""
+    """Mean return per role (game and seat, and the pool opponent if any), decisions per game,
+    invalid-move rate, reply length."""
     out: dict[str, float] = {}
     by_key: dict[str, list[float]] = {}
     for ep in episodes:
         for seat, ret in enumerate(ep.returns):
-            by_key.setdefault(f"{ep.game_id}/seat{seat}", []).append(ret)
+            if seat != ep.opponent_seat:
+                by_key.setdefault(ep.role(seat), []).append(ret)
     for key, rets in sorted(by_key.items()):
         out[f"reward/{key}"] = sum(rets) / len(rets)
     for key, value in sorted(baselines.values.items()):
         out[f"baseline/{key}"] = value
+    scores: dict[str, list[float]] = {}
+    for ep in episodes:
+        if ep.opponent is not None:
+            scores.setdefault(f"score/{ep.game_id}/vs-{ep.opponent}", []).append(_score(ep))
+    for key, values in sorted(scores.items()):
+        out[key] = sum(values) / len(values)
     turns = [t for ep in episodes for t in ep.turns]
     out["decisions_per_game"] = len(turns) / max(1, len(episodes))
     out["invalid_rate"] = 0.0  # moves are drawn among the legal actions only
@@ -171,6 +199,14 @@ def episode_metrics(episodes: list[Episode], baselines: Baselines) -> dict[str, 
         1, len(turns)
     )
     return out
+
+
+def _score(ep: Episode) -> float:
+    """The policy's score against the pool opponent: 1 (its seats did better), 0.5 or 0."""
+    assert ep.opponent_seat is not None
+    mine = max(r for s, r in enumerate(ep.returns) if s != ep.opponent_seat)
+    theirs = ep.returns[ep.opponent_seat]
+    return 1.0 if mine > theirs else 0.5 if mine == theirs else 0.0
 
 
 def job_dir_for(
@@ -229,6 +265,8 @@ def run_job(
 ) -> int:
     """Train job `job_id` up to its last step (or until `should_stop()`, checked after each
     step); returns the step reached. Resumes from the job's latest checkpoint."""
+    from arena.players.factory import BackendPool
+    from arena.sessions import players_by_name
     from arena.store import open_db
 
     db = open_db(db_path)
@@ -240,7 +278,26 @@ def run_job(
     name, config_text, log_path = row
     config = json.loads(config_text)
     settings = Settings.from_config({**config, "name": config.get("name") or name})
-    trainer = Trainer(settings, job_dir_for(db_path, name, config, log_path))
+    pool = BackendPool()
+    opponents = players_by_name(db, settings.opponents, pool) if settings.opponents else []
+    trainer = Trainer(settings, job_dir_for(db_path, name, config, log_path), opponents)
+    try:
+        return _train(db, db_path, job_id, trainer, settings, should_stop)
+    finally:
+        trainer.loop.run_until_complete(pool.aclose())
+        trainer.close()
+        db.conn.close()
+
+
+def _train(
+    db: Any,
+    db_path: str | Path,
+    job_id: int,
+    trainer: Trainer,
+    settings: Settings,
+    should_stop: Callable[[], bool],
+) -> int:
+    name = settings.name
     if trainer.resumed_from is not None:
         log.info("resuming %s from %s (step %d)", name, trainer.resumed_from, trainer.step)
     while trainer.step < settings.steps:
@@ -255,20 +312,41 @@ def run_job(
         )
         stopping = should_stop()
         if step % settings.checkpoint_every == 0 or step == settings.steps or stopping:
-            metrics.update(checkpoint(db, trainer, settings))
+            metrics.update(checkpoint(db, db_path, trainer, settings, evaluate=not stopping))
         write_metrics(db, job_id, step, metrics)
         if stopping:
             break
-    db.conn.close()
     return trainer.step
 
 
-def checkpoint(db: Any, trainer: Trainer, settings: Settings) -> dict[str, float]:
-    """Save, register as a player, measure exploitability; returns the metrics it measured."""
+def checkpoint(
+    db: Any, db_path: str | Path, trainer: Trainer, settings: Settings, *, evaluate: bool = True
+) -> dict[str, float]:
+    """Save, register as a player, measure exploitability and (with `eval_games`, unless the
+    job is stopping) play the evaluation games; returns the metrics it measured."""
+    from trainer.evaluate import default_anchors, evaluate_checkpoint
+
     folder = trainer.save()
     player = register_checkpoint(db, settings.name, trainer.step, folder, settings)
     out = {}
     for game_id, value in trainer.exploitability().items():
         out[f"exploitability/{game_id}"] = value
         log.info("%s exploitability on %s: %.4f", player, game_id, value)
+    if evaluate and settings.eval_games > 0:
+        anchors = settings.anchors or default_anchors(db, settings.games, player)
+        results = evaluate_checkpoint(
+            db_path,
+            player,
+            games=settings.games,
+            anchors=anchors,
+            games_per_anchor=settings.eval_games,
+            seed=settings.seed + trainer.step,
+        )
+        out.update(results)
+        log.info(
+            "%s evaluated against %s: %s",
+            player,
+            ", ".join(anchors),
+            ", ".join(f"{k} {v:.3f}" for k, v in sorted(results.items()) if k.endswith("score")),
+        )
     return out

@@ -37,6 +37,10 @@ class Settings:
     """Weight of the entropy bonus over the legal actions."""
     epsilon: float = 0.1
     """Probability of a uniformly random legal move (exploration, importance-corrected)."""
+    estimator: str = "importance"
+    """importance (truncated pi/mu weights) or natural (1/mu: every move's advantage)."""
+    magnet_coef: float = 0.0
+    """Pull of the logits over the legal actions toward uniform (magnetic mirror descent)."""
     baseline_decay: float = 0.9
     """EMA decay of the per (game, seat) return baseline."""
     normalize_advantages: bool = False
@@ -45,9 +49,13 @@ class Settings:
     """The policy over legal actions is softmax(scores / temperature)."""
     checkpoint_every: int = 25
     eval_games: int = 0
-    """Evaluation games per checkpoint (run by the job machinery, not here)."""
+    """Evaluation games per checkpoint against each anchor on each game (0: none)."""
+    anchors: list[str] = field(default_factory=list)
+    """Evaluation opponents (empty: `random`, the games' built-in bots, the last checkpoint)."""
     opponents: list[str] = field(default_factory=list)
     """Opponent pool (empty: pure self-play)."""
+    opponent_share: float = 0.5
+    """Share of each step's games played against the pool (one seat the opponent's)."""
     seed: int = 0
     device: str = "auto"
     """auto (cuda when available, else cpu), cpu, cuda, cuda:1."""
@@ -63,6 +71,8 @@ class Settings:
             self.games = [self.games]
         if not self.games:
             raise ValueError("games: at least one game id")
+        if self.estimator not in ("importance", "natural"):
+            raise ValueError(f"estimator: {self.estimator!r} is not importance or natural")
         if self.algorithm not in ("reinforce", "ppo"):
             raise ValueError(f"algorithm: {self.algorithm!r} is not reinforce or ppo")
         checks = {
@@ -74,6 +84,8 @@ class Settings:
             "kl_coef": self.kl_coef >= 0,
             "entropy_coef": self.entropy_coef >= 0,
             "epsilon": 0 <= self.epsilon < 1,
+            "opponent_share": 0 <= self.opponent_share <= 1,
+            "magnet_coef": self.magnet_coef >= 0,
             "baseline_decay": 0 <= self.baseline_decay < 1,
             "temperature": self.temperature > 0,
             "checkpoint_every": self.checkpoint_every >= 1,

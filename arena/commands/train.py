@@ -32,6 +32,12 @@ def _job_error(exc: Exception) -> click.ClickException:
     type=click.Path(),
     help="The Hugging Face model folder to start from.",
 )
+@click.option(
+    "--opponent",
+    "opponents",
+    multiple=True,
+    help="A pool opponent: a built-in bot, a checkpoint or any registered player (repeat).",
+)
 @click.option("--steps", type=int, help="Training steps in all.")
 @click.option("--lr", type=float, help="Learning rate.")
 @click.option("--algorithm", type=click.Choice(["reinforce", "ppo"]), help="Policy gradient.")
@@ -50,6 +56,7 @@ def _job_error(exc: Exception) -> click.ClickException:
 def start_command(
     ctx: click.Context,
     games: tuple[str, ...],
+    opponents: tuple[str, ...],
     extra: tuple[str, ...],
     as_json: bool,
     **opts: Any,
@@ -60,6 +67,8 @@ def start_command(
     data: dict[str, Any] = {k: v for k, v in opts.items() if v is not None}
     if games:
         data["games"] = list(games)
+    if opponents:
+        data["opponents"] = list(opponents)
     try:
         data.update(parse_params(extra))
         config = parse_config(data)  # before the database is touched: bad input writes nothing

@@ -4,11 +4,17 @@ rebuild from the match history.
 Both go through one `RatingBook`, so `recompute_ratings` replays the same arithmetic in the same
 order (match ids are finish order) and gives exactly the ratings the incremental updates gave.
 Each rated match moves two ratings per player: the game's and the overall one (scope `*`).
+
+A checkpoint registered with a parent (`players.parent`) starts each scope from its parent's
+standing in that scope at the moment of its own first rated match there, with its uncertainty
+widened by `WIDEN`; a player without a parent, or whose parent has no standing in that scope yet,
+starts from the default prior.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -20,6 +26,12 @@ if TYPE_CHECKING:
 
 OVERALL = "*"
 DEFAULT_PARAMS = TrueSkillParams()
+# How far a checkpoint may have moved from its parent, in skill points (one deviation). A third
+# of the default sigma (about 2.8) is two thirds of beta: a one-deviation move changes the
+# expected score against the parent from 50% to about 68%, a plausible effect of one
+# checkpoint interval of training, while the parent's mu stays a far better first guess than
+# the population default. Added in quadrature, and never beyond the default sigma.
+WIDEN = DEFAULT_PARAMS.sigma / 3
 
 
 @dataclass(frozen=True)
@@ -73,11 +85,22 @@ def seat_outcomes(
     return seat_rank, outcomes, drawn
 
 
-class RatingBook:
-    """Ratings and per-game draw counts in memory; `apply` rates one match."""
+def widened_sigma(parent_sigma: float, cap: float = DEFAULT_PARAMS.sigma) -> float:
+    """A child's starting sigma: its parent's widened by `WIDEN` (in quadrature), at most `cap`."""
+    return min(math.sqrt(parent_sigma**2 + WIDEN**2), cap)
 
-    def __init__(self, params: TrueSkillParams = DEFAULT_PARAMS) -> None:
+
+class RatingBook:
+    """Ratings and per-game draw counts in memory; `apply` rates one match.
+
+    `parents` maps a player id to its parent's id: a player with no standing in a scope starts
+    from its parent's standing there (widened), when the parent has one."""
+
+    def __init__(
+        self, params: TrueSkillParams = DEFAULT_PARAMS, parents: Mapping[int, int] | None = None
+    ) -> None:
         self.params = params
+        self.parents: dict[int, int] = dict(parents or {})
         self.standings: dict[tuple[int, str], Standing] = {}
         self.game_counts: dict[str, tuple[int, int]] = {}  # game -> (rated games, draws)
         self.configured: dict[str, float] = {}  # game -> configured draw probability
@@ -88,9 +111,14 @@ class RatingBook:
 
     def standing(self, player_id: int, scope: str) -> Standing:
         found = self.standings.get((player_id, scope))
-        if found is None:
-            return Standing(self.params.mu, self.params.sigma)
-        return found
+        if found is not None:
+            return found
+        parent = self.parents.get(player_id)
+        inherited = None if parent is None else self.standings.get((parent, scope))
+        if inherited is not None:
+            # Only the rating carries over; the counters are the child's own (none yet).
+            return Standing(inherited.mu, widened_sigma(inherited.sigma, self.params.sigma))
+        return Standing(self.params.mu, self.params.sigma)
 
     def apply(
         self, match_id: int, game: str, seats: Sequence[SeatResult]
@@ -133,9 +161,27 @@ _STANDING_COLUMNS = (
 )
 
 
-def _load_book(db: Database, player_ids: Iterable[int], game: str) -> RatingBook:
-    book = RatingBook()
+_PARENTS_SQL = (
+    "SELECT child.id, parent.id FROM players child JOIN players parent "
+    "ON parent.name = child.parent"
+)
+
+
+def _parents(db: Database, player_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """player id -> parent's id (`players.parent` holds a name), for `player_ids` or everyone."""
+    if player_ids is None:
+        return dict(db.conn.execute(_PARENTS_SQL).fetchall())
     ids = sorted(set(player_ids))
+    marks = ",".join("?" * len(ids))
+    return dict(db.conn.execute(f"{_PARENTS_SQL} WHERE child.id IN ({marks})", ids).fetchall())
+
+
+def _load_book(db: Database, player_ids: Iterable[int], game: str) -> RatingBook:
+    seats = set(player_ids)
+    book = RatingBook(parents=_parents(db, seats))
+    # The parents' current rows are their standings just before this match: matches are rated
+    # in id order, each in its own transaction, exactly as `recompute_ratings` replays them.
+    ids = sorted(seats | set(book.parents.values()))
     marks = ",".join("?" * len(ids))
     for row in db.conn.execute(
         f"SELECT player_id, scope, {_STANDING_COLUMNS} FROM ratings "
@@ -202,6 +248,12 @@ def rate_recorded_match(
     )
 
 
+def player_standing(db: Database, player_id: int, scope: str) -> Standing:
+    """A player's standing in `scope` now: the stored one, else the prior its first rated match
+    there would start from (its parent's, widened, or the default)."""
+    return _load_book(db, [player_id], scope).standing(player_id, scope)
+
+
 def _rated_matches(db: Database, game: str | None) -> Iterable[tuple[int, str, list[SeatResult]]]:
     sql = (
         "SELECT m.id, m.game, r.player_id, r.team, r.return, r.decisions, r.attempts, "
@@ -231,7 +283,7 @@ def recompute_ratings(db: Database, game: str | None = None) -> int:
 
     With `game`, that game's ratings are rebuilt; the overall ratings always need every game,
     so they are rebuilt from all rated matches either way."""
-    book = RatingBook()
+    book = RatingBook(parents=_parents(db))
     for row in db.conn.execute(
         "SELECT game, draw_probability FROM game_stats WHERE draw_probability IS NOT NULL"
     ):

@@ -96,6 +96,13 @@ class TrainConfig(BaseModel):
     player); empty = pure self-play."""
     opponent_share: float = Field(0.5, ge=0, le=1)
     """Share of each step's games played against the pool (the pool player takes one seat)."""
+    warm_start: list[str] = Field(default_factory=list)
+    """Players (e.g. `cfr`, `minimax`) whose recorded moves on the job's games the model imitates
+    before self-play: the supervised warm start SPIRAL compares against (empty = none)."""
+    warm_start_file: str = ""
+    """A JSONL move file (`arena export matches --format jsonl`) to imitate instead."""
+    warm_start_epochs: int = Field(2, ge=1, le=100)
+    """Passes over the warm start's moves."""
     seed: int = 0
     """Seeds rollouts, exploration and initialisation."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -103,7 +110,10 @@ class TrainConfig(BaseModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights' dtype (auto: bfloat16 on GPU, float32 on CPU)."""
     lora: bool = False
-    """Train LoRA adapters instead of every weight."""
+    """Train LoRA adapters (peft) instead of every weight; checkpoints hold the merged weights
+    (they play and export like any model) and the adapters (for resuming)."""
+    lora_rank: int = Field(8, ge=1, le=256)
+    """LoRA: the adapters' rank."""
     name: str | None = None
     """The job's unique name (default: `<first game>-<job id>`); checkpoints are `<name>@<step>`."""
 

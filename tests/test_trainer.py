@@ -330,3 +330,70 @@ def test_run_job_plays_pool_opponents_and_evaluates_checkpoints_against_anchors(
         "WHERE p.name = 'kt@2' AND r.scope = 'kuhn_poker'"
     ).fetchone()[0]
     assert games_rated == 6
+
+
+def test_a_lora_job_checkpoints_merged_weights_and_resumes_its_adapters(tiny_model_dir, tmp_path):
+    pytest.importorskip("peft")
+    from trainer.checkpoint import ADAPTER_DIR
+
+    settings = _settings(tiny_model_dir, lora=True, lora_rank=4)
+    straight = Trainer(settings, tmp_path / "a")
+    trainable = [n for n, p in straight.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    straight.train_step()
+    straight.train_step()
+
+    first = Trainer(settings, tmp_path / "b")
+    first.train_step()
+    folder = first.save()
+    assert (folder / ADAPTER_DIR).is_dir()
+    # The checkpoint folder is a plain model: it loads without peft and scores like the
+    # adapted model it came from.
+    plain = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    assert not any("lora" in n for n, _ in plain.named_parameters())
+    pos = first.policy.position_for_state(*_first_decision("kuhn_poker"))
+    with torch.no_grad():
+        (mine,) = first.policy.scores([pos])
+        (theirs,) = ActionPolicy(plain.eval(), first.tokenizer).scores([pos])
+    assert torch.allclose(mine, theirs, atol=1e-4)
+
+    resumed = Trainer(settings, tmp_path / "b")
+    assert resumed.step == 1
+    resumed.train_step()
+    for p, q in zip(resumed.model.parameters(), straight.model.parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_a_job_warm_starts_on_a_bots_recorded_moves_before_self_play(tiny_model_dir, tmp_path):
+    import asyncio
+
+    from arena.players.bot import BotPlayer
+    from arena.sessions import play_recorded
+    from arena.store import open_db
+
+    config = _settings(tiny_model_dir, steps=1, warm_start=["cfr"]).to_config()
+    path, job_id = _job_db(tmp_path, config)
+    db = open_db(path)
+    game = games.make("kuhn_poker")
+    for seed in range(12):
+        seats = [BotPlayer("cfr"), BotPlayer("random")][:: 1 if seed % 2 else -1]
+        asyncio.run(play_recorded(db, game, seats, seed))
+    cfr_moves = db.conn.execute(
+        "SELECT count(*) FROM moves m JOIN results r ON r.match_id = m.match_id "
+        "AND r.seat = m.seat JOIN players p ON p.id = r.player_id WHERE p.name = 'cfr'"
+    ).fetchone()[0]
+    assert run_job(path, job_id) == 1
+    metrics = dict(
+        db.conn.execute(
+            "SELECT name, value FROM job_metrics WHERE job_id = ? AND step = 0", (job_id,)
+        )
+    )
+    assert metrics["warm_start/moves"] == cfr_moves > 0
+    assert metrics["warm_start/loss"] > 0
+
+
+def test_a_warm_start_with_no_recorded_moves_fails_clearly(tiny_model_dir, tmp_path):
+    config = _settings(tiny_model_dir, steps=1, warm_start=["cfr"]).to_config()
+    path, job_id = _job_db(tmp_path, config)
+    with pytest.raises(ValueError, match="cfr"):
+        run_job(path, job_id)

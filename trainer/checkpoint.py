@@ -3,7 +3,9 @@
 - the model (`save_pretrained`, safetensors) and its tokenizer: a Hugging Face folder that the
   arena's transformers backend loads as a player;
 - `trainer_state.pt`: the step, the optimizer's state, the EMA baselines and the random
-  generators' states.
+  generators' states;
+- for a LoRA job, `adapter/`: the adapters alone (what resuming loads onto the base model),
+  while the folder's own weights are the base with the adapters merged in.
 
 A checkpoint is written under a temporary name and renamed into place, so a job killed while
 saving leaves the previous checkpoint as the latest.
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "trainer_state.pt"
+ADAPTER_DIR = "adapter"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -53,8 +56,14 @@ def save_checkpoint(
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    from trainer.lora import is_lora, save_adapter, save_merged
+
+    if is_lora(model):
+        save_merged(model, tokenizer, tmp)  # a plain folder: it plays and exports like any
+        save_adapter(model, tmp / ADAPTER_DIR)
+    else:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
     state = {
         "step": step,
         "optimizer": optimizer.state_dict(),

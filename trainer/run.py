@@ -59,7 +59,8 @@ class Trainer:
             torch.set_num_threads(1)  # fastest for small models on a small shared machine
         dtype = resolve_dtype(settings.dtype, device)
         ckpt = latest_checkpoint(self.job_dir)
-        source = str(ckpt or settings.base)
+        # A LoRA job always starts from the base: its checkpoints keep the adapters apart.
+        source = str(settings.base if settings.lora else ckpt or settings.base)
         if not source:
             raise ValueError("the job names no base model")
         torch.manual_seed(settings.seed)
@@ -67,7 +68,12 @@ class Trainer:
         self.model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device)
         self.model.eval()  # no dropout: the rollout's and the loss's probabilities agree
         if settings.lora:
-            raise NotImplementedError("LoRA training is not implemented yet (needs peft)")
+            from trainer.checkpoint import ADAPTER_DIR
+            from trainer.lora import apply_lora, load_adapter
+
+            self.model = apply_lora(self.model, rank=settings.lora_rank)
+            if ckpt is not None:
+                self.model = load_adapter(self.model, ckpt / ADAPTER_DIR)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
         self.baselines = Baselines(settings.baseline_decay)
@@ -90,6 +96,30 @@ class Trainer:
         self.resumed_from = ckpt
         self.opponents = list(opponents or [])
         self.loop = asyncio.new_event_loop()
+
+    def warm_start(self, db_path: str | Path | None) -> dict[str, float]:
+        """Imitate the recorded moves the settings name (before the first step only);
+        returns the loss of the first and the last pass."""
+        from trainer.sft import examples_from_db, examples_from_jsonl, sft, targets
+
+        s = self.settings
+        if s.warm_start_file:
+            examples = examples_from_jsonl(s.warm_start_file, players=s.warm_start or None)
+        elif s.warm_start and db_path is not None:
+            examples = examples_from_db(db_path, players=s.warm_start, games=s.games)
+        else:
+            return {}
+        if not examples:
+            raise ValueError(f"no recorded moves of {', '.join(s.warm_start)} to warm start from")
+        losses = sft(
+            self.policy,
+            targets(self.policy, examples),
+            epochs=s.warm_start_epochs,
+            lr=s.lr,
+            seed=s.seed,
+        )
+        log.info("warm start on %d moves: loss %.4f -> %.4f", len(examples), losses[0], losses[-1])
+        return {"warm_start/moves": len(examples), "warm_start/loss": losses[-1]}
 
     def close(self) -> None:
         """Close the opponents' backends and the rollouts' event loop."""
@@ -300,6 +330,8 @@ def _train(
     name = settings.name
     if trainer.resumed_from is not None:
         log.info("resuming %s from %s (step %d)", name, trainer.resumed_from, trainer.step)
+    elif settings.warm_start or settings.warm_start_file:
+        write_metrics(db, job_id, 0, trainer.warm_start(db_path))
     while trainer.step < settings.steps:
         metrics = trainer.train_step()
         step = trainer.step

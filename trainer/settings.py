@@ -56,6 +56,12 @@ class Settings:
     """Opponent pool (empty: pure self-play)."""
     opponent_share: float = 0.5
     """Share of each step's games played against the pool (one seat the opponent's)."""
+    warm_start: list[str] = field(default_factory=list)
+    """Players whose recorded moves (in the job's database, on the job's games) the model
+    imitates before self-play starts: a supervised warm start (empty: none)."""
+    warm_start_file: str = ""
+    """A move file from `arena export matches --format jsonl` to imitate instead."""
+    warm_start_epochs: int = 2
     seed: int = 0
     device: str = "auto"
     """auto (cuda when available, else cpu), cpu, cuda, cuda:1."""
@@ -63,6 +69,7 @@ class Settings:
     """auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16."""
     lora: bool = False
     """Train LoRA adapters (needs peft) instead of every weight."""
+    lora_rank: int = 8
     name: str = "job"
     """The job's name; checkpoints register as `<name>@<step>`."""
 
@@ -86,6 +93,8 @@ class Settings:
             "epsilon": 0 <= self.epsilon < 1,
             "opponent_share": 0 <= self.opponent_share <= 1,
             "magnet_coef": self.magnet_coef >= 0,
+            "lora_rank": self.lora_rank >= 1,
+            "warm_start_epochs": self.warm_start_epochs >= 1,
             "baseline_decay": 0 <= self.baseline_decay < 1,
             "temperature": self.temperature > 0,
             "checkpoint_every": self.checkpoint_every >= 1,

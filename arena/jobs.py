@@ -58,6 +58,8 @@ class TrainConfig(BaseModel):
     """Games played per step."""
     lr: float = Field(1e-4, gt=0)
     """Learning rate (1e-3 collapses the tiny model to a pure strategy within two steps)."""
+    lr_end_ratio: float = Field(1.0, gt=0, le=1)
+    """The learning rate at the last step as a share of `lr`, reached linearly (1 = constant)."""
     algorithm: Literal["reinforce", "ppo"] = "reinforce"
     """Policy-gradient flavour."""
     ppo_epochs: int = Field(2, ge=1, le=8)

@@ -124,6 +124,12 @@ def test_metrics_are_the_checkpoints_scores_and_its_ratings_after_the_games(eval
         assert metrics[f"{prefix}/score"] == pytest.approx((wins + draws / 2) / len(outcomes))
         assert metrics[f"{prefix}/not_lose"] == pytest.approx((wins + draws) / len(outcomes))
         assert metrics[f"{prefix}/games"] == len(outcomes)
+    by_seat: dict[tuple[str, str, int], list[str]] = {}
+    for _, game, anchor, seat, outcome, *_ in job2_matches(db):
+        by_seat.setdefault((game, anchor, seat), []).append(outcome)
+    for (game, anchor, seat), outcomes in by_seat.items():
+        not_lost = sum(o != "loss" for o in outcomes) / len(outcomes)
+        assert metrics[f"eval/{game}/{anchor}/not_lose/seat{seat}"] == pytest.approx(not_lost)
     assert "eval/kuhn_poker/minimax/score" not in metrics
     assert "eval/tictactoe/cfr/score" not in metrics
     pid = get_player(db, "job@2").id

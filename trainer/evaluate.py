@@ -228,8 +228,9 @@ def _game_metrics(db: Database, tid: int, player: str, game_id: str) -> dict[str
 
     pid = get_player(db, player).id
     points: dict[str, list[float]] = {}
-    for outcome, anchor in db.conn.execute(
-        "SELECT mine.outcome, p.name FROM matches m "
+    by_seat: dict[tuple[str, int], list[float]] = {}
+    for outcome, anchor, seat in db.conn.execute(
+        "SELECT mine.outcome, p.name, mine.seat FROM matches m "
         "JOIN results mine ON mine.match_id = m.id AND mine.player_id = ? "
         "JOIN results other ON other.match_id = m.id AND other.player_id != ? "
         "JOIN players p ON p.id = other.player_id "
@@ -238,12 +239,17 @@ def _game_metrics(db: Database, tid: int, player: str, game_id: str) -> dict[str
     ):
         # In a game of more than two seats a match counts for every anchor at the table.
         points.setdefault(anchor, []).append(_POINTS[outcome])
+        by_seat.setdefault((anchor, seat), []).append(_POINTS[outcome])
     out: dict[str, float] = {}
     for anchor, values in points.items():
         prefix = f"eval/{game_id}/{anchor}"
         out[f"{prefix}/score"] = sum(values) / len(values)
         out[f"{prefix}/not_lose"] = sum(v > 0.0 for v in values) / len(values)
         out[f"{prefix}/games"] = float(len(values))
+    for (anchor, seat), values in sorted(by_seat.items()):
+        out[f"eval/{game_id}/{anchor}/not_lose/seat{seat}"] = sum(v > 0.0 for v in values) / len(
+            values
+        )
     rating = player_standing(db, pid, game_id).rating
     out[f"rating/{game_id}/mu"] = rating.mu
     out[f"rating/{game_id}/sigma"] = rating.sigma

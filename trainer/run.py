@@ -148,6 +148,9 @@ class Trainer:
         t_rollout = time.perf_counter() - t0
         batch = assign_advantages(episodes, self.baselines, normalize=s.normalize_advantages)
         epochs = s.ppo_epochs if s.algorithm == "ppo" else 1
+        lr = self.learning_rate()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         stats: LossStats | None = None
         grad_norm = 0.0
         for _ in range(epochs):
@@ -178,12 +181,20 @@ class Trainer:
             advantage=stats.advantage,
             importance_weight=stats.importance_weight,
             grad_norm=grad_norm,
+            lr=lr,
             step_time_s=time.perf_counter() - t0,
             rollout_time_s=t_rollout,
         )
         if s.algorithm == "ppo":
             metrics["clip_fraction"] = stats.clip_fraction
         return metrics
+
+    def learning_rate(self) -> float:
+        """This step's learning rate: `lr`, decayed linearly to `lr * lr_end_ratio` at the
+        last step (a function of the step alone, so a resumed job follows the same schedule)."""
+        s = self.settings
+        done = min(1.0, self.step / max(1, s.steps - 1))
+        return s.lr * (1.0 - (1.0 - s.lr_end_ratio) * done)
 
     def save(self) -> Path:
         """Checkpoint the current step under the job's folder."""

@@ -26,6 +26,9 @@ class Settings:
     """Self-play games per step."""
     lr: float = 1e-4
     """AdamW learning rate; 1e-3 collapses the tiny model's policy to a pure one in two steps."""
+    lr_end_ratio: float = 1.0
+    """The learning rate at the last step as a share of `lr`, reached linearly (1: constant).
+    Decaying steps settle a self-play policy that otherwise circles the equilibrium."""
     algorithm: Algorithm = "reinforce"
     ppo_epochs: int = 2
     """Passes over each step's batch with PPO (1-2)."""
@@ -86,6 +89,7 @@ class Settings:
             "steps": self.steps >= 0,
             "batch_games": self.batch_games >= 1,
             "lr": self.lr > 0,
+            "lr_end_ratio": 0 < self.lr_end_ratio <= 1,
             "ppo_epochs": self.ppo_epochs >= 1,
             "clip": self.clip > 0,
             "kl_coef": self.kl_coef >= 0,

@@ -28,23 +28,17 @@ def demo_command(
 ) -> None:
     """Play random, minimax and a tiny llama.cpp model at tictactoe, then print the
     leaderboard."""
-    from arena.models.demo import (
-        DEMO_PLAYER,
-        demo_gguf_path,
-        demo_spec,
-        ensure_demo_model,
-        missing_extras,
-    )
+    from arena.models.demo import demo_gguf_path, demo_player, missing_extras, shipped_model_path
 
     missing = missing_extras()
     if missing:
         raise click.ClickException(
-            f"the demo makes a tiny model and plays it through llama.cpp; missing: "
+            f"the demo plays a tiny local model through llama.cpp; missing: "
             f"{', '.join(missing)} (pip install 'arena[models,llamacpp]')"
         )
-    if not demo_gguf_path(models_dir).exists():
+    if shipped_model_path() is None and not demo_gguf_path(models_dir).exists():
         click.echo("making the tiny demo model (once; under a minute)...", err=True)
-    gguf = ensure_demo_model(models_dir)
+    spec = demo_player(models_dir)
     if throwaway:
         tmp = tempfile.mkdtemp(prefix="arena-demo-")
         ctx.find_root().obj = {"db": str(Path(tmp) / "demo.db")}
@@ -55,13 +49,13 @@ def demo_command(
     from arena.tournament.setup import create_tournament
 
     db = open_store(ctx)
-    if find_player(db, DEMO_PLAYER) is None:
-        add_player(db, parse_spec(demo_spec(gguf)))
+    if find_player(db, spec["name"]) is None:
+        add_player(db, parse_spec(spec))
     config = parse_config(
         {
             "name": "demo",
             "games": ["tictactoe"],
-            "players": ["random", "minimax", DEMO_PLAYER],
+            "players": ["random", "minimax", spec["name"]],
             "games_per_pair": games_per_pair,
             "concurrency": 2,
         }

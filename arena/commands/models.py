@@ -32,16 +32,38 @@ def models_group() -> None:
 @click.option(
     "--vocab-size", type=click.IntRange(min=300), default=1024, show_default=True, help="BPE size."
 )
+@click.option(
+    "--hidden-size",
+    type=click.IntRange(min=32),
+    default=64,
+    show_default=True,
+    help="Width (a multiple of 32).",
+)
+@click.option("--layers", type=click.IntRange(min=1), default=2, show_default=True)
 def make_tiny_command(
-    out_dir: Path, arch: str, train_steps: int, seed: int, vocab_size: int
+    out_dir: Path,
+    arch: str,
+    train_steps: int,
+    seed: int,
+    vocab_size: int,
+    hidden_size: int,
+    layers: int,
 ) -> None:
     """Train a tiny chat model on generated game text and save it as a Hugging Face folder."""
     from arena.models.tiny import build_tiny
 
     try:
         report = build_tiny(
-            out_dir, arch=arch, train_steps=train_steps, seed=seed, vocab_size=vocab_size
+            out_dir,
+            arch=arch,
+            train_steps=train_steps,
+            seed=seed,
+            vocab_size=vocab_size,
+            hidden_size=hidden_size,
+            layers=layers,
         )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     except OSError as exc:  # e.g. an unwritable destination
         raise click.ClickException(str(exc)) from None
     loss = ""

@@ -1,5 +1,11 @@
-"""The tiny demo model that `arena demo` and the app's first run give people to play at once:
-made from game text with `make-tiny`, exported to GGUF, played through llama.cpp."""
+"""The local models that `arena demo` and the app's first run give people to play at once.
+
+- The shipped model: a tiny tictactoe player trained by this project's self-play trainer and
+  exported to GGUF (`assets/models/`, installed with the package as `arena/assets`); it needs
+  only llama.cpp. `assets/models/README.md` has the command that reproduces it.
+- Without it (a trimmed install), the tiny demo model: made from game text with `make-tiny` on
+  first use, exported to GGUF and played through llama.cpp.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,36 @@ from typing import Any
 
 DEMO_PLAYER = "tiny-demo"
 _NEEDS = ("torch", "transformers", "tokenizers", "gguf", "llama_cpp")
+SHIPPED_PLAYER = "tictactoe-tiny"
+SHIPPED_FILE = "tictactoe-tiny.f32.gguf"
+
+
+def shipped_model_path() -> Path | None:
+    """The shipped tictactoe model's GGUF file, when this install has it."""
+    path = Path(__file__).resolve().parents[1] / "assets" / "models" / SHIPPED_FILE
+    return path if path.is_file() else None
+
+
+def shipped_spec(gguf: Path) -> dict[str, Any]:
+    """The shipped model as it was trained and measured: every legal move scored, sampled at
+    temperature 1 (the trained policy itself)."""
+    return {
+        "name": SHIPPED_PLAYER,
+        "kind": "llamacpp",
+        "path": str(gguf),
+        "decode": "score",
+        "prompt": {"reasoning": "direct"},
+        "sampling": {"temperature": 1.0, "max_tokens": 16},
+    }
+
+
+def demo_player(models_dir: Path | None = None) -> dict[str, Any]:
+    """The spec of the local model to demo: the shipped one when this install has it and
+    llama.cpp is there, else the tiny demo model (made on first use)."""
+    shipped = shipped_model_path()
+    if shipped is not None and importlib.util.find_spec("llama_cpp") is not None:
+        return shipped_spec(shipped)
+    return demo_spec(ensure_demo_model(models_dir))
 
 
 def default_models_dir() -> Path:
@@ -18,8 +54,10 @@ def default_models_dir() -> Path:
 
 
 def missing_extras() -> list[str]:
-    """Modules the demo model needs that are not installed (checked without importing)."""
-    return [name for name in _NEEDS if importlib.util.find_spec(name) is None]
+    """Modules the demo needs that are not installed (checked without importing): llama.cpp
+    alone with the shipped model, the model-making extras as well without it."""
+    needs = ("llama_cpp",) if shipped_model_path() is not None else _NEEDS
+    return [name for name in needs if importlib.util.find_spec(name) is None]
 
 
 def demo_gguf_path(models_dir: Path | None = None) -> Path:

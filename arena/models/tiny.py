@@ -94,13 +94,15 @@ def train_tokenizer(texts: list[str], vocab_size: int, pre: str = "gpt2") -> Any
     return tok
 
 
-def _model_config(arch: str, vocab_size: int, ids: dict[str, int], init_std: float) -> Any:
+def _model_config(
+    arch: str, vocab_size: int, ids: dict[str, int], init_std: float, hidden: int, layers: int
+) -> Any:
     common = dict(
         vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=192,
-        num_hidden_layers=2,
-        num_attention_heads=4,
+        hidden_size=hidden,
+        intermediate_size=3 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=hidden // 16,  # heads of 16 dimensions
         num_key_value_heads=2,  # grouped-query attention, so the export of K/V heads is tested
         max_position_embeddings=4096,  # rules plus an observation can run to a thousand tokens
         rms_norm_eps=1e-6,
@@ -176,6 +178,8 @@ def build_tiny(
     vocab_size: int = 1024,
     init_std: float | None = None,
     threads: int | None = 1,
+    hidden_size: int = 64,
+    layers: int = 2,
 ) -> TinyReport:
     """Build a tiny chat model from game text and save it as a Hugging Face folder at `out_dir`.
 
@@ -188,6 +192,8 @@ def build_tiny(
         raise ValueError(f"unknown architecture {arch!r}; supported: {', '.join(ARCHS)}")
     if train_steps < 0:
         raise ValueError("train_steps must be >= 0")
+    if hidden_size < 32 or hidden_size % 32 or layers < 1:
+        raise ValueError("hidden_size must be a multiple of 32 (at least 32), layers at least 1")
     import torch
     from transformers import PreTrainedTokenizerFast
     from transformers.utils import logging as hf_logging
@@ -217,7 +223,7 @@ def build_tiny(
     try:
         torch.manual_seed(seed)
         std = init_std if init_std is not None else (0.02 if train_steps else 0.4)
-        config = _model_config(arch, tok.get_vocab_size(), ids, std)
+        config = _model_config(arch, tok.get_vocab_size(), ids, std, hidden_size, layers)
         from transformers import AutoModelForCausalLM
 
         verbosity = hf_logging.get_verbosity()

@@ -84,12 +84,27 @@ class ArenaApp(App):
             self.seed_demo_player()
 
     def seed_demo_player(self) -> None:
-        """First run: make the tiny local model (in a thread) and register it, so there is a
-        model to play at once. Skipped when it exists or the model extras are missing."""
-        from arena.models.demo import DEMO_PLAYER, missing_extras
-        from arena.store.players import find_player
+        """First run: register the shipped tictactoe model, or (an install without it) make the
+        tiny local model in a thread and register that, so there is a model to play at once.
+        Skipped when the player exists or the extras are missing."""
+        from arena.models.demo import (
+            DEMO_PLAYER,
+            SHIPPED_PLAYER,
+            missing_extras,
+            shipped_model_path,
+            shipped_spec,
+        )
+        from arena.specs import parse_spec
+        from arena.store.players import add_player, find_player
 
-        if find_player(self.db, DEMO_PLAYER) is not None or missing_extras():
+        if missing_extras():
+            return
+        shipped = shipped_model_path()
+        if shipped is not None:  # a trained model came with the install: nothing to make
+            if find_player(self.db, SHIPPED_PLAYER) is None:
+                add_player(self.db, parse_spec(shipped_spec(shipped)))
+            return
+        if find_player(self.db, DEMO_PLAYER) is not None:
             return
         self.notify("Making the tiny demo model (once, under a minute)...", timeout=8)
         self.run_worker(self._make_demo_model, thread=True, name="demo-model", exclusive=True)

@@ -84,8 +84,13 @@ class TrainConfig(BaseModel):
     """Decay of the per-(game, seat) moving-average baseline of returns."""
     normalize_advantages: bool = False
     """Divide each (game, seat) group's advantages by their standard deviation (MARS)."""
+    include_rules: bool = True
+    """Put the game's rules in the prompt; checkpoints are registered with the same prompt."""
     temperature: float = Field(1.0, gt=0)
     """Sampling temperature of rollouts."""
+    player_temperature: float | None = Field(None, ge=0)
+    """Temperature of the registered checkpoint players (0 = greedy; default: `temperature`).
+    Greedy and sampled play of one checkpoint are different players."""
     checkpoint_every: int = Field(25, ge=1)
     """Save (and register as a player) a checkpoint every this many steps."""
     eval_games: int = Field(0, ge=0)

@@ -214,6 +214,37 @@ def test_make_tiny_is_reproducible_for_a_seed(tmp_path):
     assert first[0] != other[0]
 
 
+def test_make_tiny_builds_the_width_and_depth_asked_for(tmp_path):
+    from click.testing import CliRunner
+
+    from arena.cli import cli
+
+    out = tmp_path / "wide"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "models",
+            "make-tiny",
+            str(out),
+            "--train-steps",
+            "0",
+            "--hidden-size",
+            "96",
+            "--layers",
+            "3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert (config["hidden_size"], config["num_hidden_layers"]) == (96, 3)
+    assert config["num_attention_heads"] * config["head_dim"] == 96
+    bad = CliRunner().invoke(
+        cli, ["models", "make-tiny", str(tmp_path / "x"), "--hidden-size", "50"]
+    )
+    assert bad.exit_code != 0 and "multiple of 32" in bad.output
+    assert not (tmp_path / "x").exists()
+
+
 # ---------------------------------------------------------------- agreement
 
 

@@ -309,7 +309,13 @@ def test_run_job_plays_pool_opponents_and_evaluates_checkpoints_against_anchors(
     from arena.store import open_db
 
     config = _settings(
-        tiny_model_dir, checkpoint_every=1, opponents=["random"], opponent_share=0.5, eval_games=2
+        tiny_model_dir,
+        checkpoint_every=1,
+        opponents=["random"],
+        opponent_share=0.5,
+        eval_games=2,
+        player_temperature=0.0,
+        include_rules=False,
     ).to_config()
     path, job_id = _job_db(tmp_path, config)
     assert run_job(path, job_id) == 2
@@ -330,6 +336,27 @@ def test_run_job_plays_pool_opponents_and_evaluates_checkpoints_against_anchors(
         "WHERE p.name = 'kt@2' AND r.scope = 'kuhn_poker'"
     ).fetchone()[0]
     assert games_rated == 6
+    spec = json.loads(db.conn.execute("SELECT spec FROM players WHERE name = 'kt@2'").fetchone()[0])
+    assert spec["sampling"]["temperature"] == 0.0  # registered (and evaluated) greedy
+    assert spec["prompt"]["include_rules"] is False  # prompted as it was trained
+    prompt = db.conn.execute(
+        "SELECT m.prompt FROM moves m JOIN results r ON r.match_id = m.match_id "
+        "AND r.seat = m.seat JOIN players p ON p.id = r.player_id WHERE p.name = 'kt@2' LIMIT 1"
+    ).fetchone()[0]
+    assert "Rules:" not in prompt and "Kuhn poker" in prompt
+
+
+def test_the_learning_rate_decays_linearly_to_its_end_ratio_by_step(tiny_model_dir, tmp_path):
+    trainer = Trainer(_settings(tiny_model_dir, steps=11, lr=1e-3, lr_end_ratio=0.1), tmp_path)
+    rates = []
+    for step in range(11):
+        trainer.step = step  # the schedule is a function of the step alone (resume-safe)
+        rates.append(trainer.learning_rate())
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-4)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    trainer.step = 0
+    trainer.train_step()
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
 
 
 def test_a_lora_job_checkpoints_merged_weights_and_resumes_its_adapters(tiny_model_dir, tmp_path):

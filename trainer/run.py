@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from arena.prompts import PromptOptions
 from trainer.checkpoint import (
     latest_checkpoint,
     load_training_state,
@@ -84,14 +85,15 @@ class Trainer:
             self.baselines.values = dict(state.baselines)
             self.step = state.step
             restore_rng(state)
+        prompt = PromptOptions(reasoning="direct", include_rules=settings.include_rules)
         self.policy = ActionPolicy(
-            self.model, self.tokenizer, device, temperature=settings.temperature
+            self.model, self.tokenizer, device, temperature=settings.temperature, prompt=prompt
         )
         self.reference: ActionPolicy | None = None
         if settings.kl_coef > 0:
             ref = AutoModelForCausalLM.from_pretrained(settings.base, dtype=dtype).to(device)
             ref.eval().requires_grad_(False)
-            self.reference = ActionPolicy(ref, self.tokenizer, device, temperature=1.0)
+            self.reference = ActionPolicy(ref, self.tokenizer, device, prompt=prompt)
         self.games = [games.make(g) for g in settings.games]
         self.resumed_from = ckpt
         self.opponents = list(opponents or [])
@@ -275,8 +277,8 @@ def write_metrics(db: Any, job_id: int, step: int, metrics: dict[str, float]) ->
 
 
 def register_checkpoint(db: Any, name: str, step: int, folder: Path, settings: Settings) -> str:
-    """Register the checkpoint as a player `<name>@<step>` (scored play, sampled at the
-    policy's temperature), parented to the job's previous checkpoint. Idempotent."""
+    """Register the checkpoint as a player `<name>@<step>` (scored play at the settings'
+    player temperature), parented to the job's previous checkpoint. Idempotent."""
     from arena.specs import PromptSpec, SamplingSpec, TransformersSpec
     from arena.store.players import add_player, find_player
 
@@ -293,8 +295,12 @@ def register_checkpoint(db: Any, name: str, step: int, folder: Path, settings: S
         name=player,
         model=str(folder),
         decode="score",
-        prompt=PromptSpec(reasoning="direct"),
-        sampling=SamplingSpec(temperature=settings.temperature),
+        prompt=PromptSpec(reasoning="direct", include_rules=settings.include_rules),
+        sampling=SamplingSpec(
+            temperature=settings.temperature
+            if settings.player_temperature is None
+            else settings.player_temperature
+        ),
         device="auto",
     )
     add_player(db, spec, parent=parent)

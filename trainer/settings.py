@@ -48,8 +48,14 @@ class Settings:
     """EMA decay of the per (game, seat) return baseline."""
     normalize_advantages: bool = False
     """Divide each (game, seat) group's advantages by its standard deviation (MARS)."""
+    include_rules: bool = True
+    """Put the game's rules in the prompt (the checkpoint players are registered the same way;
+    a tiny model learns faster from the short prompt without them)."""
     temperature: float = 1.0
     """The policy over legal actions is softmax(scores / temperature)."""
+    player_temperature: float | None = None
+    """The temperature checkpoints are registered (and evaluated) with: 0 is greedy play, a
+    different player from sampled play (default: `temperature`, the trained policy)."""
     checkpoint_every: int = 25
     eval_games: int = 0
     """Evaluation games per checkpoint against each anchor on each game (0: none)."""
@@ -102,6 +108,7 @@ class Settings:
             "baseline_decay": 0 <= self.baseline_decay < 1,
             "temperature": self.temperature > 0,
             "checkpoint_every": self.checkpoint_every >= 1,
+            "player_temperature": self.player_temperature is None or self.player_temperature >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

@@ -69,3 +69,31 @@ async def test_bad_form_input_shows_an_error_and_creates_no_job(tmp_path: Path) 
         await pilot.pause()
         assert "nosuchgame" in str(screen.query_one("#form-error", Label).render())
         assert screen.query_one("#jobs", DataTable).row_count == 0
+
+
+def test_curves_list_losses_before_evaluations_and_ratings_before_unknown_metrics() -> None:
+    from arena.tui.screens.training import curve_names
+
+    names = curve_names(
+        {
+            n: [(1, 0.0)]
+            for n in (
+                "zeta",
+                "score/tictactoe/vs-random",
+                "eval/kuhn_poker/cfr/score",
+                "rating/kuhn_poker/mu",
+                "exploitability/kuhn_poker",
+                "loss",
+                "reward/kuhn_poker/0",
+            )
+        }
+    )
+    assert names == [
+        "reward/kuhn_poker/0",
+        "loss",
+        "exploitability/kuhn_poker",
+        "rating/kuhn_poker/mu",
+        "eval/kuhn_poker/cfr/score",
+        "score/tictactoe/vs-random",
+        "zeta",
+    ]

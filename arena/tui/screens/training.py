@@ -15,7 +15,17 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Spa
 
 from arena.tui.safe import literal
 
-CURVES = ("reward", "loss", "entropy", "invalid_rate", "reply_tokens", "exploitability", "rating")
+CURVES = (
+    "reward",
+    "loss",
+    "entropy",
+    "invalid_rate",
+    "reply_tokens",
+    "exploitability",
+    "rating",
+    "eval",
+    "score",
+)
 
 
 def curve_names(metrics: dict[str, list[tuple[int, float]]]) -> list[str]:

@@ -184,6 +184,12 @@ def seat_rng(seed: int, seat: int) -> random.Random:
     return random.Random(f"arena:{seed}:seat:{seat}")
 
 
+def chance_rng_for(seed: int) -> random.Random:
+    """The generator a match with this seed draws its chance outcomes from (cards, dice):
+    replaying a record's chance moves needs the same one."""
+    return random.Random(f"arena:{seed}:chance")
+
+
 async def play_match(
     game: Game,
     players: Sequence[Player],
@@ -207,7 +213,7 @@ async def play_match(
         raise ValueError(f"{game.id} needs {game.num_players} players, got {len(players)}")
     names = [p.name for p in players]
     state = game.new_initial_state()
-    chance_rng = random.Random(f"arena:{seed}:chance")
+    chance_rng = chance_rng_for(seed)
     rngs = [seat_rng(seed, s) for s in range(game.num_players)]
     memories: list[dict[str, Any]] = [{} for _ in players]
     moves: list[MoveRecord] = []

@@ -178,9 +178,9 @@ def _num_players(game_id: str) -> int:
 def _can_play(spec: Any, game_id: str) -> bool:
     # The tournament's own rule (a bot plays only the games that have it), so that the
     # gauntlet built here passes the runner's check.
-    from arena.tournament.setup import _cannot_play
+    from arena.tournament.setup import cannot_play
 
-    return _cannot_play(spec, game_id) is None
+    return cannot_play(spec, game_id) is None
 
 
 def _run(db: Database, player: str, configs: list[TournamentConfig]) -> dict[str, float]:

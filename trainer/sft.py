@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arena.match import chance_rng_for
 from arena.players.base import Turn
 from games import CHANCE, Game, IllegalActionError, State, sample_chance
 from trainer.policy import ActionPolicy, Position
@@ -213,7 +214,7 @@ def _match_examples(
         wanted.setdefault(int(r["move"]), []).append(r)
     last = max(wanted)
     state = game.new_initial_state()
-    chance_rng = random.Random(f"arena:{first['seed']}:chance")  # as play_match seeds it
+    chance_rng = chance_rng_for(first["seed"])  # the generator play_match drew them from
     decisions = 0
     out: list[Example] = []
     for idx in range(last + 1):

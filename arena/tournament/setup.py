@@ -35,7 +35,8 @@ def game_entries(config: TournamentConfig) -> list[GameEntry]:
     return entries
 
 
-def _cannot_play(spec: Any, game_id: str) -> str | None:
+def cannot_play(spec: Any, game_id: str) -> str | None:
+    """Why this player cannot play the game headless (None: it can)."""
     from games.registry import game_class
 
     if isinstance(spec, HumanSpec):
@@ -115,7 +116,7 @@ def check_config(db: Database, config: TournamentConfig) -> tuple[list[GameEntry
     specs = resolve_specs(db, config)
     for name, spec in specs.items():
         for entry in entries:
-            reason = _cannot_play(spec, entry.id)
+            reason = cannot_play(spec, entry.id)
             if reason:
                 raise ConfigError(f"player {name!r} cannot play {entry.id}: {reason}")
     return entries, specs

@@ -110,6 +110,8 @@ class TrainConfig(BaseModel):
     """A JSONL move file (`arena export matches --format jsonl`) to imitate instead."""
     warm_start_epochs: int = Field(2, ge=1, le=100)
     """Passes over the warm start's moves."""
+    warm_start_lr: float | None = Field(None, gt=0)
+    """The warm start's learning rate (default: `lr`)."""
     seed: int = 0
     """Seeds rollouts, exploration and initialisation."""
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -417,6 +417,11 @@ def test_a_job_warm_starts_on_a_bots_recorded_moves_before_self_play(tiny_model_
     )
     assert metrics["warm_start/moves"] == cfr_moves > 0
     assert metrics["warm_start/loss"] > 0
+    # The warm-started model is checkpoint 0, a player like the others, parent of the next.
+    assert 0 < metrics["exploitability/kuhn_poker"] < 1
+    parent = db.conn.execute("SELECT parent FROM players WHERE name = 'kt@1'").fetchone()[0]
+    assert parent == "kt@0"
+    assert (tmp_path / "jobs" / "kt" / "step-0").is_dir()
 
 
 def test_a_warm_start_with_no_recorded_moves_fails_clearly(tiny_model_dir, tmp_path):
@@ -424,3 +429,36 @@ def test_a_warm_start_with_no_recorded_moves_fails_clearly(tiny_model_dir, tmp_p
     path, job_id = _job_db(tmp_path, config)
     with pytest.raises(ValueError, match="cfr"):
         run_job(path, job_id)
+
+
+def test_a_registered_model_in_the_pool_plays_through_its_backend_across_steps(
+    tiny_model_dir, tmp_path
+):
+    from arena.specs import PromptSpec, SamplingSpec, TransformersSpec
+    from arena.store import open_db
+    from arena.store.players import add_player
+
+    config = _settings(
+        tiny_model_dir, steps=2, checkpoint_every=10, opponents=["old@1"], opponent_share=1.0
+    ).to_config()
+    path, job_id = _job_db(tmp_path, config)
+    db = open_db(path)
+    # An earlier checkpoint, registered as jobs register them: a transformers player.
+    add_player(
+        db,
+        TransformersSpec(
+            name="old@1",
+            model=str(tiny_model_dir),
+            decode="score",
+            prompt=PromptSpec(reasoning="direct"),
+            sampling=SamplingSpec(temperature=1.0),
+            device="cpu",
+            threads=1,
+        ),
+    )
+    assert run_job(path, job_id) == 2
+    rows = db.conn.execute(
+        "SELECT step, value FROM job_metrics WHERE name = 'score/kuhn_poker/vs-old@1' ORDER BY step"
+    ).fetchall()
+    assert [s for s, _ in rows] == [1, 2]  # the backend outlives a step's event loop run
+    assert all(0.0 <= v <= 1.0 for _, v in rows)

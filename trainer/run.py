@@ -117,7 +117,7 @@ class Trainer:
             self.policy,
             targets(self.policy, examples),
             epochs=s.warm_start_epochs,
-            lr=s.lr,
+            lr=s.warm_start_lr or s.lr,
             seed=s.seed,
         )
         log.info("warm start on %d moves: loss %.4f -> %.4f", len(examples), losses[0], losses[-1])
@@ -348,7 +348,11 @@ def _train(
     if trainer.resumed_from is not None:
         log.info("resuming %s from %s (step %d)", name, trainer.resumed_from, trainer.step)
     elif settings.warm_start or settings.warm_start_file:
-        write_metrics(db, job_id, 0, trainer.warm_start(db_path))
+        # The warm-started model is checkpoint 0: a rated player, SPIRAL's supervised baseline
+        # that the self-play checkpoints are measured against (and what a resume starts from).
+        metrics = trainer.warm_start(db_path)
+        metrics.update(checkpoint(db, db_path, trainer, settings))
+        write_metrics(db, job_id, 0, metrics)
     while trainer.step < settings.steps:
         metrics = trainer.train_step()
         step = trainer.step

@@ -71,6 +71,8 @@ class Settings:
     warm_start_file: str = ""
     """A move file from `arena export matches --format jsonl` to imitate instead."""
     warm_start_epochs: int = 2
+    warm_start_lr: float | None = None
+    """The warm start's learning rate (default: `lr`)."""
     seed: int = 0
     device: str = "auto"
     """auto (cuda when available, else cpu), cpu, cuda, cuda:1."""
@@ -105,6 +107,7 @@ class Settings:
             "magnet_coef": self.magnet_coef >= 0,
             "lora_rank": self.lora_rank >= 1,
             "warm_start_epochs": self.warm_start_epochs >= 1,
+            "warm_start_lr": self.warm_start_lr is None or self.warm_start_lr > 0,
             "baseline_decay": 0 <= self.baseline_decay < 1,
             "temperature": self.temperature > 0,
             "checkpoint_every": self.checkpoint_every >= 1,

@@ -26,15 +26,15 @@ def shipped_model_path() -> Path | None:
 
 
 def shipped_spec(gguf: Path) -> dict[str, Any]:
-    """The shipped model as it was trained and measured: every legal move scored, sampled at
-    temperature 1 (the trained policy itself)."""
+    """The shipped model as it was trained and measured: every legal move scored after the
+    rules-free direct prompt, the best-scored one played (greedy)."""
     return {
         "name": SHIPPED_PLAYER,
         "kind": "llamacpp",
         "path": str(gguf),
         "decode": "score",
-        "prompt": {"reasoning": "direct"},
-        "sampling": {"temperature": 1.0, "max_tokens": 16},
+        "prompt": {"reasoning": "direct", "include_rules": False},
+        "sampling": {"temperature": 0.0, "max_tokens": 16},
     }
 
 

@@ -39,6 +39,7 @@ async def test_a_job_started_from_the_form_is_followed_stopped_and_resumed(
         screen.query_one("#games", Input).value = "kuhn_poker"
         screen.query_one("#base", Input).value = str(base)
         screen.query_one("#steps", Input).value = "400"
+        screen.query_one("#options", Input).value = 'batch_games=4 opponents=["random"]'
         await pilot.click("#start")
         await _until(pilot, lambda: screen.jobs and screen.jobs[0].status == "running")
         await _until(pilot, lambda: len(screen.query(Sparkline)) >= 1 and screen.jobs[0].step >= 3)
@@ -54,6 +55,7 @@ async def test_a_job_started_from_the_form_is_followed_stopped_and_resumed(
         )
     db = open_db(db_path)
     job = get_job(db, 1)
+    assert job.config["batch_games"] == 4 and job.config["opponents"] == ["random"]
     assert stop_job(db, job.id) in ("stopped", "finished")
 
 
@@ -69,6 +71,14 @@ async def test_bad_form_input_shows_an_error_and_creates_no_job(tmp_path: Path) 
         await pilot.pause()
         assert "nosuchgame" in str(screen.query_one("#form-error", Label).render())
         assert screen.query_one("#jobs", DataTable).row_count == 0
+        screen.query_one("#games", Input).value = "kuhn_poker"
+        screen.query_one("#base", Input).value = str(tmp_path)
+        for bad, shown in (("lora", "KEY=VALUE"), ("no_such_setting=1", "no_such_setting")):
+            screen.query_one("#options", Input).value = bad
+            screen.start_from_form()
+            await pilot.pause()
+            assert shown in str(screen.query_one("#form-error", Label).render())
+            assert screen.query_one("#jobs", DataTable).row_count == 0
 
 
 def test_curves_list_losses_before_evaluations_and_ratings_before_unknown_metrics() -> None:

@@ -73,6 +73,11 @@ class TrainingScreen(Screen):
             yield Input(placeholder="steps (100)", id="steps")
             yield Input(placeholder="name (optional)", id="name")
             yield Button("Start", id="start", variant="primary")
+        yield Input(
+            placeholder='options: lora=true eval_games=10 opponents=["random"]',
+            id="options",
+            tooltip="Any other job setting as KEY=VALUE (JSON values), space-separated",
+        )
         yield Label("", id="form-error")
         with Horizontal(id="detail"):
             yield VerticalScroll(id="curves")
@@ -155,6 +160,7 @@ class TrainingScreen(Screen):
             self.start_from_form()
 
     def start_from_form(self) -> None:
+        from arena.commands.params import parse_params
         from arena.jobs import JobError, create_job, parse_config
 
         error = self.query_one("#form-error", Label)
@@ -164,7 +170,9 @@ class TrainingScreen(Screen):
             data["games"] = games
         steps = self.query_one("#steps", Input).value.strip()
         name = self.query_one("#name", Input).value.strip()
+        options = self.query_one("#options", Input).value
         try:
+            data.update(parse_params(options.split()))  # JSON values: no spaces inside
             if steps:
                 data["steps"] = int(steps)
             if name:

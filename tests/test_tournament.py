@@ -361,12 +361,16 @@ def test_a_llamacpp_model_plays_a_tournament_with_its_replies_stored(
     assert board["tiny"]["games"] == 2 and board["tiny"]["tokens"] > 0
 
 
-def test_demo_plays_bots_and_the_tiny_model(tmp_path: Path, tiny_gguf: Path) -> None:
+def test_demo_without_the_shipped_model_makes_and_plays_the_tiny_model(
+    tmp_path: Path, tiny_gguf: Path, monkeypatch
+) -> None:
     import shutil
 
     from click.testing import CliRunner
 
     from arena.cli import cli
+
+    monkeypatch.setattr("arena.models.demo.shipped_model_path", lambda: None)
 
     models = tmp_path / "models"
     models.mkdir()

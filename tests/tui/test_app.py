@@ -59,13 +59,14 @@ async def test_sections_switch_by_key_and_help_lists_bindings(empty_db: Path) ->
         assert type(app.screen).__name__ == "LeaderboardScreen"
 
 
-async def test_first_run_seeds_the_bots_and_the_tiny_model(
+async def test_first_run_without_the_shipped_model_seeds_the_tiny_model(
     empty_db: Path, tmp_path: Path, tiny_gguf: Path, monkeypatch
 ) -> None:
     import shutil
 
     from arena.store import open_db
 
+    monkeypatch.setattr("arena.models.demo.shipped_model_path", lambda: None)  # a trimmed install
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     models = tmp_path / "data" / "arena" / "models"
     models.mkdir(parents=True)
@@ -76,3 +77,22 @@ async def test_first_run_seeds_the_bots_and_the_tiny_model(
         await pilot.pause()
     names = {r[0]: r[1] for r in open_db(empty_db).conn.execute("SELECT name, kind FROM players")}
     assert names.get("tiny-demo") == "llamacpp" and names.get("minimax") == "bot"
+
+
+async def test_first_run_registers_the_shipped_model_and_makes_nothing(
+    empty_db: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from arena.models.demo import SHIPPED_PLAYER, shipped_model_path
+    from arena.store import open_db
+
+    assert shipped_model_path() is not None
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    app = make_app(empty_db, seed_first_run=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert not app.workers  # nothing to build
+    db = open_db(empty_db)
+    row = db.conn.execute("SELECT kind, spec FROM players WHERE name = ?", (SHIPPED_PLAYER,))
+    kind, spec = row.fetchone()
+    assert kind == "llamacpp" and str(shipped_model_path()) in spec
+    assert not (tmp_path / "data" / "arena" / "models").exists()

@@ -113,7 +113,9 @@ def record_teacher_games(db, game_id: str, teacher: str, n: int) -> None:
         asyncio.run(play_recorded(db, game, bots if seed % 2 else bots[::-1], seed))
 
 
-def run(game: str, model: Path, out: Path, minutes: float) -> tuple[object, int, float]:
+def run(
+    game: str, model: Path, out: Path, minutes: float, seed: int = 0
+) -> tuple[object, int, float]:
     """Create and run the job; returns the database, the job id and the wall time."""
     from trainer.run import run_job
 
@@ -126,7 +128,9 @@ def run(game: str, model: Path, out: Path, minutes: float) -> tuple[object, int,
     if teacher_games:
         record_teacher_games(db, game, recipe["warm_start"][0], teacher_games)
     config = parse_config(
-        {"games": [game], "base": str(model), "name": f"bench-{game}", "device": "cpu"} | recipe
+        {"games": [game], "base": str(model), "name": f"bench-{game}", "device": "cpu"}
+        | recipe
+        | {"seed": seed}
     )
     job_id = create_job(db, config)
     t0 = time.perf_counter()
@@ -148,9 +152,9 @@ def elapsed_at(rows: dict[int, dict[str, float]], step: int) -> float:
     return sum(m.get("step_time_s", 0.0) for s, m in rows.items() if s <= step) / 60
 
 
-def bench_kuhn(model: Path, out: Path, minutes: float) -> None:
+def bench_kuhn(model: Path, out: Path, minutes: float, seed: int = 0) -> None:
     start = untrained_exploitability(model)
-    db, job_id, wall = run("kuhn_poker", model, out, minutes)
+    db, job_id, wall = run("kuhn_poker", model, out, minutes, seed)
     rows = curve(db, job_id)
     print(f"\nkuhn_poker: {max(rows)} steps in {wall / 60:.1f} min (exploitability at T=1)")
     print("| step | train min | exploitability | vs untrained | TrueSkill mu (conservative) |")
@@ -170,10 +174,12 @@ def bench_kuhn(model: Path, out: Path, minutes: float) -> None:
     print(f"uniform play 0.458; best pure strategy 0.167; bar <= 0.10: last {last[-1]:.3f}")
 
 
-def bench_tictactoe(model: Path, out: Path, minutes: float, export: Path | None = None) -> None:
+def bench_tictactoe(
+    model: Path, out: Path, minutes: float, export: Path | None = None, seed: int = 0
+) -> None:
     from trainer.evaluate import evaluate_checkpoint
 
-    db, job_id, wall = run("tictactoe", model, out, minutes)
+    db, job_id, wall = run("tictactoe", model, out, minutes, seed)
     rows = curve(db, job_id)
     print(f"\ntictactoe: {max(rows)} steps in {wall / 60:.1f} min")
     print("| step | train min | score vs random | vs minimax | TrueSkill mu (conservative) |")
@@ -227,13 +233,14 @@ def main() -> None:
     parser.add_argument(
         "--export", type=Path, help="Write the last tictactoe checkpoint here as f32 GGUF."
     )
+    parser.add_argument("--seed", type=int, default=0, help="The jobs' seed (rollouts, init).")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     model = tiny_model(args.out)
     if args.game in ("kuhn_poker", "both"):
-        bench_kuhn(model, args.out, args.minutes)
+        bench_kuhn(model, args.out, args.minutes, args.seed)
     if args.game in ("tictactoe", "both"):
-        bench_tictactoe(model, args.out, args.minutes, args.export)
+        bench_tictactoe(model, args.out, args.minutes, args.export, args.seed)
 
 
 if __name__ == "__main__":

@@ -462,3 +462,35 @@ def test_a_registered_model_in_the_pool_plays_through_its_backend_across_steps(
     ).fetchall()
     assert [s for s, _ in rows] == [1, 2]  # the backend outlives a step's event loop run
     assert all(0.0 <= v <= 1.0 for _, v in rows)
+
+
+def test_the_trainer_process_trains_logs_its_steps_and_finishes_the_job(tiny_model_dir, tmp_path):
+    """The real `python -m trainer` on the tiny model, started as `arena train start` does."""
+    import time
+
+    from arena.jobs import TrainConfig, create_job, get_job, log_tail, start_job
+    from arena.store import open_db
+
+    db_path = tmp_path / "arena.db"
+    db = open_db(db_path)
+    config = TrainConfig(
+        base=str(tiny_model_dir),
+        steps=3,
+        batch_games=4,
+        checkpoint_every=3,
+        name="proc",
+        device="cpu",
+    )
+    job_id = create_job(db, config)
+    start_job(db_path, job_id)
+    deadline = time.monotonic() + 120
+    while get_job(db, job_id).status in ("created", "running"):
+        assert time.monotonic() < deadline, log_tail(db, job_id, 40)
+        time.sleep(0.2)
+    job = get_job(db, job_id)
+    lines = log_tail(db, job_id, 200)
+    assert (job.status, job.step) == ("finished", 3), lines
+    assert sum(" step " in line and " loss " in line for line in lines) == 3
+    assert any("proc@3 exploitability on kuhn_poker" in line for line in lines)
+    assert not any("Loading weights" in line for line in lines)  # no progress bars in the log
+    assert db.conn.execute("SELECT 1 FROM players WHERE name = 'proc@3'").fetchone()

@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("ARENA_TRAINER_FAKE") == "1":
             outcome = _fake_run(db, job.id, lambda: flag.set)
         else:
+            _quiet_logging()
             from trainer.run import run_job
 
             outcome = run_job(args.db, job.id, should_stop=lambda: flag.set)
@@ -107,6 +108,21 @@ def main(argv: list[str] | None = None) -> int:
     set_job_state(db, job.id, status=outcome, finished_at=now())
     print(f"--- {now()} {outcome} at step {get_job(db, job.id).step}", flush=True)
     return 0
+
+
+def _quiet_logging() -> None:
+    """The log gets the trainer's own lines (steps, checkpoints, evaluations), not the
+    libraries' progress bars."""
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout, force=True
+    )
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
 
 
 if __name__ == "__main__":

@@ -91,6 +91,9 @@ class TrainConfig(BaseModel):
     player_temperature: float | None = Field(None, ge=0)
     """Temperature of the registered checkpoint players (0 = greedy; default: `temperature`).
     Greedy and sampled play of one checkpoint are different players."""
+    average_checkpoints: int = Field(4, ge=0)
+    """kuhn_poker and leduc_poker: also report the exploitability of the average strategy of
+    the last this many checkpoints (0 = off)."""
     checkpoint_every: int = Field(25, ge=1)
     """Save (and register as a player) a checkpoint every this many steps."""
     eval_games: int = Field(0, ge=0)

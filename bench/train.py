@@ -157,17 +157,25 @@ def bench_kuhn(model: Path, out: Path, minutes: float, seed: int = 0) -> None:
     db, job_id, wall = run("kuhn_poker", model, out, minutes, seed)
     rows = curve(db, job_id)
     print(f"\nkuhn_poker: {max(rows)} steps in {wall / 60:.1f} min (exploitability at T=1)")
-    print("| step | train min | exploitability | vs untrained | TrueSkill mu (conservative) |")
-    print("|---|---|---|---|---|")
-    print(f"| 0 | 0.0 | {start:.3f} | 1.00 | |")
+    k = RECIPES["kuhn_poker"].get("average_checkpoints", 4)
+    print(
+        f"| step | train min | exploitability | vs untrained | average of the last {k} "
+        "checkpoints | TrueSkill mu (conservative) |"
+    )
+    print("|---|---|---|---|---|---|")
+    print(f"| 0 | 0.0 | {start:.3f} | 1.00 | | |")
     for step, m in sorted(rows.items()):
         if "exploitability/kuhn_poker" not in m:
             continue
         e = m["exploitability/kuhn_poker"]
+        avg = m.get("exploitability_avg/kuhn_poker")
         rating = ""
         if "rating/kuhn_poker/mu" in m:
             rating = f"{m['rating/kuhn_poker/mu']:.2f} ({m['rating/kuhn_poker/conservative']:.2f})"
-        print(f"| {step} | {elapsed_at(rows, step):.1f} | {e:.3f} | {e / start:.2f} | {rating} |")
+        print(
+            f"| {step} | {elapsed_at(rows, step):.1f} | {e:.3f} | {e / start:.2f} "
+            f"| {'' if avg is None else f'{avg:.3f}'} | {rating} |"
+        )
     last = [
         m["exploitability/kuhn_poker"] for m in rows.values() if "exploitability/kuhn_poker" in m
     ]

@@ -12,7 +12,7 @@ policy (for a zero-sum game the policy's own values cancel). 0 means a Nash equi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from games.core import CHANCE, TERMINAL, Game, State
@@ -272,6 +272,65 @@ def tabular_policy(
         return row if row is not None else default(state)
 
     return policy
+
+
+def average_policy(game: Game | GameTree, policies: Sequence[Policy]) -> Policy:
+    """The average strategy of `policies` (each used by both seats): at every information set,
+    each policy's probabilities weighted by how often its seat reaches the set by its own moves.
+    It plays like drawing one of the policies at random before the game and following it, which
+    a plain per-set mean of the probabilities does not (that ignores where each policy goes).
+    Information sets that no policy reaches get the plain mean."""
+    if not policies:
+        raise ValueError("average_policy needs at least one policy")
+    tree = game if isinstance(game, GameTree) else GameTree.build(game)
+    sizes = [len(a) for a in tree.infoset_actions]
+    num = [[0.0] * k for k in sizes]
+    den = [0.0] * len(sizes)
+    plain = [[0.0] * k for k in sizes]
+    for table in (tree.tabulate(p) for p in policies):
+        own = _own_reach(tree, table)
+        for slot, row in enumerate(table):
+            den[slot] += own[slot]
+            for a, prob in enumerate(row):
+                num[slot][a] += own[slot] * prob
+                plain[slot][a] += prob / len(policies)
+    rows = {
+        key: dict(
+            zip(
+                tree.infoset_actions[slot],
+                [x / den[slot] for x in num[slot]] if den[slot] > 0 else plain[slot],
+                strict=True,
+            )
+        )
+        for slot, key in enumerate(tree.infoset_keys)
+    }
+
+    def policy(state: State) -> Mapping[str, float]:
+        seat = state.current_player()
+        return rows[(seat, state.information_state(seat))]
+
+    return policy
+
+
+def _own_reach(tree: GameTree, table: list[list[float]]) -> list[float]:
+    """For every information set, the probability that its seat's own moves lead there."""
+    reach: list[tuple[float, float]] = [(1.0, 1.0)] + [(0.0, 0.0)] * (len(tree.kind) - 1)
+    own = [-1.0] * len(tree.infoset_keys)
+    for node in range(len(tree.kind)):  # parents come before their children
+        kind = tree.kind[node]
+        if kind == TERMINAL_NODE:
+            continue
+        r = reach[node]
+        if kind == CHANCE_NODE:
+            for child in tree.children[node]:
+                reach[child] = r
+            continue
+        slot, seat = tree.infoset[node], tree.player[node]
+        if own[slot] < 0:  # perfect recall: the same at every node of the set
+            own[slot] = r[seat]
+        for prob, child in zip(table[slot], tree.children[node]):
+            reach[child] = (r[0] * prob, r[1]) if seat == 0 else (r[0], r[1] * prob)
+    return [max(0.0, x) for x in own]
 
 
 def seat_policy(*policies: Policy) -> Policy:

@@ -161,3 +161,62 @@ def test_seat_policy_mixes_players(kuhn_tree):
 def test_exact_analysis_refuses_games_that_are_not_two_player():
     with pytest.raises(ValueError, match="two-player"):
         GameTree.build(games.make("liars_dice", num_players=3))
+
+
+def _pure(choice: str):
+    """Kuhn poker: `choice` ("aggressive" bets and calls, else checks and folds) everywhere."""
+
+    def policy(state):
+        legal = state.legal_actions()
+        want = ("bet", "call") if choice == "aggressive" else ("check", "fold")
+        return {a: 1.0 if a in want else 0.0 for a in legal}
+
+    return policy
+
+
+def test_the_average_of_one_policy_is_that_policy():
+    from games.analysis import GameTree, average_policy, exploitability, uniform_policy
+
+    tree = GameTree.build(games.make("kuhn_poker"))
+    avg = average_policy(tree, [uniform_policy, uniform_policy])
+    assert exploitability(tree, avg) == pytest.approx(exploitability(tree, uniform_policy))
+
+
+def test_the_average_weights_each_policy_by_its_own_reach():
+    from games.analysis import GameTree, average_policy
+
+    game = games.make("kuhn_poker")
+    tree = GameTree.build(game)
+    avg = average_policy(tree, [_pure("aggressive"), _pure("passive")])
+    for slot, (seat, key) in enumerate(tree.infoset_keys):
+        probs = avg(tree.infoset_state[slot])
+        if key.endswith("|"):  # the first move: both policies get here
+            assert probs == pytest.approx({"check": 0.5, "bet": 0.5})
+        elif key.endswith("|cb"):  # only a policy that checked first gets here: the passive one
+            assert probs == pytest.approx({"call": 0.0, "fold": 1.0})
+
+
+def test_the_average_is_never_more_exploitable_than_its_parts_on_average():
+    import random as _random
+
+    from games.analysis import GameTree, average_policy, exploitability
+
+    tree = GameTree.build(games.make("kuhn_poker"))
+    rng = _random.Random(5)
+
+    def random_policy():
+        table = {}
+
+        def policy(state):
+            key = (state.current_player(), state.information_state(state.current_player()))
+            if key not in table:
+                w = [rng.random() for _ in state.legal_actions()]
+                table[key] = {a: x / sum(w) for a, x in zip(state.legal_actions(), w)}
+            return table[key]
+
+        return policy
+
+    for _ in range(5):
+        parts = [random_policy() for _ in range(3)]
+        mean = sum(exploitability(tree, p) for p in parts) / len(parts)
+        assert exploitability(tree, average_policy(tree, parts)) <= mean + 1e-12

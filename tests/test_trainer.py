@@ -494,3 +494,40 @@ def test_the_trainer_process_trains_logs_its_steps_and_finishes_the_job(tiny_mod
     assert any("proc@3 exploitability on kuhn_poker" in line for line in lines)
     assert not any("Loading weights" in line for line in lines)  # no progress bars in the log
     assert db.conn.execute("SELECT 1 FROM players WHERE name = 'proc@3'").fetchone()
+
+
+def test_checkpoints_store_their_policy_and_the_job_measures_their_average(
+    tiny_model_dir, tmp_path
+):
+    from games.analysis import GameTree, average_policy
+    from games.analysis import exploitability as exact
+    from trainer.policy import table_policy
+
+    config = _settings(
+        tiny_model_dir, steps=3, checkpoint_every=1, average_checkpoints=2, lr=1e-3
+    ).to_config()
+    path, job_id = _job_db(tmp_path, config)
+    assert run_job(path, job_id) == 3
+    from arena.store import open_db
+
+    metrics = {
+        (s, n): v
+        for s, n, v in open_db(path).conn.execute(
+            "SELECT step, name, value FROM job_metrics WHERE name LIKE 'exploitability%'"
+        )
+    }
+    assert (1, "exploitability_avg/kuhn_poker") not in metrics  # one checkpoint: no average
+    tables = {
+        step: json.loads(
+            (tmp_path / "jobs" / "kt" / f"step-{step}" / "policy-kuhn_poker.json").read_text()
+        )
+        for step in (1, 2, 3)
+    }
+    tree = GameTree.build(games.make("kuhn_poker"))
+    for step in (1, 2, 3):  # each stored policy is the one measured at its checkpoint
+        assert exact(tree, table_policy(tables[step])) == pytest.approx(
+            metrics[(step, "exploitability/kuhn_poker")], abs=1e-9
+        )
+    for step in (2, 3):  # the average of this checkpoint and the one before
+        mix = average_policy(tree, [table_policy(tables[step - 1]), table_policy(tables[step])])
+        assert metrics[(step, "exploitability_avg/kuhn_poker")] == pytest.approx(exact(tree, mix))

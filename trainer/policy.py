@@ -229,6 +229,32 @@ def exact_exploitability(policy: ActionPolicy, game: Game) -> float:
     return exploitability(tree, policy.policy_fn(game))
 
 
+def policy_table(policy: ActionPolicy, game: Game) -> dict[str, dict[str, float]]:
+    """The policy at every information set of a small two-player game, as plain data keyed
+    "<seat>\t<information state>" (what a checkpoint stores for averaging later)."""
+    from games.analysis import GameTree
+
+    tree = GameTree.build(game)
+    fn = policy.policy_fn(game)
+    policy.probabilities([policy.position_for_state(game, s) for s in tree.infoset_state])
+    return {
+        f"{seat}\t{key}": dict(fn(state))
+        for (seat, key), state in zip(tree.infoset_keys, tree.infoset_state, strict=True)
+    }
+
+
+def table_policy(
+    table: Mapping[str, Mapping[str, float]],
+) -> Callable[[State], Mapping[str, float]]:
+    """A `games.analysis` policy from a `policy_table`."""
+
+    def policy(state: State) -> Mapping[str, float]:
+        seat = state.current_player()
+        return table[f"{seat}\t{state.information_state(seat)}"]
+
+    return policy
+
+
 def _pad_id(tokenizer: Any) -> int:
     for attr in ("pad_token_id", "eos_token_id"):
         value = getattr(tokenizer, attr, None)

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 from arena.prompts import PromptOptions
 from trainer.checkpoint import (
     latest_checkpoint,
+    list_checkpoints,
     load_training_state,
     restore_rng,
     save_checkpoint,
 )
 from trainer.loss import Baselines, LossStats, assign_advantages, policy_loss
-from trainer.policy import ActionPolicy, exact_exploitability
+from trainer.policy import ActionPolicy, exact_exploitability, policy_table, table_policy
 from trainer.rollout import Episode, rollout
 from trainer.settings import Settings
 
@@ -209,11 +210,33 @@ class Trainer:
             self.baselines.values,
         )
 
-    def exploitability(self) -> dict[str, float]:
-        """Exact exploitability of the current policy on each small poker game it trains on."""
-        return {
-            g.id: exact_exploitability(self.policy, g) for g in self.games if g.id in EXACT_GAMES
-        }
+    def exploitability(self, folder: Path | None = None) -> dict[str, float]:
+        """Exact exploitability of the current policy on each small poker game it trains on;
+        with a checkpoint `folder`, the policy is also stored there (`policy-<game>.json`) and
+        the average strategy of the last `average_checkpoints` checkpoints is measured too
+        (metric `<game>:avg`)."""
+        from games.analysis import GameTree, average_policy, exploitability
+
+        out = {}
+        for game in self.games:
+            if game.id not in EXACT_GAMES:
+                continue
+            out[game.id] = exact_exploitability(self.policy, game)
+            k = self.settings.average_checkpoints
+            if folder is None or k < 1:
+                continue
+            name = f"policy-{game.id}.json"
+            (folder / name).write_text(json.dumps(policy_table(self.policy, game)))
+            tables = [
+                json.loads((path / name).read_text())
+                for _, path in list_checkpoints(self.job_dir)[-k:]
+                if (path / name).exists()
+            ]
+            if len(tables) > 1:
+                tree = GameTree.build(game)
+                mix = average_policy(tree, [table_policy(t) for t in tables])
+                out[f"{game.id}:avg"] = exploitability(tree, mix)
+        return out
 
 
 def episode_metrics(episodes: list[Episode], baselines: Baselines) -> dict[str, float]:
@@ -382,9 +405,17 @@ def checkpoint(
     folder = trainer.save()
     player = register_checkpoint(db, settings.name, trainer.step, folder, settings)
     out = {}
-    for game_id, value in trainer.exploitability().items():
-        out[f"exploitability/{game_id}"] = value
-        log.info("%s exploitability on %s: %.4f", player, game_id, value)
+    for key, value in trainer.exploitability(folder).items():
+        game_id, _, avg = key.partition(":")
+        if avg:
+            n = min(settings.average_checkpoints, len(list_checkpoints(trainer.job_dir)))
+            out[f"exploitability_avg/{game_id}"] = value
+            log.info(
+                "%s exploitability of the last %d checkpoints' average: %.4f", player, n, value
+            )
+        else:
+            out[f"exploitability/{game_id}"] = value
+            log.info("%s exploitability on %s: %.4f", player, game_id, value)
     if evaluate and settings.eval_games > 0:
         anchors = settings.anchors or default_anchors(db, settings.games, player)
         results = evaluate_checkpoint(

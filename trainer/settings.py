@@ -56,6 +56,9 @@ class Settings:
     player_temperature: float | None = None
     """The temperature checkpoints are registered (and evaluated) with: 0 is greedy play, a
     different player from sampled play (default: `temperature`, the trained policy)."""
+    average_checkpoints: int = 4
+    """For kuhn_poker and leduc_poker, also the exploitability of the average strategy of the
+    last this many checkpoints (`exploitability_avg/<game>`; 0: off)."""
     checkpoint_every: int = 25
     eval_games: int = 0
     """Evaluation games per checkpoint against each anchor on each game (0: none)."""
@@ -111,6 +114,7 @@ class Settings:
             "baseline_decay": 0 <= self.baseline_decay < 1,
             "temperature": self.temperature > 0,
             "checkpoint_every": self.checkpoint_every >= 1,
+            "average_checkpoints": self.average_checkpoints >= 0,
             "player_temperature": self.player_temperature is None or self.player_temperature >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]

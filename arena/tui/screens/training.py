@@ -22,6 +22,7 @@ CURVES = (
     "invalid_rate",
     "reply_tokens",
     "exploitability",
+    "exploitability_avg",
     "rating",
     "eval",
     "score",

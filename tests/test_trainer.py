@@ -531,3 +531,11 @@ def test_checkpoints_store_their_policy_and_the_job_measures_their_average(
     for step in (2, 3):  # the average of this checkpoint and the one before
         mix = average_policy(tree, [table_policy(tables[step - 1]), table_policy(tables[step])])
         assert metrics[(step, "exploitability_avg/kuhn_poker")] == pytest.approx(exact(tree, mix))
+
+
+def test_an_unknown_pool_opponent_fails_the_job_clearly_before_training(tiny_model_dir, tmp_path):
+    config = _settings(tiny_model_dir, opponents=["nobody"]).to_config()
+    path, job_id = _job_db(tmp_path, config)
+    with pytest.raises(Exception, match="nobody"):
+        run_job(path, job_id)
+    assert not (tmp_path / "jobs" / "kt").exists()  # no checkpoint, no step taken

@@ -163,7 +163,7 @@ def test_exact_analysis_refuses_games_that_are_not_two_player():
         GameTree.build(games.make("liars_dice", num_players=3))
 
 
-def _pure(choice: str):
+def _kuhn_pure(choice: str):
     """Kuhn poker: `choice` ("aggressive" bets and calls, else checks and folds) everywhere."""
 
     def policy(state):
@@ -187,8 +187,8 @@ def test_the_average_weights_each_policy_by_its_own_reach():
 
     game = games.make("kuhn_poker")
     tree = GameTree.build(game)
-    avg = average_policy(tree, [_pure("aggressive"), _pure("passive")])
-    for slot, (seat, key) in enumerate(tree.infoset_keys):
+    avg = average_policy(tree, [_kuhn_pure("aggressive"), _kuhn_pure("passive")])
+    for slot, (_, key) in enumerate(tree.infoset_keys):
         probs = avg(tree.infoset_state[slot])
         if key.endswith("|"):  # the first move: both policies get here
             assert probs == pytest.approx({"check": 0.5, "bet": 0.5})

@@ -176,7 +176,8 @@ def test_job_started_by_the_cli_survives_the_cli_exiting(arena):
     env = dict(os.environ, ARENA_TRAINER_FAKE="1")
     out = subprocess.run(
         [sys.executable, "-m", "arena.cli", "--db", str(db_path), "train", "start"]
-        + ["--game", "tictactoe", "--base", str(base), "--steps", "10000", "--json"],
+        + ["--game", "tictactoe", "--base", str(base), "--steps", "10000", "--json"]
+        + ["--opponent", "random", "--opponent", "minimax"],
         capture_output=True,
         text=True,
         env=env,
@@ -202,6 +203,7 @@ def test_job_started_by_the_cli_survives_the_cli_exiting(arena):
     shown = runner.invoke(cli, ["--db", str(db_path), "train", "show", job.name, "--json"])
     data = json.loads(shown.output)
     assert data["status"] == "stopped" and data["config"]["games"] == ["tictactoe"]
+    assert data["config"]["opponents"] == ["random", "minimax"]
     assert data["latest_metrics"]["reward"]["step"] == data["step"]
 
 
@@ -213,6 +215,8 @@ def test_job_started_by_the_cli_survives_the_cli_exiting(arena):
         (["--set", "warp_factor=9"], "unknown config field 'warp_factor'"),
         (["--set", "epsilon=2"], "epsilon"),
         (["--set", "oops"], "KEY=VALUE"),
+        (["--set", "estimator=magic"], "estimator"),
+        (["--set", "opponent_share=1.5"], "opponent_share"),
     ],
 )
 def test_bad_start_input_is_a_one_line_error_and_writes_nothing(tmp_path, args, message):

@@ -19,11 +19,14 @@ import math
 import random
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arena.players.base import Turn
 from arena.prompts import PromptOptions, answer_text, build_messages
 from games import Game, State
+
+if TYPE_CHECKING:
+    from games.analysis import GameTree
 
 # Positions per forward pass when no gradient is needed (exploitability, rollouts).
 SCORE_CHUNK = 32
@@ -219,22 +222,24 @@ class ActionPolicy:
         return policy
 
 
-def exact_exploitability(policy: ActionPolicy, game: Game) -> float:
+def exact_exploitability(policy: ActionPolicy, game: Game, tree: GameTree | None = None) -> float:
     """The policy's exact exploitability (two-player games small enough for a full tree):
     every information set is scored first, in batches, then `games.analysis` reads the cache."""
     from games.analysis import GameTree, exploitability
 
-    tree = GameTree.build(game)
+    tree = tree or GameTree.build(game)
     policy.probabilities([policy.position_for_state(game, s) for s in tree.infoset_state])
     return exploitability(tree, policy.policy_fn(game))
 
 
-def policy_table(policy: ActionPolicy, game: Game) -> dict[str, dict[str, float]]:
+def policy_table(
+    policy: ActionPolicy, game: Game, tree: GameTree | None = None
+) -> dict[str, dict[str, float]]:
     """The policy at every information set of a small two-player game, as plain data keyed
     "<seat>\t<information state>" (what a checkpoint stores for averaging later)."""
     from games.analysis import GameTree
 
-    tree = GameTree.build(game)
+    tree = tree or GameTree.build(game)
     fn = policy.policy_fn(game)
     policy.probabilities([policy.position_for_state(game, s) for s in tree.infoset_state])
     return {

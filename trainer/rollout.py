@@ -145,19 +145,13 @@ class Pairing:
 
 async def play_selfplay(
     policy: ActionPolicy,
-    games: list[Game] | list[Pairing],
-    seeds: list[int] | None = None,
+    pairings: list[Pairing],
     *,
     epsilon: float = 0.0,
     name: str = "trainee",
 ) -> list[Episode]:
-    """Play every pairing concurrently: the policy in every seat but the opponent's (all seats
-    when there is none). `games` with `seeds` is pure self-play."""
-    pairings = (
-        [Pairing(g, s) for g, s in zip(games, seeds, strict=True)]  # type: ignore[arg-type]
-        if seeds is not None
-        else list(games)  # type: ignore[arg-type]
-    )
+    """Play every pairing concurrently: the policy in every seat but the pool opponent's (all
+    seats when there is none)."""
     if len({p.seed for p in pairings}) != len(pairings):
         raise ValueError("self-play seeds must be distinct within a rollout")
     player = TrainablePlayer(name, policy, epsilon=epsilon)

@@ -221,19 +221,19 @@ class Trainer:
         for game in self.games:
             if game.id not in EXACT_GAMES:
                 continue
-            out[game.id] = exact_exploitability(self.policy, game)
+            tree = GameTree.build(game)
+            out[game.id] = exact_exploitability(self.policy, game, tree)
             k = self.settings.average_checkpoints
             if folder is None or k < 1:
                 continue
             name = f"policy-{game.id}.json"
-            (folder / name).write_text(json.dumps(policy_table(self.policy, game)))
+            (folder / name).write_text(json.dumps(policy_table(self.policy, game, tree)))
             tables = [
                 json.loads((path / name).read_text())
                 for _, path in list_checkpoints(self.job_dir)[-k:]
                 if (path / name).exists()
             ]
             if len(tables) > 1:
-                tree = GameTree.build(game)
                 mix = average_policy(tree, [table_policy(t) for t in tables])
                 out[f"{game.id}:avg"] = exploitability(tree, mix)
         return out
@@ -408,11 +408,8 @@ def checkpoint(
     for key, value in trainer.exploitability(folder).items():
         game_id, _, avg = key.partition(":")
         if avg:
-            n = min(settings.average_checkpoints, len(list_checkpoints(trainer.job_dir)))
             out[f"exploitability_avg/{game_id}"] = value
-            log.info(
-                "%s exploitability of the last %d checkpoints' average: %.4f", player, n, value
-            )
+            log.info("%s exploitability of the checkpoints' average: %.4f", player, value)
         else:
             out[f"exploitability/{game_id}"] = value
             log.info("%s exploitability on %s: %.4f", player, game_id, value)

@@ -539,3 +539,18 @@ def test_an_unknown_pool_opponent_fails_the_job_clearly_before_training(tiny_mod
     with pytest.raises(Exception, match="nobody"):
         run_job(path, job_id)
     assert not (tmp_path / "jobs" / "kt").exists()  # no checkpoint, no step taken
+
+
+def test_the_trainers_settings_and_the_job_config_know_the_same_fields_and_defaults():
+    from dataclasses import fields
+
+    from arena.jobs import TrainConfig
+
+    config = TrainConfig.model_fields
+    assert {f.name for f in fields(Settings)} == set(config)
+    defaults = Settings()
+    for name, field in config.items():
+        if name in ("base", "name"):  # required, and filled in from the job's row
+            continue
+        default = field.default_factory() if field.default_factory else field.default
+        assert getattr(defaults, name) == default, name

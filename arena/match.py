@@ -61,6 +61,7 @@ class Attempt:
     finish_reason: str | None = None
     policy: dict[str, float] | None = None
     timed_out: bool = False
+    reasoning: str | None = None  # what the model wrote before its answer, kept apart
 
 
 @dataclass
@@ -393,6 +394,7 @@ def attempt_from_reply(turn: Turn, reply: Reply, latency: float) -> Attempt:
         cost_usd=reply.cost_usd,
         finish_reason=reply.finish_reason,
         policy=reply.policy,
+        reasoning=reply.reasoning,
     )
 
 

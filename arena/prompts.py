@@ -3,8 +3,10 @@
 A prompt = the game's rules as system text + the seat's observation + optionally an explicit
 list of legal moves + an answer-format instruction. Two styles: `stateless` (one user message
 with the full observation each turn) and `chat` (one conversation per match and seat, each turn
-appended). Two reasoning modes: `think` (reason, then `Final answer: <move>` on the last line)
-and `direct` (the move alone, for small models and for scored or constrained play).
+appended). Three reasoning modes: `think` (reason, then `Final answer: <move>` on the last line,
+parsed from free text), `direct` (the move alone) and `think-then-constrained` (reason up to a
+token budget; the arena then writes the answer marker itself and the move is decoded among the
+legal moves only, so the model's reasoning is kept and its answer is always legal).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from arena.players.base import Turn
 from games.parsing import ANSWER_MARKER
 
 Style = Literal["stateless", "chat"]
-Reasoning = Literal["think", "direct"]
+Reasoning = Literal["think", "direct", "think-then-constrained"]
+REASONING_MODES: tuple[str, ...] = ("think-then-constrained", "think", "direct")
+DEFAULT_REASONING_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class PromptOptions:
     list_legal_moves: bool = True  # append an explicit "Legal moves:" line to the observation
     include_rules: bool = True
     system_extra: str = ""  # appended to the system text (a persona, a strategy hint)
+    reasoning_tokens: int = DEFAULT_REASONING_TOKENS  # think-then-constrained: reasoning budget
 
 
 def answer_instruction(reasoning: Reasoning) -> str:

@@ -3,7 +3,7 @@
     name = "tiny-greedy"
     kind = "llamacpp"
     path = "models/tiny.gguf"
-    decode = "generate"
+    decode = "constrained"
     [prompt]
     reasoning = "direct"
     [sampling]
@@ -20,12 +20,20 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from arena.backends.base import Sampling
-from arena.prompts import PromptOptions
+from arena.prompts import DEFAULT_REASONING_TOKENS, PromptOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,8 +58,12 @@ class PromptSpec(_Strict):
     style: Literal["stateless", "chat"] = "stateless"
     """`stateless`: one user message with the full observation each turn; `chat`: one
     conversation per match."""
-    reasoning: Literal["think", "direct"] = "think"
-    """`think`: reason, then `Final answer: <move>`; `direct`: the move alone."""
+    reasoning: Literal["think", "direct", "think-then-constrained"] = "think"
+    """`think`: reason, then `Final answer: <move>` (free text, parsed); `direct`: the move
+    alone; `think-then-constrained`: reason up to `reasoning_tokens`, then the answer is decoded
+    among the legal moves (needs decode `constrained` or `score`)."""
+    reasoning_tokens: int = Field(DEFAULT_REASONING_TOKENS, ge=1, le=32768)
+    """The reasoning budget in tokens for `think-then-constrained`."""
     list_legal_moves: bool = True
     """Append an explicit list of legal moves to the observation."""
     include_rules: bool = True
@@ -107,13 +119,46 @@ class HumanSpec(_PlayerSpec):
 
 
 class _ModelSpec(_PlayerSpec):
-    decode: Literal["generate", "constrained", "score"] = "generate"
-    """`generate` (free text), `constrained` (forced to a legal move), `score` (most likely
-    legal move by log-probability, with exact action probabilities)."""
+    decode: Literal["free", "constrained", "score"] = "free"
+    """`free` (free text, parsed by the game), `constrained` (forced to a legal move), `score`
+    (most likely legal move by log-probability, with exact action probabilities)."""
     prompt: PromptSpec = PromptSpec()
     sampling: SamplingSpec = SamplingSpec()
     move_time_limit_s: float | None = Field(None, gt=0)
     """Wall time per attempt; a move past it is an illegal attempt."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _modes(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("decode") == "generate":  # the old name of "free"
+            data["decode"] = "free"
+        prompt = data.get("prompt") if isinstance(data.get("prompt"), dict) else {}
+        reasoning = prompt.get("reasoning")
+        decode = data.get("decode")
+        if decode is None:
+            # Local models reason, then answer among the legal moves, so they always play
+            # legal moves; asking for `think` alone means free text, parsed.
+            decode = "constrained" if cls._LOCAL and reasoning != "think" else "free"
+        if reasoning is None:
+            if decode == "free":
+                reasoning = "think"
+            else:
+                reasoning = "think-then-constrained" if cls._LOCAL else "direct"
+        elif reasoning == "think" and decode in ("constrained", "score"):
+            reasoning = "direct"  # what such a spec has always meant: no room to think
+        if reasoning == "think-then-constrained" and decode == "free":
+            raise ValueError(
+                "reasoning think-then-constrained needs decode constrained or score, not free"
+            )
+        data["decode"] = decode
+        if "prompt" in data or reasoning != "think":
+            data["prompt"] = {**prompt, "reasoning": reasoning}
+        return data
+
+    _LOCAL: ClassVar[bool] = False
 
 
 def _existing_file(v: str, what: str) -> str:
@@ -124,14 +169,18 @@ def _existing_file(v: str, what: str) -> str:
 
 
 class LlamaCppSpec(_ModelSpec):
+    _LOCAL: ClassVar[bool] = True
     kind: Literal["llamacpp"] = "llamacpp"
     path: str
-    """A GGUF file (f32 or f16 on CPUs with AMX; see the README)."""
+    """A GGUF file, any quantization llama.cpp reads (f32, f16, Q8_0, Q4_K_M, ...)."""
     chat_format: str | None = None
     """A llama-cpp-python chat format name; default: the template in the GGUF file."""
     n_ctx: int = Field(4096, ge=128)
     n_threads: int = Field(1, ge=1)
     seed: int = 0
+    repack: bool = False
+    """Let llama.cpp repack quantized weights for its faster CPU kernels (they crash on CPUs
+    with Intel AMX, hence off by default)."""
 
     @field_validator("path")
     @classmethod
@@ -139,10 +188,12 @@ class LlamaCppSpec(_ModelSpec):
         v = _existing_file(v, "GGUF file")
         if not v.endswith(".gguf"):
             raise ValueError(f"{v!r} is not a .gguf file")
-        return v
+        # Stored absolute, so the player works from any directory.
+        return str(Path(v).resolve())
 
 
 class TransformersSpec(_ModelSpec):
+    _LOCAL: ClassVar[bool] = True
     kind: Literal["transformers"] = "transformers"
     model: str
     """A local Hugging Face model folder (or a hub id when there is internet)."""

@@ -83,6 +83,9 @@ class Backend(ABC):
     can_score: bool = False
     #: `generate(..., choices=[...])` restricts the reply to one of the choices
     can_constrain: bool = False
+    #: a trailing assistant message is continued (prefilled), not closed: see
+    #: `split_continuation`
+    can_continue: bool = False
 
     @abstractmethod
     async def generate(
@@ -111,3 +114,14 @@ class Backend(ABC):
     def describe(self) -> str:
         """One line for logs and the UI (never includes secrets)."""
         return self.kind
+
+
+def split_continuation(messages: list[Message]) -> tuple[list[Message], str]:
+    """(the messages to render with the assistant turn opened, the text the assistant has
+    already written). A trailing assistant message is a reply in progress, continued by
+    `generate` and `score` on backends that `can_continue` (reason, then a constrained answer).
+    """
+    if messages and messages[-1].get("role") == "assistant":
+        content = messages[-1].get("content")
+        return messages[:-1], content if isinstance(content, str) else ""
+    return messages, ""

@@ -31,6 +31,7 @@ from arena.backends.base import (
     Message,
     OnText,
     Sampling,
+    split_continuation,
 )
 from arena.backends.grammar import choices_grammar
 from arena.backends.llamacpp_prompt import Renderer, handler_renderer, jinja_renderer, tokenize
@@ -47,7 +48,11 @@ _GRAMMAR_CACHE_SIZE = 64
 class LlamaCppBackend(Backend):
     """A GGUF model run in-process by llama.cpp (llama-cpp-python).
 
-    - `path`: the GGUF file (f32 or f16 here: Q8_0 crashes llama.cpp on CPUs with AMX).
+    - `path`: the GGUF file, any quantization llama.cpp reads.
+    - `repack`: let llama.cpp repack quantized weights into extra buffer types (its default; off
+      here because the repacked kernels segfault on CPUs with Intel AMX).
+    - `probe`: load the file once in a child process first, so a native crash is an error of
+      the match, not the end of the process (see `arena.backends.llamacpp_load`).
     - `chat_format`: a llama-cpp-python chat format name ("chatml", "llama-3", ...); by default
       the chat template stored in the file is used, and a file without one is refused.
     - `n_ctx`: context size; `n_threads`: inference threads (keep 1 per process on small CPUs).
@@ -60,6 +65,7 @@ class LlamaCppBackend(Backend):
     kind = "llamacpp"
     can_score = True
     can_constrain = True
+    can_continue = True
 
     def __init__(
         self,
@@ -69,6 +75,8 @@ class LlamaCppBackend(Backend):
         n_ctx: int = 4096,
         n_threads: int = 1,
         seed: int = 0,
+        repack: bool = False,
+        probe: bool = True,
         verbose: bool = False,
     ) -> None:
         self.path = Path(path).expanduser()
@@ -84,6 +92,8 @@ class LlamaCppBackend(Backend):
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.seed = seed
+        self.repack = repack
+        self.probe = probe
         self.verbose = verbose
         self._llama: Any = None
         self._load_error: BackendUnavailable | None = None
@@ -249,8 +259,13 @@ class LlamaCppBackend(Backend):
         import llama_cpp
         from llama_cpp import llama_chat_format
 
-        llama = llama_cpp.Llama(
-            model_path=str(self.path),
+        from arena.backends.llamacpp_load import load_llama, probe
+
+        if self.probe:
+            probe(self.path, repack=self.repack)
+        llama = load_llama(
+            self.path,
+            repack=self.repack,
             n_ctx=self.n_ctx,
             n_threads=self.n_threads,
             n_threads_batch=self.n_threads,
@@ -286,8 +301,11 @@ class LlamaCppBackend(Backend):
     def _render_checked(self, messages: list[Message]) -> tuple[list[int], list[str]]:
         self._ensure_loaded()
         assert self._render is not None
+        head, written = split_continuation(messages)
         try:
-            ids, stop = self._render(messages)
+            ids, stop = self._render(head)
+            if written:
+                ids = ids + tokenize(self._llama, written, special=False)
         except BackendError:
             raise
         except Exception as exc:

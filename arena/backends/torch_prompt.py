@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from arena.backends.base import BackendError, BackendUnavailable, Message
+from arena.backends.base import BackendError, BackendUnavailable, Message, split_continuation
 from arena.backends.batching import Pending
 
 # Rendered prompts remembered (the same position reached in several matches, the same first
@@ -157,9 +157,11 @@ class ChatPrompts:
 
     def _template(self, messages: list[Message]) -> str:
         # Rendering needs no lock (the compiled template is read only); encoding does.
-        return self._tokenizer.apply_chat_template(
-            [dict(m) for m in messages], tokenize=False, add_generation_prompt=True
+        head, written = split_continuation(messages)
+        text = self._tokenizer.apply_chat_template(
+            [dict(m) for m in head], tokenize=False, add_generation_prompt=True
         )
+        return text + written
 
     def _render(self, messages: list[Message]) -> list[int]:
         return self._encode(self._template(messages))

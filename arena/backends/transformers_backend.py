@@ -112,6 +112,7 @@ class TransformersBackend(ChatPrompts, Backend):
     kind = "transformers"
     can_score = True
     can_constrain = True
+    can_continue = True
 
     def __init__(
         self,

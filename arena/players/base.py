@@ -48,6 +48,7 @@ class Reply:
     cost_usd: float | None = None
     finish_reason: str | None = None
     policy: dict[str, float] | None = None  # action probabilities, when known
+    reasoning: str | None = None  # the model's reasoning, when kept apart from `text`
     meta: dict[str, Any] = field(default_factory=dict)
 
 

@@ -25,7 +25,7 @@ from games.registry import game_class, game_ids
 
 # Fields that decide which loaded model a spec needs (the rest is per player).
 _BACKEND_FIELDS = {
-    "llamacpp": ("path", "chat_format", "n_ctx", "n_threads", "seed"),
+    "llamacpp": ("path", "chat_format", "n_ctx", "n_threads", "seed", "repack"),
     "transformers": ("model", "device", "dtype", "batch_window_ms", "max_batch_size", "threads"),
     "openai": (
         "base_url",
@@ -73,6 +73,7 @@ def _create(kind: str, f: dict[str, Any]) -> Backend:
             n_ctx=f["n_ctx"],
             n_threads=f["n_threads"],
             seed=f["seed"],
+            repack=f["repack"],
         )
     if kind == "transformers":
         from arena.backends.transformers_backend import TransformersBackend

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from typing import Literal
 
-from arena.backends.base import Backend, Sampling
+from arena.backends.base import Backend, Generation, Sampling
 from arena.players.base import Player, Reply, Turn
 from arena.prompts import PromptOptions, answer_text, build_messages, remember_reply
 from games.bots import sample_policy
+from games.parsing import ANSWER_MARKER
 
-Decode = Literal["generate", "constrained", "score"]
+# "generate" is the old name of "free", still read from stored specs.
+Decode = Literal["free", "generate", "constrained", "score"]
+DECODES: tuple[str, ...] = ("free", "constrained", "score")
+# Where a model's reasoning ends: it starts writing its answer (the arena writes that itself).
+_MARKER_STOPS = ("Final answer:", "Final Answer:", "FINAL ANSWER:", "final answer:")
+_ANSWER_NOW = "Now give your final move only, exactly as listed."
 
 
 def move_seed(base: int | None, match_seed: int, seat: int, move_index: int, attempt: int) -> int:
@@ -32,11 +39,17 @@ class LLMPlayer(Player):
     """Asks a model for a move.
 
     `decode`:
-    - "generate": free text, parsed by the game (the model may reason first);
+    - "free" (formerly "generate"): free text, parsed by the game (the model may reason first);
     - "constrained": the reply is forced to one of the legal moves (grammar / token mask);
     - "score": every legal move's log-probability is computed; the move is the most likely one
       (temperature 0) or sampled from them; the action probabilities are recorded.
-    Constrained and scored play answer in `direct` mode (no room for reasoning).
+
+    Constrained and scored play answer in `direct` mode, or in `think-then-constrained` mode:
+    the model first writes its reasoning freely (up to `prompt.reasoning_tokens`, ending early
+    where it starts its own answer), then the arena appends the answer marker and the move is
+    decoded (or scored) among the legal moves only, continuing the same assistant turn. The
+    reasoning is returned apart from the answer. `think` with a constrained or scored decode
+    answers `direct`; free decoding in `think-then-constrained` mode is refused.
     """
 
     kind = "llm"
@@ -49,18 +62,18 @@ class LLMPlayer(Player):
         *,
         prompt: PromptOptions | None = None,
         sampling: Sampling | None = None,
-        decode: Decode = "generate",
+        decode: Decode = "free",
     ) -> None:
         super().__init__(name)
         prompt = prompt or PromptOptions()
-        if decode != "generate" and prompt.reasoning != "direct":
-            prompt = PromptOptions(
-                style=prompt.style,
-                reasoning="direct",
-                list_legal_moves=prompt.list_legal_moves,
-                include_rules=prompt.include_rules,
-                system_extra=prompt.system_extra,
-            )
+        if decode == "generate":
+            decode = "free"
+        if decode == "free" and prompt.reasoning == "think-then-constrained":
+            raise ValueError("think-then-constrained needs decode 'constrained' or 'score'")
+        if decode != "free" and prompt.reasoning == "think":
+            prompt = dataclasses.replace(prompt, reasoning="direct")  # no room to think
+        if prompt.reasoning == "think-then-constrained" and prompt.reasoning_tokens < 1:
+            raise ValueError("reasoning_tokens must be at least 1")
         if decode == "constrained" and not backend.can_constrain:
             raise ValueError(f"the {backend.kind} backend cannot constrain replies")
         if decode == "score" and not backend.can_score:
@@ -76,22 +89,14 @@ class LLMPlayer(Player):
             self.sampling.seed, turn.match_seed, turn.seat, turn.move_index, turn.attempt
         )
         sampling = self.sampling.with_seed(seed)
-        if self.decode == "score":
+        if self.prompt.reasoning == "think-then-constrained":
+            reply = await self._think_then_answer(turn, messages, sampling)
+        elif self.decode == "score":
             reply = await self._scored(turn, messages)
         elif self.decode == "constrained":
             candidates = [answer_text(a, self.prompt.reasoning) for a in turn.legal_actions]
             gen = await self.backend.generate(messages, sampling, choices=candidates)
-            action = (
-                turn.legal_actions[candidates.index(gen.text)] if gen.text in candidates else None
-            )
-            reply = Reply(
-                text=gen.text,
-                action=action,
-                prompt_tokens=gen.prompt_tokens,
-                completion_tokens=gen.completion_tokens,
-                cost_usd=gen.cost_usd,
-                finish_reason=gen.finish_reason,
-            )
+            reply = self._constrained_reply(turn, gen, candidates)
         else:
             gen = await self.backend.generate(messages, sampling, on_text=turn.on_text)
             reply = Reply(
@@ -106,8 +111,64 @@ class LLMPlayer(Player):
         remember_reply(turn, self.prompt, reply.text)
         return reply
 
-    async def _scored(self, turn: Turn, messages: list[dict[str, str]]) -> Reply:
-        candidates = [answer_text(a, self.prompt.reasoning) for a in turn.legal_actions]
+    async def _think_then_answer(
+        self, turn: Turn, messages: list[dict[str, str]], sampling: Sampling
+    ) -> Reply:
+        """Reason freely, then answer among the legal moves in the same assistant turn."""
+        think = dataclasses.replace(
+            sampling,
+            max_tokens=self.prompt.reasoning_tokens,
+            stop=tuple(dict.fromkeys((*sampling.stop, *_MARKER_STOPS))),
+        )
+        thought = await self.backend.generate(messages, think, on_text=turn.on_text)
+        reasoning = thought.text.strip()
+        if self.backend.can_continue:
+            written = f"{reasoning}\n{ANSWER_MARKER}" if reasoning else ANSWER_MARKER
+            answer_messages = [*messages, {"role": "assistant", "content": written}]
+            # The space belongs to the move's first token in byte-level BPE vocabularies.
+            candidates = [f" {a}" for a in turn.legal_actions]
+        else:  # an API that cannot prefill: the reasoning is its turn, then one more question
+            answer_messages = [
+                *messages,
+                {"role": "assistant", "content": reasoning or "(no reasoning)"},
+                {"role": "user", "content": _ANSWER_NOW},
+            ]
+            candidates = list(turn.legal_actions)
+        if self.decode == "score":
+            answer = await self._scored(turn, answer_messages, candidates)
+        else:
+            gen = await self.backend.generate(answer_messages, sampling, choices=candidates)
+            answer = self._constrained_reply(turn, gen, candidates)
+        answer.text = f"{ANSWER_MARKER} {answer.action}" if answer.action else answer.text
+        answer.reasoning = reasoning
+        answer.prompt_tokens = thought.prompt_tokens
+        answer.completion_tokens = (thought.completion_tokens or 0) + (
+            answer.completion_tokens or 0
+        )
+        answer.cost_usd = _add(thought.cost_usd, answer.cost_usd)
+        answer.meta["reasoning_finish"] = thought.finish_reason
+        return answer
+
+    @staticmethod
+    def _constrained_reply(turn: Turn, gen: Generation, candidates: list[str]) -> Reply:
+        action = turn.legal_actions[candidates.index(gen.text)] if gen.text in candidates else None
+        return Reply(
+            text=gen.text,
+            action=action,
+            prompt_tokens=gen.prompt_tokens,
+            completion_tokens=gen.completion_tokens,
+            cost_usd=gen.cost_usd,
+            finish_reason=gen.finish_reason,
+        )
+
+    async def _scored(
+        self,
+        turn: Turn,
+        messages: list[dict[str, str]],
+        candidates: list[str] | None = None,
+    ) -> Reply:
+        if candidates is None:
+            candidates = [answer_text(a, self.prompt.reasoning) for a in turn.legal_actions]
         logps = await self.backend.score(messages, candidates)
         policy = dict(zip(turn.legal_actions, softmax(logps), strict=True))
         if self.sampling.temperature <= 0:
@@ -122,3 +183,7 @@ class LLMPlayer(Player):
 
     def describe(self) -> str:
         return f"{self.name} ({self.backend.describe()}, {self.decode}, {self.prompt.style}/{self.prompt.reasoning})"
+
+
+def _add(a: float | None, b: float | None) -> float | None:
+    return None if a is None and b is None else (a or 0.0) + (b or 0.0)

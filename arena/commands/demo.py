@@ -1,5 +1,6 @@
-"""`arena demo`: a small tournament between built-in bots and a tiny local model, then the
-leaderboard. The tiny model is made (well under a minute on two cores) on first use."""
+"""`arena demo`: a small tournament between built-in bots, a tiny local model and (when its
+package is installed) the real SmolLM2-135M-Instruct, then the leaderboard. Without the shipped
+tictactoe model, a tiny model is made (well under a minute on two cores) on first use."""
 
 from __future__ import annotations
 
@@ -26,15 +27,15 @@ from arena.commands.context import open_store
 def demo_command(
     ctx: click.Context, throwaway: bool, games_per_pair: int, models_dir: Path | None
 ) -> None:
-    """Play random, minimax and a tiny llama.cpp model at tictactoe, then print the
-    leaderboard."""
+    """Play random, minimax, a tiny llama.cpp model and the real SmolLM2-135M-Instruct (when
+    installed) at tictactoe, then print the leaderboard."""
     from arena.models.demo import demo_gguf_path, demo_player, missing_extras, shipped_model_path
 
     missing = missing_extras()
     if missing:
         raise click.ClickException(
             f"the demo plays a tiny local model through llama.cpp; missing: "
-            f"{', '.join(missing)} (pip install 'arena[models,llamacpp]')"
+            f"{', '.join(missing)} (pip install 'arena-games[llamacpp]')"
         )
     if shipped_model_path() is None and not demo_gguf_path(models_dir).exists():
         click.echo("making the tiny demo model (once; under a minute)...", err=True)
@@ -43,19 +44,25 @@ def demo_command(
         tmp = tempfile.mkdtemp(prefix="arena-demo-")
         ctx.find_root().obj = {"db": str(Path(tmp) / "demo.db")}
     from arena.commands.tournament import _run
+    from arena.models.real import real_model_path, real_spec
     from arena.specs import parse_spec
     from arena.store.players import add_player, find_player
     from arena.tournament.config import parse_config
     from arena.tournament.setup import create_tournament
 
     db = open_store(ctx)
-    if find_player(db, spec["name"]) is None:
-        add_player(db, parse_spec(spec))
+    specs = [spec]
+    real = real_model_path()
+    if real is not None:
+        specs.append(real_spec(real))
+    for one in specs:
+        if find_player(db, one["name"]) is None:
+            add_player(db, parse_spec(one))
     config = parse_config(
         {
             "name": "demo",
             "games": ["tictactoe"],
-            "players": ["random", "minimax", spec["name"]],
+            "players": ["random", "minimax", *(one["name"] for one in specs)],
             "games_per_pair": games_per_pair,
             "concurrency": 2,
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -42,7 +43,12 @@ def _short(text: str, limit: int = 80) -> str:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the full match record as JSON at the end."
 )
+@click.option(
+    "--no-store", is_flag=True, help="A throwaway run: store nothing (the match is not rated)."
+)
+@click.pass_context
 def match_command(
+    ctx: click.Context,
     game_id: str,
     players: tuple[str, ...],
     seed: int,
@@ -52,11 +58,15 @@ def match_command(
     move_time_limit: float | None,
     show_replies: bool,
     as_json: bool,
+    no_store: bool,
 ) -> None:
-    """Play one match of GAME_ID between PLAYERS (one per seat, in seat order).
+    """Play one match of GAME_ID between PLAYERS (one per seat, in seat order), store it in the
+    database (every prompt and reply; rated when finished between distinct players) and print
+    it as it happens.
 
-    A player is a built-in bot name (random, minimax, cfr, ...), `human` (you, at the
-    terminal), or a player spec file (.toml or .json). No storage yet.
+    A player is a registered player's name, a built-in bot name (random, minimax, cfr, ...),
+    `human` (you, at the terminal), or a player spec file (.toml or .json; registered under its
+    name when stored).
     """
     import asyncio
 
@@ -78,9 +88,25 @@ def match_command(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    from arena.commands.context import open_store
+    from arena.store.db import default_db_path
+
+    root = (ctx.find_root().obj or {}).get("db")
+    db = None
+    if not no_store or Path(root or default_db_path()).exists():
+        db = open_store(ctx)  # registered names resolve even in a throwaway run
     try:
-        result = asyncio.run(
-            _run(game, list(players), seed, rules, show_replies and not as_json, as_json)
+        result, match_id = asyncio.run(
+            _run(
+                game,
+                list(players),
+                seed,
+                rules,
+                show_replies and not as_json,
+                as_json,
+                db,
+                store=not no_store,
+            )
         )
     except SpecError as exc:
         raise click.UsageError(str(exc)) from None
@@ -88,23 +114,32 @@ def match_command(
         click.echo("\naborted", err=True)
         sys.exit(130)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        record = result.to_dict()
+        record["match_id"] = match_id
+        click.echo(json.dumps(record, indent=2, default=str))
+    elif match_id is not None:
+        click.echo(f"stored as match {match_id} (arena matches show {match_id} --prompts)")
     if result.status != "finished":
         click.echo(f"match {result.status}: {result.error}", err=True)
         sys.exit(1)
 
 
-async def _run(game, refs: list[str], seed: int, rules, show_replies: bool, quiet: bool):
+async def _run(
+    game, refs: list[str], seed: int, rules, show_replies: bool, quiet: bool, db, *, store: bool
+):
     from arena.match import AttemptMade, MatchEnded, MovePlayed, play_match
-    from arena.players.factory import BackendPool, resolve_player
-    from arena.players.human import terminal_provider
+    from arena.players.factory import BackendPool
+    from arena.store.records import record_match
     from games import CHANCE
 
     pool = BackendPool()
     players = []
     try:
+        ids = []
         for ref in refs:
-            players.append(resolve_player(ref, pool, human_provider=terminal_provider))
+            player, player_id = _resolve(ref, pool, db, register=store)
+            players.append(player)
+            ids.append(player_id)
         names = _unique([p.name for p in players])
         for p, n in zip(players, names):
             p.name = n
@@ -135,11 +170,58 @@ async def _run(game, refs: list[str], seed: int, rules, show_replies: bool, quie
         result = await play_match(game, players, seed, rules=rules, on_event=on_event)
         if not quiet:
             _print_result(game, result)
-        return result
+        match_id = record_match(db, result, ids) if store and db is not None else None
+        return result, match_id
     finally:
         for p in players:
             await p.aclose()
         await pool.aclose()
+
+
+def _resolve(ref: str, pool, db, *, register: bool):
+    """(the player, its row id or None): a registered name first, then a built-in bot,
+    `human`, `bot:NAME` or a spec file (registered under its name when storing; a different
+    player already registered under that name is refused)."""
+    from arena.players.factory import make_player, resolve_player
+    from arena.players.human import terminal_provider
+    from arena.sessions import ensure_human
+    from arena.specs import SpecError, spec_to_dict
+    from arena.store.players import PlayerError, add_player, find_player
+
+    if db is None:
+        return resolve_player(ref, pool, human_provider=terminal_provider), None
+    if ref == "human":
+        if register:
+            ensure_human(db, "human")
+        row = find_player(db, "human")
+        return resolve_player(ref, pool, human_provider=terminal_provider), (
+            row.id if row else None
+        )
+    row = None if ref.startswith("bot:") else find_player(db, ref)
+    if row is not None and row.retired_at is None:
+        player = make_player(row.parsed_spec(), pool, human_provider=terminal_provider)
+        return player, row.id
+    player = resolve_player(ref, pool, human_provider=terminal_provider)
+    if not register:
+        return player, None
+    row = find_player(db, player.name)
+    if row is None:
+        from arena.specs import load_specs
+
+        try:
+            spec = load_specs(ref)[0]
+            row = add_player(db, spec)
+        except PlayerError as exc:
+            raise SpecError(str(exc)) from None
+    elif Path(ref).suffix in (".toml", ".json"):
+        from arena.specs import load_specs
+
+        if spec_to_dict(load_specs(ref)[0]) != row.spec:
+            raise SpecError(
+                f"a different player named {player.name!r} is registered; rename the one in "
+                f"{ref} or use the registered one by its name"
+            )
+    return player, row.id
 
 
 def _unique(names: list[str]) -> list[str]:

@@ -81,6 +81,9 @@ def show_command(ctx, match_id: int, as_json: bool, prompts: bool) -> None:
         if prompts and mv["prompt"]:
             for msg in mv["prompt"]:
                 click.echo(f"        [{msg['role']}] {_safe(msg['content'], 400)}")
+        if mv.get("reasoning"):
+            for line in _safe(mv["reasoning"]).splitlines() or [""]:
+                click.echo(f"        ~ {line}")
         for line in _safe(mv["reply"]).splitlines() or [""]:
             click.echo(f"        | {line}")
     status = m["status"] + (f" ({_safe(m['error'])})" if m["error"] else "")

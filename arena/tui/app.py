@@ -84,7 +84,8 @@ class ArenaApp(App):
             self.seed_demo_player()
 
     def seed_demo_player(self) -> None:
-        """First run: register the shipped tictactoe model, or (an install without it) make the
+        """First run: register the shipped real model (SmolLM2-135M-Instruct, when its package
+        is installed) and the shipped tictactoe model, or (an install without it) make the
         tiny local model in a thread and register that, so there is a model to play at once.
         Skipped when the player exists or the extras are missing."""
         from arena.models.demo import (
@@ -99,6 +100,7 @@ class ArenaApp(App):
 
         if missing_extras():
             return
+        self.seed_real_model()
         shipped = shipped_model_path()
         if shipped is not None:  # a trained model came with the install: nothing to make
             if find_player(self.db, SHIPPED_PLAYER) is None:
@@ -108,6 +110,15 @@ class ArenaApp(App):
             return
         self.notify("Making the tiny demo model (once, under a minute)...", timeout=8)
         self.run_worker(self._make_demo_model, thread=True, name="demo-model", exclusive=True)
+
+    def seed_real_model(self) -> None:
+        from arena.models.real import REAL_PLAYER, real_model_path, real_spec
+        from arena.specs import parse_spec
+        from arena.store.players import add_player, find_player
+
+        real = real_model_path()
+        if real is not None and find_player(self.db, REAL_PLAYER) is None:
+            add_player(self.db, parse_spec(real_spec(real)))
 
     def _make_demo_model(self) -> None:
         # In a child process: torch stays out of the app, and training never holds our GIL.

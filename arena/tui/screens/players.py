@@ -23,8 +23,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, DataTable, Footer, Header, Select, Static
 
+from arena.specs import describe_spec
 from arena.tui.safe import literal
-from arena.tui.widgets.player_fields import describe_spec
 from arena.tui.widgets.player_form import PlayerForm
 
 COLUMNS = ("name", "kind", "description", "matches", "status")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
@@ -297,25 +296,3 @@ def key_warnings(kind: str, env: str | None) -> dict[str, str]:
     if kind == "openai" and env and env not in os.environ:
         return {"api_key_env": f"${env} is not set in this environment: calls will fail"}
     return {}
-
-
-def describe_spec(spec: dict[str, Any]) -> str:
-    """One line saying what a stored player is."""
-    kind = spec.get("kind")
-    decode = spec.get("decode", "generate")
-    reasoning = (spec.get("prompt") or {}).get("reasoning", "think")
-    if kind == "bot":
-        params = spec.get("params") or {}
-        args = ", ".join(f"{k}={v}" for k, v in params.items())
-        return f"bot {spec.get('bot') or spec.get('name')}" + (f" ({args})" if args else "")
-    if kind == "human":
-        return "a person"
-    if kind == "llamacpp":
-        where = Path(str(spec.get("path", ""))).name
-    elif kind == "transformers":
-        where = f"{spec.get('model')} on {spec.get('device', 'auto')}"
-    elif kind == "openai":
-        where = f"{spec.get('model')} @ {spec.get('base_url')}"
-    else:
-        return str(kind)
-    return f"{where} · {decode} · {reasoning}"

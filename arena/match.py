@@ -25,6 +25,7 @@ from arena.players.base import Player, Reply, Turn
 from games import CHANCE, Game, sample_chance
 
 Status = Literal["finished", "error", "aborted"]
+DEFAULT_MAX_REPLY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,54 @@ class MatchRules:
     on_exhausted: Literal["forfeit", "random"] = "forfeit"  # after the last illegal attempt
     move_time_limit_s: float | None = None  # wall time per attempt for timed players (models)
     max_decisions: int | None = None  # safety cap on player decisions; reaching it is an error
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # a longer reply is cut (and marked)
 
     def __post_init__(self) -> None:
+        if self.max_reply_bytes < 64:
+            raise ValueError("max_reply_bytes must be at least 64")
         if self.retries < 0:
             raise ValueError("retries must be >= 0")
         if self.on_exhausted not in ("forfeit", "random"):
             raise ValueError("on_exhausted must be 'forfeit' or 'random'")
         if self.move_time_limit_s is not None and self.move_time_limit_s <= 0:
             raise ValueError("move_time_limit_s must be positive")
+
+
+_CUT_MARK = "\n[reply cut at {limit} bytes of {size}]"
+
+
+def cap_text(text: object, limit: int) -> tuple[str, bool]:
+    """(`text` as a string of at most `limit` UTF-8 bytes plus a visible mark, whether it was
+    cut). Whatever a player returns is stored and parsed as text, never as anything else."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    if len(text) * 4 <= limit:  # (cheap: a character is at most 4 bytes)
+        return text, False
+    data = text.encode("utf-8", errors="replace")
+    if len(data) <= limit:
+        return text, False
+    cut = data[:limit].decode("utf-8", errors="ignore")
+    return cut + _CUT_MARK.format(limit=limit, size=len(data)), True
+
+
+def strip_echo(text: str, messages: list[dict[str, Any]] | None, legal: list[str]) -> str:
+    """The reply without the lines it copied from the prompt's last user message (the board,
+    "Legal moves: a, b, c", the answer template): small models echo their prompt, and a move
+    read from an echo is a move the model never chose. A line that is exactly a legal move is
+    kept (the model may answer with a move the prompt happens to show alone on a line)."""
+    if not messages or not text:
+        return text
+    prompt = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
+    if not isinstance(prompt, str):
+        return text
+
+    def key(line: str) -> str:
+        return " ".join(line.split()).lower()
+
+    echoed = {key(line) for line in prompt.splitlines() if line.strip()}
+    moves = {a.lower() for a in legal}
+    kept = [ln for ln in text.splitlines() if key(ln) not in echoed or key(ln) in moves]
+    return "\n".join(kept)
 
 
 @dataclass
@@ -349,7 +390,8 @@ async def _ask(
     limit = player.time_limit_s or (rules.move_time_limit_s if player.timed else None)
     t0 = time.perf_counter()
     if limit is None and (stop is None or player.quick):  # no clock, nothing worth racing
-        return attempt_from_reply(turn, await player.act(turn), time.perf_counter() - t0)
+        reply = await player.act(turn)
+        return attempt_from_reply(turn, reply, time.perf_counter() - t0, rules.max_reply_bytes)
     task = asyncio.ensure_future(player.act(turn))
     waiters: set[asyncio.Future] = {task}
     stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
@@ -376,12 +418,20 @@ async def _ask(
             latency_s=time.perf_counter() - t0,
             timed_out=True,
         )
-    return attempt_from_reply(turn, task.result(), time.perf_counter() - t0)
+    return attempt_from_reply(turn, task.result(), time.perf_counter() - t0, rules.max_reply_bytes)
 
 
-def attempt_from_reply(turn: Turn, reply: Reply, latency: float) -> Attempt:
-    """Parse and check a reply into the `Attempt` that the record keeps."""
+def attempt_from_reply(
+    turn: Turn, reply: Reply, latency: float, max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
+) -> Attempt:
+    """Parse and check a reply into the `Attempt` that the record keeps. A reply longer than
+    `max_reply_bytes` is cut (and marked as cut) before it is parsed or stored."""
+    reply.text, cut = cap_text(reply.text, max_reply_bytes)
+    if reply.reasoning is not None:
+        reply.reasoning, _ = cap_text(reply.reasoning, max_reply_bytes)
     parsed_action, error = _parse(turn, reply)
+    if cut and error:
+        error = f"the reply was longer than {max_reply_bytes} bytes and was cut; {error}"
     return Attempt(
         raw=reply.text,
         action=parsed_action,
@@ -392,7 +442,7 @@ def attempt_from_reply(turn: Turn, reply: Reply, latency: float) -> Attempt:
         prompt_tokens=reply.prompt_tokens,
         completion_tokens=reply.completion_tokens,
         cost_usd=reply.cost_usd,
-        finish_reason=reply.finish_reason,
+        finish_reason="cut" if cut else reply.finish_reason,
         policy=reply.policy,
         reasoning=reply.reasoning,
     )
@@ -405,7 +455,13 @@ def _parse(turn: Turn, reply: Reply) -> tuple[str | None, str | None]:
             return reply.action, None
         parsed = game.parse_action(state, reply.action)
     else:
-        parsed = game.parse_action(state, reply.text)
+        text = strip_echo(reply.text, reply.messages, turn.legal_actions)
+        if not text.strip() and reply.text.strip():
+            return None, (
+                "the reply only repeats the prompt; answer with one legal move: "
+                + ", ".join(turn.legal_actions[:60])
+            )
+        parsed = game.parse_action(state, text)
     if parsed.ok:
         return parsed.action, None
     error = parsed.error or "not a legal move"

@@ -110,7 +110,7 @@ def test_429_then_200_inside_a_match_is_retried_not_a_move(fault_proxy, llama_se
     "reply, legal",
     [
         ("", False),
-        ("x" * 200_000, False),
+        ("x" * 60_000, False),
         ("\x1b[2J\x1b]0;owned\x07[bold red]b2[/bold red] <script>alert(1)</script>", True),
         ("[link=file:///etc/passwd]a1[/link] {__import__('os')}", True),
     ],

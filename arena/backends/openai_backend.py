@@ -256,12 +256,16 @@ class OpenAIBackend(Backend):
             raise BadReply("the reply has no choices")
         choice = resp.choices[0]
         usage = resp.usage
-        return Generation(
-            text=choice.message.content or "",
+        gen = Generation(
+            text=content_text(choice.message.content),
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
             finish_reason=choice.finish_reason,
         )
+        reasoning = _reasoning_of(choice.message)
+        if reasoning:
+            gen.meta["reasoning"] = reasoning
+        return gen
 
     async def _chat_stream(self, client: Any, body: dict[str, Any], on_text: OnText) -> Generation:
         from openai import BadRequestError
@@ -279,23 +283,30 @@ class OpenAIBackend(Backend):
             del streamed["stream_options"]
             stream = await client.chat.completions.create(**streamed)
         pieces: list[str] = []
+        thoughts: list[str] = []
         finish: str | None = None
         usage: Any = None
         async with stream:
             async for chunk in stream:
                 usage = getattr(chunk, "usage", None) or usage
                 for choice in chunk.choices[:1]:
-                    text = choice.delta.content if choice.delta else None
+                    text = content_text(choice.delta.content) if choice.delta else ""
                     if text:
                         pieces.append(text)
                         on_text(text)
+                    thought = _reasoning_of(choice.delta) if choice.delta else None
+                    if thought:
+                        thoughts.append(thought)
                     finish = choice.finish_reason or finish
-        return Generation(
+        gen = Generation(
             text="".join(pieces),
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
             finish_reason=finish,
         )
+        if thoughts:
+            gen.meta["reasoning"] = "".join(thoughts)
+        return gen
 
     def _cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
         if self.price_input_per_mtok is None and self.price_output_per_mtok is None:
@@ -474,3 +485,41 @@ def _scrub(text: str, key: str) -> str:
     if key and key != NO_KEY and len(key) >= 4:
         text = text.replace(key, "[api key]")
     return text
+
+
+def content_text(content: Any) -> str:
+    """A reply's `content` as text: a string as it is, nothing as "", and the content-parts
+    form (a list of `{"type": "text", "text": ...}`, which several servers send) joined. A part
+    that is not text (an image, audio) is refused: a move is text."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            kind = _field(part, "type")
+            text = _field(part, "text")
+            if kind in ("text", "output_text", None) and isinstance(text, str):
+                texts.append(text)
+            elif kind in ("refusal",) and isinstance(_field(part, "refusal"), str):
+                texts.append(_field(part, "refusal"))
+            else:
+                raise BadReply(f"the reply holds a {kind or 'non-text'} part; only text is read")
+        return "".join(texts)
+    raise BadReply(f"the reply's content is a {type(content).__name__}, not text")
+
+
+def _field(part: Any, name: str) -> Any:
+    return part.get(name) if isinstance(part, dict) else getattr(part, name, None)
+
+
+def _reasoning_of(message: Any) -> str | None:
+    """The reasoning some servers return beside the answer (`reasoning_content`: vLLM,
+    DeepSeek; `reasoning`: others), as text."""
+    extra = getattr(message, "model_extra", None) or {}
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(message, name, None) or extra.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None

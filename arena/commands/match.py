@@ -39,6 +39,13 @@ def _short(text: str, limit: int = 80) -> str:
     help="After the last illegal attempt: forfeit, or play a random legal move.",
 )
 @click.option("--move-time-limit", type=float, default=None, help="Seconds per model attempt.")
+@click.option(
+    "--max-reply-bytes",
+    type=int,
+    default=64 * 1024,
+    show_default=True,
+    help="A longer reply is cut there (and marked) before it is parsed and stored.",
+)
 @click.option("--show-replies/--no-show-replies", default=True, help="Print the models' replies.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the full match record as JSON at the end."
@@ -56,6 +63,7 @@ def match_command(
     retries: int,
     on_illegal: str,
     move_time_limit: float | None,
+    max_reply_bytes: int,
     show_replies: bool,
     as_json: bool,
     no_store: bool,
@@ -84,7 +92,10 @@ def match_command(
         )
     try:
         rules = MatchRules(
-            retries=retries, on_exhausted=on_illegal, move_time_limit_s=move_time_limit
+            retries=retries,
+            on_exhausted=on_illegal,
+            move_time_limit_s=move_time_limit,
+            max_reply_bytes=max_reply_bytes,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

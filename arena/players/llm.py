@@ -105,6 +105,7 @@ class LLMPlayer(Player):
                 completion_tokens=gen.completion_tokens,
                 cost_usd=gen.cost_usd,
                 finish_reason=gen.finish_reason,
+                reasoning=gen.meta.get("reasoning"),
                 meta={"token_ids": gen.token_ids} if gen.token_ids is not None else {},
             )
         reply.messages = [dict(m) for m in messages]

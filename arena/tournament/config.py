@@ -66,6 +66,8 @@ class TournamentConfig(BaseModel):
     """Re-asks after an illegal reply."""
     on_illegal: Literal["forfeit", "random"] = "forfeit"
     move_time_limit_s: float | None = Field(None, gt=0)
+    max_reply_bytes: int = Field(64 * 1024, ge=64, le=64 * 1024 * 1024)
+    """A longer reply is cut there (and marked as cut) before it is parsed and stored."""
     max_error_tries: int = Field(3, ge=1, le=100)
     """A match that ends in error is retried (on resume) until it has failed this often."""
     player: list[dict[str, Any]] = Field(default_factory=list)

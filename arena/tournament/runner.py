@@ -323,6 +323,22 @@ def _settle(db: Database, tid: int, planner: _Planner, stopped: bool) -> str:
     return status
 
 
+def _record(db, result, player_ids, tournament_id, schedule_id, config) -> None:
+    """Store a played match. A record that SQLite cannot take (a value a player returned
+    that is not text or a number) is stored as an error of the match instead, so the slot is
+    counted and a resume does not trip on the same match for ever."""
+    import sqlite3
+
+    kw = {"tournament_id": tournament_id, "schedule_id": schedule_id}
+    try:
+        record_match(db, result, player_ids, max_tries=config.max_error_tries, **kw)
+    except (sqlite3.InterfaceError, sqlite3.ProgrammingError, TypeError, ValueError) as exc:
+        result.status, result.returns, result.moves = "error", None, []
+        result.forfeit_seat = None
+        result.error = f"the match record could not be stored: {type(exc).__name__}: {exc}"
+        record_match(db, result, player_ids, max_tries=config.max_error_tries, **kw)
+
+
 async def run_tournament(
     db: Database,
     tournament_id: int,
@@ -357,6 +373,7 @@ async def run_tournament(
         retries=config.retries,
         on_exhausted=config.on_illegal,
         move_time_limit_s=config.move_time_limit_s,
+        max_reply_bytes=config.max_reply_bytes,
     )
     planner = _PLANNERS[config.format](db, tournament_id, config, entries)
     ids = {name: get_player(db, name).id for name in specs}
@@ -415,14 +432,7 @@ async def run_tournament(
             for task in done:
                 slot = running.pop(task)
                 result = task.result()
-                record_match(
-                    db,
-                    result,
-                    [ids[n] for n in slot.seats],
-                    tournament_id=tournament_id,
-                    schedule_id=slot.id,
-                    max_tries=config.max_error_tries,
-                )
+                _record(db, result, [ids[n] for n in slot.seats], tournament_id, slot.id, config)
                 progress.last = result
                 if result.status == "finished":
                     progress.played += 1

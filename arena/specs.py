@@ -154,8 +154,7 @@ class _ModelSpec(_PlayerSpec):
                 "reasoning think-then-constrained needs decode constrained or score, not free"
             )
         data["decode"] = decode
-        if "prompt" in data or reasoning != "think":
-            data["prompt"] = {**prompt, "reasoning": reasoning}
+        data["prompt"] = {**prompt, "reasoning": reasoning}
         return data
 
     _LOCAL: ClassVar[bool] = False
@@ -171,6 +170,8 @@ def _existing_file(v: str, what: str) -> str:
 class LlamaCppSpec(_ModelSpec):
     _LOCAL: ClassVar[bool] = True
     kind: Literal["llamacpp"] = "llamacpp"
+    decode: Literal["free", "constrained", "score"] = "constrained"
+    prompt: PromptSpec = PromptSpec(reasoning="think-then-constrained")
     path: str
     """A GGUF file, any quantization llama.cpp reads (f32, f16, Q8_0, Q4_K_M, ...)."""
     chat_format: str | None = None
@@ -195,6 +196,8 @@ class LlamaCppSpec(_ModelSpec):
 class TransformersSpec(_ModelSpec):
     _LOCAL: ClassVar[bool] = True
     kind: Literal["transformers"] = "transformers"
+    decode: Literal["free", "constrained", "score"] = "constrained"
+    prompt: PromptSpec = PromptSpec(reasoning="think-then-constrained")
     model: str
     """A local Hugging Face model folder (or a hub id when there is internet)."""
     device: str = "auto"

@@ -90,6 +90,7 @@ FIELDS: tuple[FieldDef, ...] = (
     _f("n_ctx", "context", "int", ("llamacpp",)),
     _f("n_threads", "threads", "int", ("llamacpp",)),
     _f("seed", "model seed", "int", ("llamacpp",)),
+    _f("repack", "repack weights", "bool", ("llamacpp",)),
     _f("model", "model", "text", ("transformers", "openai"), hint="folder, hub id or model name"),
     _f("device", "device", "text", ("transformers",), hint="auto, cpu, cuda, cuda:1, mps"),
     _f("dtype", "dtype", "choice", ("transformers",)),
@@ -108,6 +109,7 @@ FIELDS: tuple[FieldDef, ...] = (
     _f("gguf_path", "served GGUF", "text", ("openai",), nullable=True, hint="enables score"),
     _f("decode", "decode", "choice", MODELS),
     _f("prompt.reasoning", "reasoning", "choice", MODELS),
+    _f("prompt.reasoning_tokens", "reasoning tokens", "int", MODELS),
     _f("prompt.style", "prompt style", "choice", MODELS),
     _f("prompt.list_legal_moves", "list legal moves", "bool", MODELS),
     _f("prompt.include_rules", "include rules", "bool", MODELS),
@@ -132,15 +134,20 @@ def default_value(key: str, kind: str) -> Any:
     cls: type[BaseModel] = SPEC_CLASSES.get(kind, BotSpec)
     if key.split(".")[0] not in cls.model_fields:  # shown for another kind: its own default
         cls = next((c for c in SPEC_CLASSES.values() if key.split(".")[0] in c.model_fields), cls)
+    table: BaseModel | None = None  # the kind's own default table ("prompt" of llamacpp)
     for part in parents:
         info = cls.model_fields.get(part)
         if info is None:
             return None
-        cls = type(info.get_default(call_default_factory=True))
+        table = info.get_default(call_default_factory=True)
+        cls = type(table)
     info = cls.model_fields.get(leaf)
     if info is None or info.is_required():
         return None
-    value = info.get_default(call_default_factory=True)
+    if table is not None:
+        value = getattr(table, leaf)
+    else:
+        value = info.get_default(call_default_factory=True)
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 

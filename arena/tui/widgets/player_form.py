@@ -26,6 +26,7 @@ from arena.tui.widgets.player_fields import (
     FORM_KINDS,
     FieldDef,
     build_spec_dict,
+    default_value,
     extra_keys,
     form_values,
     key_warnings,
@@ -139,6 +140,7 @@ class PlayerForm(Vertical):
         self.query_one("#form-title", Static).update(literal(heading))
         self.clear_notes()
         self._show_kind(kind)
+        self._shown_kind = kind
         self.query_one("#f-name", Input).focus()
 
     def _show_kind(self, kind: str) -> None:
@@ -150,7 +152,26 @@ class PlayerForm(Vertical):
         if event.select.id == "f-kind":
             event.stop()
             self.clear_notes()
+            self._follow_kind_defaults(getattr(self, "_shown_kind", None), self.kind)
             self._show_kind(self.kind)
+            self._shown_kind = self.kind
+
+    def _follow_kind_defaults(self, old: str | None, new: str) -> None:
+        """Fields whose default depends on the kind (a local model reasons, then answers
+        among the legal moves; an API model answers in free text) follow a change of kind
+        unless the user changed them."""
+        if old is None or old == new:
+            return
+        for f in FIELDS:
+            if new not in f.kinds or f.type != "choice":
+                continue
+            after = default_value(f.key, new)
+            widget = self.query_one(f"#{_wid(f.key)}", Select)
+            # A field the old kind hid cannot have been changed by the user.
+            untouched = old not in f.kinds or widget.value == default_value(f.key, old)
+            if untouched and widget.value != after:
+                with widget.prevent(Select.Changed):
+                    widget.value = after
 
     def on_input_changed(self, event: Input.Changed) -> None:
         # The key variable is checked as it is typed: a warning, never a block.

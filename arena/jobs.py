@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from arena.models.trainable import untrainable_reason
 from arena.processes import process_running
 from arena.store.db import open_db, write
 from arena.store.schema import now
@@ -142,11 +143,12 @@ class TrainConfig(BaseModel):
 
     @field_validator("base")
     @classmethod
-    def _base_exists(cls, v: str) -> str:
-        path = Path(v).expanduser()
-        if not path.is_dir():
-            raise ValueError(f"no model folder at {v}")
-        return str(path.resolve())
+    def _base_is_trainable(cls, v: str) -> str:
+        # Files only (config.json, weights, tokenizer, chat template): cheap, no torch.
+        reason = untrainable_reason(v)
+        if reason is not None:
+            raise ValueError(reason)
+        return str(Path(v).expanduser().resolve())
 
     @field_validator("name")
     @classmethod

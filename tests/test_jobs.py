@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from model_folders import stub_model_folder
 
 from arena.cli import cli
 from arena.jobs import (
@@ -58,8 +60,7 @@ def arena(tmp_path, monkeypatch):
     """A database path, a base folder, the fake trainer; kills leftover trainers at the end."""
     monkeypatch.setenv("ARENA_TRAINER_FAKE", "1")
     monkeypatch.delenv("ARENA_TRAINER_FAKE_FAIL_AT", raising=False)
-    base = tmp_path / "base-model"
-    base.mkdir()
+    base = stub_model_folder(tmp_path / "base-model")
     db_path = tmp_path / "arena.db"
     db = open_db(db_path)
     yield db_path, db, base
@@ -163,7 +164,7 @@ def test_an_exception_in_the_trainer_fails_the_job_with_type_message_and_traceba
 def test_a_job_whose_base_folder_vanished_fails_with_a_clear_error(arena):
     db_path, db, base = arena
     job_id = create_job(db, TrainConfig(base=str(base), steps=100))
-    base.rmdir()
+    shutil.rmtree(base)
     start_job(db_path, job_id)
     _wait_for(lambda: get_job(db, job_id).status != "running", what="the job to end")
     job = get_job(db, job_id)
@@ -220,8 +221,7 @@ def test_job_started_by_the_cli_survives_the_cli_exiting(arena):
     ],
 )
 def test_bad_start_input_is_a_one_line_error_and_writes_nothing(tmp_path, args, message):
-    base = tmp_path / "base"
-    base.mkdir()
+    base = stub_model_folder(tmp_path / "base")
     db_path = tmp_path / "arena.db"
     argv = ["--db", str(db_path), "train", "start", "--base", str(base), *args]
     result = CliRunner().invoke(cli, argv)

@@ -1,4 +1,4 @@
-"""`arena models`: make a tiny model from game text; export a Hugging Face model to GGUF."""
+"""`arena models`: make a tiny model from game text; convert between Hugging Face and GGUF."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 @click.group("models")
 def models_group() -> None:
-    """Make tiny test models and export Hugging Face models to GGUF for llama.cpp."""
+    """Make tiny test models; convert Hugging Face folders to GGUF and back."""
 
 
 @models_group.command("make-tiny")
@@ -97,4 +97,34 @@ def export_gguf_command(hf_dir: Path, out: Path, dtype: str) -> None:
         f"wrote {summary.path}: {summary.arch}, {summary.dtype}, {summary.tensors} tensors, "
         f"{summary.parameters:,} parameters, vocabulary {summary.vocab_size} "
         f"(pre-tokenizer {summary.pre_tokenizer})"
+    )
+
+
+@models_group.command("import-gguf")
+@click.argument("gguf_file", metavar="FILE", type=click.Path(path_type=Path))
+@click.argument("out_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "bfloat16", "float16"]),
+    default="float32",
+    show_default=True,
+    help="Weight type in the folder (float32 is exact; the others are half the size).",
+)
+def import_gguf_command(gguf_file: Path, out_dir: Path, dtype: str) -> None:
+    """Turn a Llama or Qwen2 GGUF file into a Hugging Face folder for transformers and training.
+
+    Quantized weights (Q4_0, Q4_1, Q8_0, K-quants, ...) are dequantized; DIR must not exist or be
+    empty.
+    """
+    from arena.models.gguf_import import GGUFImportError, import_gguf
+
+    try:
+        summary = import_gguf(gguf_file, out_dir, dtype)
+    except (GGUFImportError, OSError) as exc:  # a bad file, or an unwritable destination
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"wrote {summary.path}: {summary.arch}, {summary.dtype} from "
+        f"{'/'.join(summary.file_types)}, {summary.tensors} tensors, "
+        f"{summary.parameters:,} parameters, vocabulary {summary.vocab_size} "
+        f"(pre-tokenizer {summary.pre_tokenizer}), {summary.seconds:.1f} s"
     )

@@ -30,7 +30,8 @@ def _job_error(exc: Exception) -> click.ClickException:
     "--base",
     required=True,
     type=click.Path(),
-    help="The Hugging Face model folder to start from.",
+    help="The Hugging Face model folder to start from (`arena models import-gguf` makes one "
+    "from a GGUF file).",
 )
 @click.option(
     "--opponent",

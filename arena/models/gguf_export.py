@@ -5,10 +5,8 @@ the architecture's hyperparameters, the tokenizer (see `gguf_vocab`), the chat t
 tensors under llama.cpp's names. Tensors are converted and written one at a time, so memory
 holds one tensor, not the model.
 
-Layout: Llama's rotary embedding in llama.cpp rotates adjacent pairs of each head's dimensions
-(2i, 2i+1), while the Hugging Face model rotates the two halves (i, i + d/2); the Q and K rows
-are reordered to match. Qwen2 runs in llama.cpp with the halves ("NeoX") rotation, so its
-tensors are written as they are.
+Names, shapes and the Llama Q/K row order (llama.cpp rotates adjacent pairs, the Hugging Face
+model rotates halves) are in `gguf_layout`, which the importer shares.
 """
 
 from __future__ import annotations
@@ -21,33 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arena.models.gguf_rope import RopeSettings, rope_settings, write_rope_metadata
+from arena.models.gguf_layout import (
+    LAYER_NAMES,
+    SUPPORTED_ARCHS,
+    HParams,
+    config_arch,
+    config_hparams,
+    expected_shape,
+    gguf_tensor_name,
+    permuted_heads,
+)
+from arena.models.gguf_layout import pairs_from_halves as _pairs_from_halves
+from arena.models.gguf_rope import write_rope_metadata
 from arena.models.gguf_vocab import GGUFVocab, build_vocab
 from arena.models.hf_folder import ExportError, HFFolder, read_hf_folder
 
 __all__ = ["DTYPES", "SUPPORTED_ARCHS", "ExportError", "ExportSummary", "export_gguf"]
 
-# model_type -> the Hugging Face class it is saved from.
-SUPPORTED_ARCHS = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}
 DTYPES = ("f32", "f16")
-
-# Hugging Face per-layer tensor name (after "model.layers.N.") -> llama.cpp's (after "blk.N.").
-_LAYER_NAMES = {
-    "input_layernorm": "attn_norm",
-    "self_attn.q_proj": "attn_q",
-    "self_attn.k_proj": "attn_k",
-    "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output",
-    "post_attention_layernorm": "ffn_norm",
-    "mlp.gate_proj": "ffn_gate",
-    "mlp.up_proj": "ffn_up",
-    "mlp.down_proj": "ffn_down",
-}
-_GLOBAL_NAMES = {
-    "model.embed_tokens": "token_embd",
-    "model.norm": "output_norm",
-    "lm_head": "output",
-}
 
 
 @dataclass(frozen=True)
@@ -63,80 +52,17 @@ class ExportSummary:
     pre_tokenizer: str
 
 
-@dataclass(frozen=True)
-class _HParams:
-    n_layer: int
-    n_embd: int
-    n_ff: int
-    n_head: int
-    n_head_kv: int
-    head_dim: int
-    n_ctx: int
-    rms_eps: float
-    rope: RopeSettings
-    tied: bool
-
-
-def _arch(config: dict[str, Any]) -> str:
-    model_type = config.get("model_type")
-    if model_type in SUPPORTED_ARCHS:
-        return model_type
-    archs = config.get("architectures") or []
-    supported = ", ".join(f"{k} ({v})" for k, v in SUPPORTED_ARCHS.items())
-    name = archs[0] if archs else model_type
-    raise ExportError(f"unsupported architecture {name!r}; supported: {supported}")
-
-
-def _hparams(arch: str, config: dict[str, Any]) -> _HParams:
-    try:
-        n_embd = int(config["hidden_size"])
-        n_head = int(config["num_attention_heads"])
-        head_dim = int(config.get("head_dim") or n_embd // n_head)
-        hp = _HParams(
-            n_layer=int(config["num_hidden_layers"]),
-            n_embd=n_embd,
-            n_ff=int(config["intermediate_size"]),
-            n_head=n_head,
-            n_head_kv=int(config.get("num_key_value_heads") or n_head),
-            head_dim=head_dim,
-            n_ctx=int(config.get("max_position_embeddings") or 4096),
-            rms_eps=float(config.get("rms_norm_eps") or 1e-6),
-            rope=rope_settings(arch, config, head_dim),
-            tied=bool(config.get("tie_word_embeddings", arch == "qwen2")),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ExportError(f"config.json lacks or garbles a required field: {exc}") from None
-    if config.get("hidden_act", "silu") != "silu":
-        raise ExportError(f"unsupported activation {config.get('hidden_act')!r}; supported: silu")
-    if config.get("mlp_bias"):
-        raise ExportError("unsupported: biases in the MLP (mlp_bias)")
-    return hp
-
-
 def _gguf_name(hf_name: str) -> str | None:
     """llama.cpp's name for a Hugging Face tensor; None for tensors llama.cpp recomputes."""
-    stem, _, kind = hf_name.rpartition(".")
-    if stem.endswith("rotary_emb"):
+    if hf_name.rpartition(".")[0].endswith("rotary_emb"):
         return None  # inv_freq buffers in old checkpoints
-    if stem in _GLOBAL_NAMES:
-        return f"{_GLOBAL_NAMES[stem]}.{kind}"
-    parts = stem.split(".", 3)
-    if len(parts) == 4 and parts[:2] == ["model", "layers"] and parts[3] in _LAYER_NAMES:
-        return f"blk.{int(parts[2])}.{_LAYER_NAMES[parts[3]]}.{kind}"
-    raise ExportError(f"unexpected tensor {hf_name!r} (not part of a plain Llama/Qwen2 model)")
+    name = gguf_tensor_name(hf_name)
+    if name is None:
+        raise ExportError(f"unexpected tensor {hf_name!r} (not part of a plain Llama/Qwen2 model)")
+    return name
 
 
-def _pairs_from_halves(rows: Any, n_heads: int) -> Any:
-    """Reorder Q/K rows (or bias entries) from HF's rotate-halves to llama.cpp's adjacent pairs.
-
-    Within each head, output row 2i takes HF row i and row 2i+1 takes HF row i + d/2.
-    """
-    shape = rows.shape
-    per_head = rows.reshape(n_heads, 2, shape[0] // n_heads // 2, *shape[1:])
-    return per_head.swapaxes(1, 2).reshape(shape)
-
-
-def _plan(folder: HFFolder, arch: str, hp: _HParams) -> list[tuple[str, str]]:
+def _plan(folder: HFFolder, arch: str, hp: HParams) -> list[tuple[str, str]]:
     """(HF name, GGUF name) for every tensor to write, in llama.cpp's customary order."""
     names = {}
     for hf_name in folder.tensors:
@@ -149,7 +75,7 @@ def _plan(folder: HFFolder, arch: str, hp: _HParams) -> list[tuple[str, str]]:
     if not hp.tied:
         required.append("output.weight")
     for i in range(hp.n_layer):
-        required += [f"blk.{i}.{n}.weight" for n in _LAYER_NAMES.values()]
+        required += [f"blk.{i}.{n}.weight" for n in LAYER_NAMES.values()]
         if arch == "qwen2":
             required += [f"blk.{i}.attn_{n}.bias" for n in "qkv"]
     missing = [n for n in required if n not in names]
@@ -175,28 +101,7 @@ class _Tensor:
     produce: Callable[[], Any]
 
 
-def _expected_shape(gguf_name: str, hp: _HParams, n_vocab: int) -> tuple[int, ...] | None:
-    q, kv = hp.n_head * hp.head_dim, hp.n_head_kv * hp.head_dim
-    kind = gguf_name.split(".")[-2] if gguf_name.startswith("blk.") else gguf_name.split(".")[0]
-    weight = gguf_name.endswith(".weight")
-    shapes = {
-        "token_embd": (n_vocab, hp.n_embd),
-        "output": (n_vocab, hp.n_embd),
-        "output_norm": (hp.n_embd,),
-        "attn_norm": (hp.n_embd,),
-        "ffn_norm": (hp.n_embd,),
-        "attn_q": (q, hp.n_embd) if weight else (q,),
-        "attn_k": (kv, hp.n_embd) if weight else (kv,),
-        "attn_v": (kv, hp.n_embd) if weight else (kv,),
-        "attn_output": (hp.n_embd, q) if weight else (hp.n_embd,),
-        "ffn_gate": (hp.n_ff, hp.n_embd),
-        "ffn_up": (hp.n_ff, hp.n_embd),
-        "ffn_down": (hp.n_embd, hp.n_ff),
-    }
-    return shapes.get(kind)
-
-
-def _tensors(folder: HFFolder, arch: str, hp: _HParams, dtype: str, n_vocab: int) -> list[_Tensor]:
+def _tensors(folder: HFFolder, arch: str, hp: HParams, dtype: str, n_vocab: int) -> list[_Tensor]:
     """Every tensor to write, checked against the config's shapes, in llama.cpp's order."""
     import numpy as np
 
@@ -206,7 +111,7 @@ def _tensors(folder: HFFolder, arch: str, hp: _HParams, dtype: str, n_vocab: int
         tensors.append(_Tensor("rope_freqs.weight", factors.shape, factors.dtype, lambda: factors))
     for hf_name, gguf_name in _plan(folder, arch, hp):
         shape = folder.tensors[hf_name].shape
-        expected = _expected_shape(gguf_name, hp, n_vocab)
+        expected = expected_shape(gguf_name, hp, n_vocab)
         if expected is not None and shape != expected:
             raise ExportError(
                 f"tensor {hf_name} has shape {list(shape)}, but config.json implies "
@@ -214,11 +119,7 @@ def _tensors(folder: HFFolder, arch: str, hp: _HParams, dtype: str, n_vocab: int
             )
         # Norms and biases stay f32 in an f16 file, as llama.cpp computes them in f32.
         stored = np.dtype(np.float16 if dtype == "f16" and len(shape) >= 2 else np.float32)
-        heads = None
-        if arch == "llama" and ".attn_q." in gguf_name:
-            heads = hp.n_head
-        elif arch == "llama" and ".attn_k." in gguf_name:
-            heads = hp.n_head_kv
+        heads = permuted_heads(arch, gguf_name, hp)
 
         def produce(hf_name: str = hf_name, heads: int | None = heads, stored: Any = stored) -> Any:
             arr = folder.load(hf_name)
@@ -231,7 +132,7 @@ def _tensors(folder: HFFolder, arch: str, hp: _HParams, dtype: str, n_vocab: int
 
 
 def _write_metadata(
-    writer: Any, arch: str, hp: _HParams, vocab: GGUFVocab, folder: HFFolder, dtype: str
+    writer: Any, arch: str, hp: HParams, vocab: GGUFVocab, folder: HFFolder, dtype: str
 ) -> None:
     import gguf
 
@@ -284,8 +185,8 @@ def export_gguf(hf_dir: str | Path, out_path: str | Path, dtype: str = "f32") ->
             "(quantize the f16 file afterwards with llama.cpp's llama-quantize if needed)"
         )
     folder = read_hf_folder(hf_dir)
-    arch = _arch(folder.config)
-    hp = _hparams(arch, folder.config)
+    arch = config_arch(folder.config)
+    hp = config_hparams(arch, folder.config)
     embd_name = "model.embed_tokens.weight"
     if embd_name not in folder.tensors:
         raise ExportError(f"the weights lack the token embedding {embd_name}")

@@ -1,9 +1,10 @@
-"""A Hugging Face byte-level BPE tokenizer, translated into GGUF's tokenizer metadata.
+"""A Hugging Face byte-level BPE tokenizer, translated into GGUF's tokenizer metadata and back.
 
 llama.cpp re-implements tokenization from the file: the token strings, their types, the merges,
 the special ids, and a named pre-tokenizer (the regex that splits text before BPE). The name
 must match the tokenizer's real split regex or llama.cpp tokenizes differently, so the split is
-read from tokenizer.json and only the splits llama.cpp knows under a name are accepted.
+read from tokenizer.json and only the splits llama.cpp knows under a name are accepted
+(`detect_pre`); `byte_level_pre_tokenizer` builds the `tokenizers` pre-tokenizer for a name.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from arena.models.hf_folder import ExportError, HFFolder
 
 # GGUF token types (gguf.TokenType), written as plain ints.
-NORMAL, CONTROL, USER_DEFINED, UNUSED = 1, 3, 4, 5
+NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 
 # llama.cpp's name for a pre-tokenizer -> its split regex, as tokenizer.json holds it.
 SPLIT_REGEXES = {
@@ -26,7 +27,17 @@ SPLIT_REGEXES = {
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
 }
 _SPLITS = {regex: name for name, regex in SPLIT_REGEXES.items()}
-SUPPORTED_PRE = ("gpt-2 (ByteLevel with its own regex)", "llama-bpe (Llama 3)", "qwen2")
+SUPPORTED_PRE = (
+    "gpt-2 (ByteLevel with its own regex)",
+    "smollm (single digits, then GPT-2's regex)",
+    "llama-bpe (Llama 3)",
+    "qwen2",
+)
+# llama.cpp names that share one split: GPT-2's regex, or single digits first, then GPT-2's.
+_GPT2_PRE = ("gpt-2",)
+_DIGITS_GPT2_PRE = ("smollm", "starcoder", "refact")
+_PRE_ALIASES = {"llama3": "llama-bpe", "llama-v3": "llama-bpe"}  # llama.cpp's other spellings
+IMPORTABLE_PRE = _GPT2_PRE + _DIGITS_GPT2_PRE + tuple(SPLIT_REGEXES) + tuple(_PRE_ALIASES)
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,16 @@ def detect_pre(tokenizer: dict[str, Any]) -> str:
     if _is_byte_level(pre) and pre.get("use_regex", True) and not pre.get("add_prefix_space"):
         return "gpt-2"
     parts = pre.get("pretokenizers") if pre.get("type") == "Sequence" else None
+    if (
+        parts
+        and len(parts) == 2
+        and parts[0].get("type") == "Digits"
+        and parts[0].get("individual_digits")
+        and _is_byte_level(parts[1])
+        and parts[1].get("use_regex", True)
+        and not parts[1].get("add_prefix_space")
+    ):
+        return "smollm"
     if parts and len(parts) == 2 and parts[0].get("type") == "Split" and _is_byte_level(parts[1]):
         byte_level = parts[1]
         regex = (parts[0].get("pattern") or {}).get("Regex")
@@ -66,6 +87,36 @@ def detect_pre(tokenizer: dict[str, Any]) -> str:
         "this tokenizer's pre-tokenizer (how it splits text before BPE) has no llama.cpp "
         f"equivalent that the exporter knows; supported: {', '.join(SUPPORTED_PRE)}"
     )
+
+
+def canonical_pre(pre: str) -> str:
+    """The name this module uses for one of llama.cpp's spellings of a pre-tokenizer."""
+    return _PRE_ALIASES.get(pre, pre)
+
+
+def byte_level_pre_tokenizer(pre: str) -> Any:
+    """The `tokenizers` pre-tokenizer that splits text as llama.cpp's pre-tokenizer `pre` does
+    (one of `IMPORTABLE_PRE`); `ValueError` for others."""
+    from tokenizers import Regex, pre_tokenizers
+
+    pre = canonical_pre(pre)
+    if pre in _GPT2_PRE:
+        return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if pre in _DIGITS_GPT2_PRE:
+        return pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Digits(individual_digits=True),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+            ]
+        )
+    if pre in SPLIT_REGEXES:
+        return pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(SPLIT_REGEXES[pre]), behavior="isolated", invert=False),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
+    raise ValueError(f"unknown pre-tokenizer {pre!r}; known: {', '.join(IMPORTABLE_PRE)}")
 
 
 def _token_text(value: Any) -> str | None:

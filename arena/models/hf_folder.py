@@ -3,12 +3,14 @@
 The exporter needs only numpy to read weights: safetensors is an 8-byte header length, a JSON
 header (name -> dtype, shape, byte range) and the raw little-endian data, so tensors are read
 lazily from a memory map one at a time, and a large model never has to fit in memory twice.
+The importer writes weights the same way, one tensor at a time (`write_safetensors`).
 """
 
 from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,61 @@ class HFFolder:
         else:
             arr = raw.view(_ST_DTYPES[ref.dtype]).astype(np.float32)
         return arr.reshape(ref.shape)
+
+
+@dataclass(frozen=True)
+class TensorOut:
+    """One tensor to write: its name, safetensors dtype ("F32", "F16", "BF16"), shape, and a
+    function that computes it as a float32 numpy array (called once, when it is written)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    produce: Callable[[], Any]
+
+
+def to_bfloat16_bits(arr: Any) -> Any:
+    """float32 values as bfloat16 bit patterns (uint16), rounded to nearest, ties to even."""
+    import numpy as np
+
+    bits = np.ascontiguousarray(arr, dtype=np.float32).view(np.uint32)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    return np.where(np.isnan(arr), np.uint16(0x7FC0), rounded)
+
+
+def _stored(arr: Any, dtype: str) -> Any:
+    import numpy as np
+
+    if dtype == "BF16":
+        return to_bfloat16_bits(arr)
+    return np.ascontiguousarray(arr, dtype=_ST_DTYPES[dtype])
+
+
+def write_safetensors(path: Path, tensors: Sequence[TensorOut]) -> None:
+    """Write `tensors` to a safetensors file at `path`, computing and writing one at a time."""
+    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for t in tensors:
+        count = 1
+        for d in t.shape:
+            count *= d
+        size = count * int(_ST_DTYPES[t.dtype][-1])
+        header[t.name] = {
+            "dtype": t.dtype,
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)  # the data section starts 8-byte aligned
+    with path.open("wb") as fh:
+        fh.write(struct.pack("<Q", len(raw)))
+        fh.write(raw)
+        for t in tensors:
+            arr = _stored(t.produce(), t.dtype)
+            if tuple(arr.shape) != t.shape:
+                raise ValueError(f"tensor {t.name}: computed shape {arr.shape}, declared {t.shape}")
+            fh.write(arr.tobytes())
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:

@@ -33,9 +33,9 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
 )
 
-# Pre-tokenizers of the tiny tokenizers -> llama.cpp's name for the split regex they use. The
-# qwen2 tiny model uses Qwen2's so the exporter's "qwen2" path is exercised end to end.
-_SPLIT_PRE = {"qwen2": "qwen2", "llama3": "llama-bpe"}
+# Pre-tokenizers of the tiny tokenizers -> llama.cpp's name for the split they use. The qwen2
+# tiny model uses Qwen2's so the exporter's "qwen2" path is exercised end to end.
+_LLAMA_CPP_PRE = {"gpt2": "gpt-2", "qwen2": "qwen2", "llama3": "llama-bpe"}
 
 
 @dataclass(frozen=True)
@@ -65,23 +65,14 @@ def train_tokenizer(texts: list[str], vocab_size: int, pre: str = "gpt2") -> Any
     "llama3" (that model's regex as a Split, then ByteLevel without its own regex; Llama 3 also
     looks whole pieces up before merging). All three are known to llama.cpp.
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    from arena.models.gguf_vocab import SPLIT_REGEXES
+    from arena.models.gguf_vocab import byte_level_pre_tokenizer
 
+    if pre not in _LLAMA_CPP_PRE:
+        raise ValueError(f"unknown pre-tokenizer {pre!r}; known: {', '.join(_LLAMA_CPP_PRE)}")
     tok = Tokenizer(models.BPE(ignore_merges=pre == "llama3"))
-    if pre == "gpt2":
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    elif pre in _SPLIT_PRE:
-        regex = Regex(SPLIT_REGEXES[_SPLIT_PRE[pre]])
-        tok.pre_tokenizer = pre_tokenizers.Sequence(
-            [
-                pre_tokenizers.Split(regex, behavior="isolated", invert=False),
-                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-            ]
-        )
-    else:
-        raise ValueError(f"unknown pre-tokenizer {pre!r}; known: gpt2, {', '.join(_SPLIT_PRE)}")
+    tok.pre_tokenizer = byte_level_pre_tokenizer(_LLAMA_CPP_PRE[pre])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -8,6 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from model_folders import stub_model_folder
 from textual.widgets import DataTable, Input, Label, Sparkline
 
 from arena.jobs import get_job, stop_job
@@ -27,8 +28,7 @@ async def test_a_job_started_from_the_form_is_followed_stopped_and_resumed(
     tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("ARENA_TRAINER_FAKE", "1")
-    base = tmp_path / "base-model"
-    base.mkdir()
+    base = stub_model_folder(tmp_path / "base-model")
     db_path = tmp_path / "arena.db"
     app = make_app(db_path, seed_first_run=False)
     async with app.run_test(size=(120, 36)) as pilot:

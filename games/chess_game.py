@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from games.chess_moves import COLOR_NAMES, MoveReader, san_list, why_illegal
 from games.core import TERMINAL, Game, GameParamError, IllegalActionError, Parsed, State
-from games.parsing import clean_reply, extract_answer, format_moves, normalize, reject
+from games.parsing import choose, format_moves, problem_text, read_reply, reject
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import chess
@@ -312,46 +312,41 @@ class Chess(Game):
         return ChessState(self, self.start_board.copy(stack=False))
 
     def parse_action(self, state: State, text: str) -> Parsed:
-        assert isinstance(state, ChessState)
-        if state.outcome is not None:
+        if not isinstance(state, ChessState) or state.outcome is not None:
             return Parsed.illegal("no move is possible now: the game is over")
         moves = format_moves(state._legal_sans())
-        body = clean_reply(text)
-        if not body:
+        reply = read_reply(text)
+        if reply is None:
             return Parsed.illegal(f"the reply was empty; legal moves: {moves}")
-        answer = extract_answer(body)
-        segments = [answer] if answer is not None else []
-        lines = [ln for ln in body.splitlines() if ln.strip()]
-        segments += [body] + ([lines[-1]] if len(lines) > 1 else [])
         reader = state.reader()
-        several: list[str] = []
-        unclear: tuple[str, list[str]] | None = None
-        for segment in segments:
-            found, amb, _ = reader.scan(segment)
-            if len(found) == 1:
-                return Parsed.legal(found[0])
-            if len(found) > 1 and not several:
-                several = found
-            if amb and unclear is None:
-                unclear = amb
-            if answer is not None and segment is answer and normalize(answer):
-                break  # an explicit final answer that names no single legal move is wrong
-        if unclear is not None and not several:
+        verdict = choose(reply, reader)
+        if verdict.action is not None:
+            return Parsed.legal(verdict.action)
+        if verdict.problem:
+            return Parsed.illegal(problem_text(verdict.problem, moves))
+        _, unclear, _ = reader.scan(verdict.focus)  # tokens are resolved once: this is cheap
+        if unclear is not None and not verdict.several:
             token, options = unclear
             return Parsed.illegal(
                 f"{token} is ambiguous here: it could be {' or '.join(options)}; give exactly "
                 f"one. Legal moves: {moves}"
             )
-        focus = answer if answer is not None else body
         return reject(
-            focus, moves, explain=lambda c: self.explain_illegal(state, c), ambiguous=several
+            verdict.focus,
+            moves,
+            explain=lambda c: self._explain(state, reader, c),
+            ambiguous=verdict.several,
         )
 
     def explain_illegal(self, state: State, candidate: str) -> str | None:
         if not isinstance(state, ChessState) or state.outcome is not None:
             return None
+        return self._explain(state, state.reader(), candidate)
+
+    def _explain(self, state: ChessState, reader: MoveReader, candidate: str) -> str | None:
+        """Why the last well-formed move in `candidate` is illegal, or None."""
         try:
-            _, _, illegal = state.reader().scan(candidate)
+            _, _, illegal = reader.scan(candidate)
             if not illegal:
                 return None
             token = illegal[-1]

@@ -39,6 +39,10 @@ _CASTLE_WORDS_RE = re.compile(
 )
 # Cheap filter before the real work: could this token be a move in some spelling?
 _MOVE_LIKE_RE = re.compile(r"^[KQRBNP]?[A-H]?[1-8]?[-X:]?[A-H][1-8](=?[QRBN])?$", re.IGNORECASE)
+_MOVE_NUMBER_RE = re.compile(r"^\d{1,3} ?\.{1,3} ?")  # "12. e4", "12... e5"
+_DECORATION = " \t\r\n.,;:!?*`'\"()[]{}<>_~"
+# python-chess reads a king's move onto its own rook ("e1h1") as castling: (from, to) -> to.
+_CASTLE_TARGETS = {(4, 7): 6, (4, 0): 2, (60, 63): 62, (60, 56): 58}
 
 
 # --- fast SAN -------------------------------------------------------------------------------
@@ -169,16 +173,21 @@ def _spelled_out(match: re.Match[str]) -> str:
     return f" {letter}{'x' if capture != 'to' else ''}{target.lower()} "
 
 
-def _tokens(text: str) -> list[str]:
-    """Move-like tokens of `text`, check/mate marks and dashes at the ends stripped."""
-    text = _EP_RE.sub(" ", text)
+def _rewrite_words(text: str) -> str:
+    """`text` with its whitespace collapsed (which keeps the patterns linear), "e.p." dropped
+    and moves spelled out in words rewritten as SAN ("knight to f3" -> "Nf3")."""
+    text = _EP_RE.sub(" ", " ".join(text.split()))
     text = _PIECE_TO_RE.sub(_spelled_out, text)
-    text = _CASTLE_WORDS_RE.sub(
+    return _CASTLE_WORDS_RE.sub(
         lambda m: " O-O-O " if (m.group(1) or m.group(2) or "").lower() in "queenlong" else " O-O ",
         text,
     )
+
+
+def _tokens(text: str) -> list[str]:
+    """Move-like tokens of `text`, check/mate marks and dashes at the ends stripped."""
     out = []
-    for raw in _TOKEN_RE.findall(text):
+    for raw in _TOKEN_RE.findall(_rewrite_words(text)):
         token = raw.rstrip("+#=").strip("-")
         if _CASTLE_RE.match(token):
             out.append("O-O" if len(token) == 3 else "O-O-O")
@@ -189,7 +198,11 @@ def _tokens(text: str) -> list[str]:
 
 class MoveReader:
     """Resolves move-like tokens against one position's legal moves: `moves` (python-chess
-    moves of `board`) and `sans`, their canonical SAN in the same order."""
+    moves of `board`) and `sans`, their canonical SAN in the same order.
+
+    Everything is looked up in tables built once from the legal moves (python-chess's
+    `parse_san` is not called: on an illegal move it costs tens of microseconds, and a hostile
+    reply can hold thousands of distinct ones), and each distinct token is resolved once."""
 
     def __init__(self, board: chess.Board, moves: list[chess.Move], sans: list[str]) -> None:
         self.board = board
@@ -200,54 +213,59 @@ class MoveReader:
         self.lower: dict[str, list[str]] = {}
         for b, s in self.bare.items():
             self.lower.setdefault(b.lower(), []).append(s)
+        self._by_uci = {m.uci(): s for m, s in zip(moves, sans, strict=True)}
+        self._by_squares = {
+            (m.from_square, m.to_square, m.promotion): s for m, s in zip(moves, sans, strict=True)
+        }
+        # (piece type, from square, promotion, SAN) of the legal moves to each square.
+        self._by_target: dict[int, list[tuple[int, int, int | None, str]]] = {}
+        for m, s in zip(moves, sans, strict=True):
+            piece = board.piece_type_at(m.from_square) or 0
+            self._by_target.setdefault(m.to_square, []).append(
+                (piece, m.from_square, m.promotion, s)
+            )
+        self._resolved: dict[str, tuple[str, Any]] = {}
 
     def san_of(self, move: chess.Move) -> str | None:
         """The canonical SAN of `move` if it is legal here, else None."""
-        for m, san in zip(self.moves, self.sans, strict=True):
-            if m == move:
-                return san
-        return None
+        return self._by_squares.get((move.from_square, move.to_square, move.promotion))
 
     def resolve(self, token: str) -> tuple[str, Any]:
         """("move", san), ("ambiguous", [san, ...]), ("illegal", token) for a well-formed move
         that is not legal here, or ("none", None)."""
-        import chess
+        found = self._resolved.get(token)
+        if found is None:
+            found = self._resolved[token] = self._resolve(token)
+        return found
 
+    def _resolve(self, token: str) -> tuple[str, Any]:
         # 1. Exact SAN (the canonical form, marks optional).
         if token in self.bare:
             return "move", self.bare[token]
-        # 2. UCI, in any case ("e2e4", "E7E8Q").
+        # 2. UCI, in any case ("e2e4", "E7E8Q"). A null move ("e2e2") is simply illegal. When
+        # it fails, "B8e7" may still be SAN: a bishop from the 8th rank.
         low = token.lower()
         if _UCI_RE.match(low):
-            san = self.san_of(chess.Move.from_uci(low))
-            return ("move", san) if san is not None else ("illegal", low)
+            san = self._by_uci.get(low)
+            if san is not None:
+                return "move", san
+            if token[0] not in "KQRBN":
+                return "illegal", low
         if token[0] == "x" and len(token) == 3:  # "pawn takes c3": which pawn is left open
             options = [s for s in self.sans if s[0] in "abcdefgh" and s[1:4] == token]
             if len(options) == 1:
                 return "move", options[0]
             return ("ambiguous", options) if options else ("illegal", token)
         # 3. Lenient SAN: over-specified, long algebraic, "e8Q", "Kg1" for castling.
-        board = self.board
         form = token[0].upper() + token[1:] if token[0] in "kqrn" and len(token) > 2 else token
         if form[0] in "Pp" and len(form) > 2 and form[1] in "abcdefgh":
             form = form[1:]  # "Pe4": a pawn letter SAN leaves out
         form = form.replace(":", "x")
         parts = _SAN_RE.match(form)
-        if parts or form in ("O-O", "O-O-O"):
-            try:
-                move = board.parse_san(form)
-                san = self.san_of(move) if move else None
-                if san is not None:
-                    return "move", san
-            except chess.AmbiguousMoveError:
-                return "ambiguous", self._same_target(form)
-            except ValueError:
-                pass
-            if parts and parts.group(1) == "K":  # a king "moving" two squares: castling
-                to = chess.parse_square(parts.group(5))
-                for m, s in zip(self.moves, self.sans, strict=True):
-                    if m.to_square == to and board.is_castling(m):
-                        return "move", s
+        if parts is not None:
+            found = self._lenient(parts)
+            if found is not None:
+                return found
         # 4. Case-insensitive SAN, when only one legal move matches ("nf3"; "BXC3" if one fits).
         matches = self.lower.get(low, [])
         if len(matches) == 1:
@@ -256,21 +274,82 @@ class MoveReader:
             return "ambiguous", sorted(matches)
         return ("illegal", form) if parts or form in ("O-O", "O-O-O") else ("none", None)
 
-    def _same_target(self, form: str) -> list[str]:
+    def _lenient(self, parts: re.Match[str]) -> tuple[str, Any] | None:
+        """What python-chess's `Board.parse_san` reads in a lenient SAN: ("move", san),
+        ("ambiguous", [san, ...]) or None when it names no legal move (then a king "moving"
+        two squares may still be castling)."""
+        import chess
+
+        letter, file, rank, _, target, promo = parts.groups()
+        to = chess.parse_square(target)
+        promotion = chess.PIECE_SYMBOLS.index(promo[-1].lower()) if promo else None
+        if not letter and file and rank:
+            # Fully specified without a piece letter ("g1f3", "e1-g1"): any piece, as
+            # python-chess's `find_move` reads it (queen by default for a pawn's last rank).
+            frm = chess.square(ord(file) - ord("a"), int(rank) - 1)
+            board = self.board
+            default = promotion
+            if default is None and board.pawns & chess.BB_SQUARES[frm]:
+                if chess.BB_SQUARES[to] & chess.BB_BACKRANKS:
+                    default = chess.QUEEN
+            if default is None and board.kings & chess.BB_SQUARES[frm]:
+                # A king taking its own rook from its home square is castling.
+                to = _CASTLE_TARGETS.get((frm, to), to)
+            san = self._by_squares.get((frm, to, default))
+            return ("move", san) if san is not None and default == promotion else None
+        piece = chess.PIECE_SYMBOLS.index(letter.lower()) if letter else chess.PAWN
+        if not letter and not file:
+            file = target[0]  # a pawn without a file moves straight ahead
+        found = [
+            san
+            for p, frm, pr, san in self._by_target.get(to, ())
+            if p == piece
+            and pr == promotion
+            and (not file or frm & 7 == ord(file) - ord("a"))
+            and (not rank or frm >> 3 == int(rank) - 1)
+        ]
+        if len(found) == 1:
+            return "move", found[0]
+        if found:
+            return "ambiguous", self._same_target(parts)
+        if letter == "K":  # a king "moving" two squares: castling
+            for m, s in zip(self.moves, self.sans, strict=True):
+                if m.to_square == to and self.board.is_castling(m):
+                    return "move", s
+        return None
+
+    def _same_target(self, parts: re.Match[str]) -> list[str]:
         """Legal moves of the piece named in an under-specified SAN to its target square."""
         import chess
 
-        parts = _SAN_RE.match(form)
-        if parts is None:
-            return []
-        piece = chess.PIECE_SYMBOLS.index(parts.group(1).lower()) if parts.group(1) else 1
-        to = chess.parse_square(parts.group(5))
-        board = self.board
-        return [
-            s
-            for m, s in zip(self.moves, self.sans, strict=True)
-            if m.to_square == to and board.piece_type_at(m.from_square) == piece
-        ]
+        letter, target = parts.group(1), parts.group(5)
+        piece = chess.PIECE_SYMBOLS.index(letter.lower()) if letter else chess.PAWN
+        to = chess.parse_square(target)
+        return [s for p, _, _, s in self._by_target.get(to, ()) if p == piece]
+
+    def alone(self, text: str) -> str | None:
+        """The move-like token `text` is by itself ("**Nf3**", "12... e5", "knight to f3"), or
+        None when it holds anything else."""
+        bare = _MOVE_NUMBER_RE.sub("", text.strip(_DECORATION))
+        if len(bare) > 40 or len(_rewrite_words(bare).split()) != 1:
+            return None
+        tokens = _tokens(bare)
+        return tokens[0] if len(tokens) == 1 else None
+
+    # --- `games.parsing.Scanner` -------------------------------------------------------------
+    def exact(self, text: str) -> str | None:
+        token = self.alone(text)
+        if token is None:
+            return None
+        kind, value = self.resolve(token)
+        return value if kind == "move" else None
+
+    def move_like(self, text: str) -> bool:
+        token = self.alone(text)
+        return token is not None and self.resolve(token)[0] != "none"
+
+    def mentions(self, text: str) -> list[str]:
+        return self.scan(text)[0]
 
     def scan(self, text: str) -> tuple[list[str], tuple[str, list[str]] | None, list[str]]:
         """(distinct legal moves named, the first (token, options) that is ambiguous, illegal
@@ -310,6 +389,8 @@ def why_illegal(board: chess.Board, token: str) -> str:
     if token[0] == "x":
         return f"no pawn of {side}'s can capture on {token[1:]}"
     uci = _UCI_RE.match(token.lower())
+    if uci and uci.group(1) == uci.group(2):
+        return f"it starts and ends on {uci.group(1)}: a move goes to another square"
     if uci:
         frm, to = chess.parse_square(uci.group(1)), chess.parse_square(uci.group(2))
         piece = board.piece_at(frm)

@@ -14,12 +14,20 @@ from __future__ import annotations
 import re
 
 from games.core import TERMINAL, Game, GameParamError, IllegalActionError, Parsed, State
-from games.parsing import clean_reply, extract_answer, format_moves, normalize, parse_from_legal
+from games.parsing import format_moves, normalize, parse_from_legal
 
 MARKS = ("X", "O")
 MAX_SIZE = 12
 _NUMBER_RE = re.compile(r"(?<![\w.])(-?\d+)(?![\w])")
-_LETTER_RE = re.compile(r"^(?:column|col)?\s*([a-z])$")
+_LETTER_RE = re.compile(r"^(?:column|col)? ?([a-z])$")
+# A column named by itself, in any spelling: an item of a list of moves.
+_COLUMN_RE = re.compile(r"(?:column|col\.?|column no\.|column #|column number|#)? ?(\d{1,3}|[a-z])")
+
+
+def _is_column(text: str) -> bool:
+    """Whether a normalized text names a column by itself (full, missing or legal)."""
+    return len(text) <= 20 and _COLUMN_RE.fullmatch(text) is not None
+
 
 RULES = """\
 Connect Four on a board of {rows} rows and {columns} columns. Two players take turns: X moves
@@ -46,6 +54,7 @@ class Geometry:
         "bits",
         "shifts",
         "aliases",
+        "letter_aliases",
         "order",
     )
 
@@ -69,6 +78,12 @@ class Geometry:
                 aliases[f"{prefix} {label}"] = label
             aliases[f"#{label}"] = label
         self.aliases = aliases
+        letters: dict[str, str] = {}
+        for c, label in enumerate(self.labels[:26]):
+            letter = chr(ord("a") + c)
+            for prefix in ("", "column ", "col "):
+                letters[prefix + letter] = label
+        self.letter_aliases = letters
         # Centre columns first: the natural move order for search.
         mid = (columns - 1) / 2
         self.order = tuple(sorted(range(columns), key=lambda c: (abs(c - mid), c)))
@@ -261,38 +276,27 @@ class ConnectFour(Game):
         return ConnectFourState(self)
 
     def parse_action(self, state: State, text: str) -> Parsed:
-        legal = state.legal_actions()
-        letter = self._letter(text)
-        if letter is not None and legal:
-            # A bare column letter ("d", "column d") names column 4; letters are matched only as
-            # the whole answer, since "a" inside a sentence is usually the article.
-            if letter in legal:
-                return Parsed.legal(letter)
-            return Parsed.illegal(self.explain_illegal(state, letter) or "")
+        geo = self.geometry
         return parse_from_legal(
             text,
-            legal,
-            aliases=self.geometry.aliases,
+            state.legal_actions(),
+            aliases=geo.aliases,
             explain=lambda c: self.explain_illegal(state, c),
+            # A bare column letter ("d", "column d") names column 4, but only as the whole
+            # answer: "a" inside a sentence is usually the article.
+            exact_aliases=geo.letter_aliases,
+            move_like=_is_column,
         )
 
-    def _letter(self, text: object) -> str | None:
-        """The column label named by a lone letter answer (a = 1), or None."""
-        body = clean_reply(text)
-        if not body:
-            return None
-        answer = extract_answer(body)
-        m = _LETTER_RE.match(normalize(answer if answer is not None else body))
-        if m is None:
-            return None
-        c = ord(m.group(1)) - ord("a")
-        return self.geometry.labels[c] if c < self.geometry.columns else None
-
     def explain_illegal(self, state: State, candidate: str) -> str | None:
-        numbers = _NUMBER_RE.findall(candidate)
-        if not numbers:
-            return None
-        n = int(numbers[-1])
+        letter = _LETTER_RE.match(normalize(candidate))
+        if letter is not None:
+            n = ord(letter.group(1)) - ord("a") + 1
+        else:
+            numbers = _NUMBER_RE.findall(candidate)
+            if not numbers or len(numbers[-1]) > 4:
+                return None
+            n = int(numbers[-1])
         legal = state.legal_actions()
         columns = self.geometry.columns
         if not 1 <= n <= columns:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from games.core import CHANCE, TERMINAL, Game, GameParamError, IllegalActionError, Parsed, State
-from games.parsing import clean_reply, extract_answer, format_moves, normalize, reject
+from games.parsing import decide, format_moves, normalize, read_reply
 
 LIAR = "liar"
 _MAX_LISTED = 30  # legal moves listed in full in an observation; beyond that they are summarised
@@ -51,7 +51,8 @@ _BID_RE = re.compile(
     r"(?:\s*(?:[x×*,:/-]|\\times)\s*|\s+(?:(?:dice|die)\s+(?:(?:showing|show|of|with|that\s+show)\s+(?:a\s+)?)?|of\s+)?)"
     r"(\d{1,3})(?:'?s)?(?!\w|\.\d)"
 )
-_NAMED_BID_RE = re.compile(r"quantity\W{0,3}(\d{1,3})\W+face\W{0,3}(\d{1,3})(?!\w)")
+_NAMED_BID_RE = re.compile(r"quantity\W{0,3}(\d{1,3})\W{1,6}face\W{0,3}(\d{1,3})(?!\w)")
+_BID_WORD_RE = re.compile(r"^(?:i )?(?:bid|raise to)\b:? ?")
 _LIAR_RE = re.compile(r"(?<![\w])(liar|call(?:ing)?|challenge|dudo)(?![\w])")
 _NOT_A_MOVE = (
     "'{shown}' is not a move: write a bid as 'bid Q F' (e.g. bid 2 5: at least two dice show 5) "
@@ -64,10 +65,16 @@ def bid_text(quantity: int, face: int) -> str:
     return f"bid {quantity} {face}"
 
 
+def _words_to_digits(text: str) -> str:
+    """`text` lower-cased, its whitespace collapsed (which keeps the bid patterns linear) and
+    its number words written as digits ("two fives" -> "2 5s")."""
+    return _WORD_RE.sub(lambda m: _WORD_VALUE[m.group(1)], " ".join(text.lower().split()))
+
+
 def _candidates(text: str) -> list[tuple[int, int, int]]:
     """Every move mentioned in `text`, in order: (position, quantity, face) with quantity -1
     standing for `liar`. Quantities and faces are not range-checked here."""
-    text = _WORD_RE.sub(lambda m: _WORD_VALUE[m.group(1)], text.lower())
+    text = _words_to_digits(text)
     found = [(m.start(), int(m.group(1)), int(m.group(2))) for m in _BID_RE.finditer(text)]
     found += [(m.start(), int(m.group(1)), int(m.group(2))) for m in _NAMED_BID_RE.finditer(text)]
     found += [(m.start(), -1, 0) for m in _LIAR_RE.finditer(text)]
@@ -381,30 +388,14 @@ class LiarsDice(Game):
         legal = state.legal_actions()
         if not legal:
             return Parsed.illegal("no move is possible now: it is not this player's turn")
-        body = clean_reply(text)
-        if not body:
+        reply = read_reply(text)
+        if reply is None:
             return Parsed.illegal(f"the reply was empty; legal moves: {self._legal_text(state)}")
-        legal_set = set(legal)
-        answer = extract_answer(body)
-        lines = [ln for ln in body.splitlines() if ln.strip()]
-        segments = ([answer] if answer is not None else []) + [body]
-        if len(lines) > 1:
-            segments.append(lines[-1])
-        ambiguous: list[str] = []
-        for segment in segments:
-            named = [self._action_of(q, f) for _, q, f in _candidates(segment)]
-            found = sorted({a for a in named if a in legal_set}, key=self.codes.__getitem__)
-            if len(found) == 1:
-                return Parsed.legal(found[0])
-            if found and not ambiguous:
-                ambiguous = found
-            if answer is not None and segment is answer and normalize(answer):
-                break  # an explicit final answer that names no legal move is wrong, not noise
-        return reject(
-            answer if answer is not None else body,
+        return decide(
+            reply,
+            _BidScanner(self, legal),
             self._legal_text(state),
             explain=lambda c: self.explain_illegal(state, c),
-            ambiguous=ambiguous,
             fallback=_NOT_A_MOVE,
         )
 
@@ -446,3 +437,34 @@ class LiarsDice(Game):
         if isinstance(state, LiarsDiceState) and state.player >= 0:
             return state._moves_text()
         return format_moves(state.legal_actions())
+
+
+class _BidScanner:
+    """Bids and `liar` as text, for `games.parsing.decide`: a bid in any of the spellings of
+    `_BID_RE` ("bid 2 5", "two 5s", "2x5"), `liar` as "liar", "call", "challenge" or "dudo"."""
+
+    def __init__(self, game: LiarsDice, legal: list[str]) -> None:
+        self.game = game
+        self.legal = set(legal)
+
+    def _alone(self, text: str) -> tuple[int, int] | None:
+        """(quantity, face) of the one move `text` is by itself (quantity -1: liar), or None."""
+        bare = _BID_WORD_RE.sub("", _words_to_digits(normalize(text)))
+        if len(bare) > 40:
+            return None
+        if _LIAR_RE.fullmatch(bare):
+            return -1, 0
+        m = _BID_RE.fullmatch(bare) or _NAMED_BID_RE.fullmatch(bare)
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    def exact(self, text: str) -> str | None:
+        alone = self._alone(text)
+        action = self.game._action_of(*alone) if alone is not None else None
+        return action if action in self.legal else None
+
+    def move_like(self, text: str) -> bool:
+        return self._alone(text) is not None
+
+    def mentions(self, text: str) -> list[str]:
+        named = {self.game._action_of(q, f) for _, q, f in _candidates(text)}
+        return sorted((a for a in named if a in self.legal), key=self.game.codes.__getitem__)

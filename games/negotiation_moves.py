@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from games.core import Parsed
-from games.parsing import clean_reply, extract_answer, marker_error, normalize
+from games.parsing import drop_echoes, marker_error, normalize, read_reply
 
 RESOURCES = ("Wheat", "Wood", "Sheep", "Brick", "Ore")
 MAX_QTY_IN_OFFER = 99
@@ -24,6 +24,8 @@ ACCEPT = "[Accept]"
 DENY = "[Deny]"
 PASS = "I pass."
 """The plain message `legal_actions` always offers."""
+_MAX_RAW_CHARS = 2000
+"""The longest move text read (whitespace collapsed): its canonical form may be much shorter."""
 FORMAT_HINT = (
     "a move is a one-line message and/or one bracketed action: "
     "[Offer: 2 Wood, 1 Ore -> 3 Brick] (you give -> you receive), [Accept] or [Deny]"
@@ -44,7 +46,7 @@ _OFFER_HEAD_RE = re.compile(r"^\s*offer\b\s*[:\-]?\s*", re.IGNORECASE)
 _LOOSE_OFFER_RE = re.compile(r"\boffer\s*:", re.IGNORECASE)
 # Between what I give and what I receive: an arrow, "for", "in exchange for", "I receive" ...
 _SIDES_RE = re.compile(
-    r"\s*(?:-+>|→|=>|⇒|\bin\s+(?:exchange|return)\s+for\b|\bfor\b"
+    r"\s*(?:(?<!-)-+>|→|=>|⇒|\bin\s+(?:exchange|return)\s+for\b|\bfor\b"
     r"|[;,]?\s*\b(?:and\s+)?(?:i\s+)?(?:will\s+)?(?:receive|get|want|take)\b)\s*"
 )
 _SIDE_VERB_RE = re.compile(
@@ -193,6 +195,8 @@ def parse_move(text: str) -> tuple[Move | None, str | None]:
 
     The canonical text of the result (`move.text()`) parses back to the same move."""
     text = " ".join(text.split())
+    if len(text) > _MAX_RAW_CHARS:  # checked first: the patterns below then see short text only
+        return None, f"the move is {len(text)} characters long; at most {MAX_MOVE_CHARS}"
     brackets = _BRACKET_RE.findall(text)
     rest = _BRACKET_RE.sub(" ", text)
     if "[" in rest or "]" in rest:
@@ -235,22 +239,32 @@ def read_move(text: object, check: Callable[[Move], str | None]) -> Parsed:
 
     `check(move)` is the state's verdict on a well-formed move (None when it may be played).
     The final answer counts if there is one; without it, the whole reply, else its last line.
+    Lines echoing the prompt's list of moves ("Legal moves include: ...") never count.
     """
-    body = clean_reply(text)
-    if not body:
+    reply = read_reply(text)
+    if reply is None:
         return Parsed.illegal("the reply was empty; " + FORMAT_HINT)
-    answer = extract_answer(body)
-    if answer is not None:
-        candidates = [answer]
-    else:
-        # Without a marker: the whole reply, else its last line (after some reasoning).
-        lines = [ln for ln in body.splitlines() if ln.strip()]
-        candidates = [body] + ([lines[-1]] if len(lines) > 1 else [])
     error = "the reply was empty; " + FORMAT_HINT
+    if reply.answer is not None:
+        candidates = [reply.answer]
+    else:
+        body = drop_echoes(reply.text).strip()
+        if not body:
+            return Parsed.illegal(
+                "the reply repeats the list of moves instead of choosing one; " + FORMAT_HINT
+            )
+        # Without a marker: the whole reply, else its last line (after some reasoning).
+        last = body[body.rfind("\n") + 1 :].strip()
+        candidates = [body] + ([last] if last != body else [])
+        if not reply.complete:
+            error = (
+                f"the reply is too long for a move: a move is at most {MAX_MOVE_CHARS} characters"
+            )
+            candidates = [last]
     for i, candidate in enumerate(candidates):
         move, err = parse_move(candidate)
         if move is None:
-            error = err if i == 0 else error
+            error = err if i == 0 and reply.complete else error
             continue
         reason = check(move)
         if reason is None:

@@ -24,6 +24,8 @@ _PAST = {
     "fold": "folded",
 }
 _WORD_RE = re.compile(r"[a-z]+")
+# Every betting word, legal now or not: a list of them is an echo of the moves, not a choice.
+_BETTING_WORDS = frozenset({"check", "bet", "raise", "call", "fold", "pass"})
 
 
 def chips(n: int) -> str:
@@ -180,7 +182,11 @@ def parse_betting(game: Game, state: State, text: object, bet: str) -> Parsed:
         "pass": "check" if "check" in legal else "fold",
     }
     return parse_from_legal(
-        text, legal, aliases=aliases, explain=lambda c: game.explain_illegal(state, c)
+        text,
+        legal,
+        aliases=aliases,
+        explain=lambda c: game.explain_illegal(state, c),
+        move_like=_BETTING_WORDS.__contains__,
     )
 
 

@@ -13,7 +13,7 @@ import json
 import re
 
 from games.core import TERMINAL, Game, GameParamError, IllegalActionError, Parsed, State
-from games.parsing import clean_reply, extract_answer, normalize, parse_from_legal
+from games.parsing import drop_echoes, parse_from_legal, read_reply
 
 COOPERATE = "cooperate"
 DEFECT = "defect"
@@ -37,7 +37,9 @@ _ALIASES = {
     "testify": DEFECT,
 }
 _LETTERS = {"c": COOPERATE, "d": DEFECT}
-_MESSAGE_MARK_RE = re.compile(r"\bmessage\s*:", re.IGNORECASE)
+_MESSAGE_MARK_RE = re.compile(r"\bmessage[ \t]{0,3}:", re.IGNORECASE)
+# Every spelling of a choice: a list of them is an echo of the moves, not a choice.
+_CHOICE_WORDS = frozenset([*CHOICES, *_ALIASES, *_LETTERS])
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # Phases of a round, in order; the message phases are skipped when messages are off.
@@ -314,12 +316,13 @@ class PrisonersDilemma(Game):
             return Parsed.illegal("no move is possible now: it is not this player's turn")
         if legal[0].startswith(MESSAGE_PREFIX):
             return self._parse_message(text)
-        body = clean_reply(text)
-        answer = extract_answer(body) if body else None
-        whole = normalize(answer if answer is not None else body)
-        if whole in _LETTERS:
-            return Parsed.legal(_LETTERS[whole])
-        return parse_from_legal(text, legal, aliases=_ALIASES)
+        return parse_from_legal(
+            text,
+            legal,
+            aliases=_ALIASES,
+            exact_aliases=_LETTERS,
+            move_like=_CHOICE_WORDS.__contains__,
+        )
 
     def _parse_message(self, text: object) -> Parsed:
         """Any one line of text is a message; a `message:` marker picks the line out of a
@@ -330,17 +333,22 @@ class PrisonersDilemma(Game):
             return Parsed.illegal(
                 f"the message contains control characters; write plain text, {example}"
             )
-        body = clean_reply(text)
-        if not body:
+        reply = read_reply(text)
+        if reply is None:
             return Parsed.illegal(f"the message was empty; write one line, {example}")
-        answer = extract_answer(body)
-        in_answer = list(_MESSAGE_MARK_RE.finditer(answer)) if answer is not None else []
-        marked = list(_MESSAGE_MARK_RE.finditer(body))
-        if in_answer:  # "Final answer: message: <text>"
-            candidate = answer[in_answer[-1].end() :]
-        elif marked:
+        body = drop_echoes(reply.text).strip()
+        if not body:
+            return Parsed.illegal(
+                f"the reply repeats the list of moves instead of writing a message, {example}"
+            )
+        answer = reply.answer
+        in_answer = _last_mark(answer) if answer is not None else -1
+        marked = _last_mark(body)
+        if in_answer >= 0:  # "Final answer: message: <text>"
+            candidate = answer[in_answer:]  # type: ignore[index]
+        elif marked >= 0:
             # The text after the last "message:" marker, up to the end of its line.
-            candidate = body[marked[-1].end() :].split("\n", 1)[0]
+            candidate = body[marked:].split("\n", 1)[0]
         elif answer is not None:
             candidate = answer
         elif "\n" in body:
@@ -358,3 +366,11 @@ class PrisonersDilemma(Game):
                 f"the message is {len(message)} characters long; the limit is {MAX_MESSAGE}"
             )
         return Parsed.legal(MESSAGE_PREFIX + message)
+
+
+def _last_mark(text: str) -> int:
+    """Where the text after the last `message:` marker in `text` starts, or -1."""
+    end = -1
+    for m in _MESSAGE_MARK_RE.finditer(text):
+        end = m.end()
+    return end

@@ -35,16 +35,25 @@ from games.core import (
     State,
     replay,
 )
-from games.parsing import clean_reply, extract_answer, format_moves, marker_error, normalize
+from games.parsing import drop_listings, format_moves, marker_error, normalize, read_reply
 
 MAX_CLUE_CHARS = 60
 _STRIP = " \t\r\n.,;:!?*`'\"()[]{}<>_~"
-_CLUE_RE = re.compile(r"\bclue\s*(?::|=|\bis\b\s*:?)\s*([^\n]*)", re.IGNORECASE)
-_VOTE_RE = re.compile(
-    r"\bvot(?:e|es|ing)\b\s*(?:for|against|on|to\s+eliminate)?\s*[:=\-]?\s*"
-    r"(?:player|seat|p)?\s*#?\s*(\d{1,6})(?!\d)"
+# A clue runs to the end of its line or to the next clue marker on it.
+_CLUE_RE = re.compile(
+    r"\bclue[ \t]{0,3}(?::|=|\bis\b[ \t]{0,3}:?)\s{0,20}([^\n]*?)(?=\bclue[ \t]{0,3}[:=]|\n|$)",
+    re.IGNORECASE,
 )
-_SEAT_RE = re.compile(r"(?:\b(?:player|seat|p)\s*#?\s*|^#?)(\d{1,6})\b")
+# Read on lower-cased text with its whitespace collapsed: each optional space is one character,
+# which keeps the pattern linear.
+_VOTE_RE = re.compile(
+    r"\bvot(?:e|es|ing)\b ?(?:(?:for|against|on|to eliminate) ?)?[:=\-]? ?"
+    r"(?:player|seat|p)? ?#? ?(\d{1,6})(?!\d)"
+)
+# A clue or a vote by itself: an item of an echoed list of moves.
+_SPY_MOVE_RE = re.compile(r"(?:clue|vote) ?[:=].{0,60}|(?:player |seat |p)?#?\d{1,6}")
+# A seat in a final answer ("3", "player 2", "#1"): every number counts, so "1 or 2" is two.
+_SEAT_RE = re.compile(r"(?<![\w.])(?:(?:player|seat|p) ?)?#?(\d{1,6})(?![\w.])")
 _IRREGULAR_PLURALS = {"mouse": "mice", "foot": "feet", "tooth": "teeth", "goose": "geese"}
 
 
@@ -105,6 +114,18 @@ def clean_clue(text: str) -> tuple[str | None, str | None]:
     if err is not None:
         return None, err
     return clue, None
+
+
+def _votes_text(text: str) -> str:
+    """The distinct votes `text` names, for an error message."""
+    seats = {int(s) for s in _VOTE_RE.findall(" ".join(text.lower().split()))}
+    seats = seats or {int(s) for s in _SEAT_RE.findall(normalize(text))}
+    return ", ".join(f"vote: {s}" for s in sorted(seats))
+
+
+def _is_spy_move(text: str) -> bool:
+    """Whether `text` by itself is a clue or a vote (an item of a list of moves)."""
+    return _SPY_MOVE_RE.fullmatch(normalize(text)) is not None
 
 
 class SpyState(State):
@@ -490,35 +511,48 @@ class Spy(Game):
         p = state.current_player()
         if p < 0:
             return Parsed.illegal("no move is possible now: it is not a player's turn")
-        body = clean_reply(text)
-        if not body:
+        reply = read_reply(text)
+        if reply is None:
             return Parsed.illegal("the reply was empty; " + self._hint(state))
-        answer = extract_answer(body)
-        focus = answer if answer is not None else body
+        answer = reply.answer
+        # Echoes of the prompt's list of moves ("Legal moves: vote: 1, vote: 2") never count.
+        focus, _ = drop_listings(answer if answer is not None else reply.text, _is_spy_move)
+        focus = focus.strip()
+        last_line = focus[focus.rfind("\n") + 1 :]
+        legal = format_moves(state.legal_actions())
+        several = "the reply names several moves ({}); give exactly one. Legal moves: " + legal
         if len(state.clues) < self.num_clues:  # type: ignore[attr-defined]
-            found = list(_CLUE_RE.finditer(focus))
-            if found:
-                raw = found[-1].group(1)
-            elif answer is not None:
-                raw = answer
-            else:
+            raws = [m.group(1) for m in _CLUE_RE.finditer(focus)]
+            if not raws and answer is None:
                 return Parsed.illegal(self._hint(state))
-            clue, err = clean_clue(raw)
+            if len({clean_clue(raw)[0] for raw in raws}) > 1:
+                # Several different clues: only one alone on the last line is the choice.
+                on_last = _CLUE_RE.findall(last_line) if answer is None else []
+                if len(on_last) != 1:
+                    shown = ", ".join(f"clue: {clean_clue(raw)[0] or raw}" for raw in raws)
+                    return Parsed.illegal(several.format(shown))
+                raws = on_last
+            clue, err = clean_clue(raws[-1] if raws else focus)
             if clue is None:
                 return Parsed.illegal(err)  # type: ignore[arg-type]
             action = "clue: " + clue
         else:
-            low = focus.lower()
-            found = list(_VOTE_RE.finditer(low))
-            seats = [found[-1].group(1)] if found else []
-            if not seats and answer is not None:
-                seats = sorted(set(_SEAT_RE.findall(normalize(answer))))
+            seats = {int(s) for s in _VOTE_RE.findall(" ".join(focus.lower().split()))}
+            if not seats and answer is not None:  # "Final answer: player 2"
+                seats = {int(s) for s in _SEAT_RE.findall(normalize(focus))}
+            if len(seats) > 1 and answer is None:
+                # Several different votes: only one alone on the last line is the choice.
+                seats = {int(s) for s in _VOTE_RE.findall(" ".join(last_line.lower().split()))}
+                if len(seats) != 1:
+                    return Parsed.illegal(several.format(_votes_text(focus)))
+            if len(seats) > 1:
+                return Parsed.illegal(several.format(_votes_text(focus)))
             if len(seats) != 1:
                 return Parsed.illegal(self._hint(state))
-            action = f"vote: {int(seats[0])}"
+            action = f"vote: {seats.pop()}"
         reason = state.check(action)  # type: ignore[attr-defined]
         if reason:
-            return Parsed.illegal(f"{reason}; legal moves: {format_moves(state.legal_actions())}")
+            return Parsed.illegal(f"{reason}; legal moves: {legal}")
         return Parsed.legal(action)
 
     def _hint(self, state: State) -> str:

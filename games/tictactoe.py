@@ -19,6 +19,12 @@ LINES_THROUGH = tuple(tuple(line for line in LINES if i in line) for i in range(
 MARKS = ("x", "o")
 _SQUARE_RE = re.compile(r"(?<![a-z0-9])([a-c])\s*([1-3])(?![0-9])")
 
+
+def _is_square(text: str) -> bool:
+    """Whether a normalized text is a square's name (taken or not): an item of a list of moves."""
+    return len(text) <= 3 and _SQUARE_RE.fullmatch(text) is not None
+
+
 RULES = """\
 Tic-tac-toe on a 3x3 board. Two players take turns: X moves first, then O.
 On your turn, put your mark in an empty square. Squares are named by column (a, b, c from left
@@ -127,7 +133,10 @@ class TicTacToe(Game):
 
     def parse_action(self, state: State, text: str) -> Parsed:
         return parse_from_legal(
-            text, state.legal_actions(), explain=lambda c: self.explain_illegal(state, c)
+            text,
+            state.legal_actions(),
+            explain=lambda c: self.explain_illegal(state, c),
+            move_like=_is_square,
         )
 
     def explain_illegal(self, state: State, candidate: str) -> str | None:

@@ -25,6 +25,10 @@ LEGAL = ["check", "bet"]
         "Let me think.\nChecking gives nothing here.\nFinal answer: bet",
         "<think>maybe check? check is safe</think> bet",
         "Answer: bet",
+        "**Answer:** bet",
+        "The final answer is bet.",
+        "Final answer:\nbet",
+        "I could check.\nBut no.\nbet",
     ],
 )
 def test_the_move_is_found_in_what_models_write(reply):

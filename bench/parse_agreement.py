@@ -96,9 +96,7 @@ def collect(args: argparse.Namespace) -> None:
                 game_id = GAMES[i % len(GAMES)]
                 game, state, history = _position(game_id, i)
                 seat = state.current_player()
-                turn = Turn(
-                    game, state.clone(), seat, state.legal_actions(), random.Random(i), 0
-                )
+                turn = Turn(game, state.clone(), seat, state.legal_actions(), random.Random(i), 0)
                 turn.match_seed = i
                 reply = await players[mode].act(turn)
                 out.append(
@@ -148,9 +146,7 @@ def score(args: argparse.Namespace) -> None:
     total = [0, 0, 0, 0]
     for mode, s in sorted(stats.items()):
         total = [a + b for a, b in zip(total, s)]
-        print(
-            f"{mode:<8} {s[0]:>7} {s[1] / s[0]:>6.0%} {s[2] / s[0]:>12.0%} {s[3] / s[0]:>14.0%}"
-        )
+        print(f"{mode:<8} {s[0]:>7} {s[1] / s[0]:>6.0%} {s[2] / s[0]:>12.0%} {s[3] / s[0]:>14.0%}")
     n = total[0] or 1
     print(
         f"{'all':<8} {total[0]:>7} {total[1] / n:>6.0%} {total[2] / n:>12.0%} {total[3] / n:>14.0%}"

@@ -59,6 +59,9 @@ _ECHO_RE = re.compile(
     re.IGNORECASE,
 )
 _ITEM_SPLIT_RE = re.compile(r"[,;]")
+_SPACE_RUN_RE = re.compile(r"\s+")
+# A reply longer than this with no final answer and no move on its last line chooses nothing.
+MAX_UNMARKED_WORDS = 20
 _CONJUNCTION_RE = re.compile(r"^(?:and|or|&)\s+", re.IGNORECASE)
 
 
@@ -182,7 +185,22 @@ def choose(reply: Reply, scanner: Scanner) -> Verdict:
         return settle(line, scanner)
     if not reply.complete:
         return Verdict(problem="too long")
+    if _words_over(reply.text, MAX_UNMARKED_WORDS):
+        # A long text with no final answer and no move on its last line is reasoning or
+        # narrative: a move it happens to mention once is not a choice (small models describe
+        # the position, the rules and the history in moves they do not play).
+        return Verdict(focus=reply.last_line, problem="no answer")
     return settle(reply.text, scanner)
+
+
+def _words_over(text: str, limit: int) -> bool:
+    """Whether `text` has more than `limit` words (stops counting early)."""
+    count = 0
+    for _ in _SPACE_RUN_RE.finditer(text.strip()):
+        count += 1
+        if count >= limit:
+            return True
+    return False
 
 
 def settle(segment: str, scanner: Scanner) -> Verdict:
@@ -206,6 +224,11 @@ def settle(segment: str, scanner: Scanner) -> Verdict:
 
 def problem_text(problem: str, moves: str) -> str:
     """The reason for a `Verdict.problem`, with the legal moves."""
+    if problem == "no answer":
+        return (
+            f"the reply gives no final answer: end it with '{ANSWER_MARKER} <move>' (or the move "
+            f"alone on the last line). Legal moves: {moves}"
+        )
     if problem == "too long":
         return (
             f"the reply is too long to find a move in (over {MAX_INSPECT} characters without a "

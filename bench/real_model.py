@@ -10,8 +10,8 @@
   run the same command again). Prints win/draw/loss, illegal moves, match errors, matches per
   minute and seconds per decision, per game, read back from the database.
 - speed: per quantization (made from the shipped Q4_1 by llama.cpp's quantizer) and 1 or 2
-  threads: generation tokens/s and constrained decisions/s, against the Q4_1 file at one
-  thread measured in the same run (the ratio column).
+  threads: generation tokens/s and constrained decisions/s (medians of `--rounds` rounds, each
+  in another order), against the Q4_1 file at one thread measured in the same run (ratio).
 - overhead: time per decision through the arena (prompt, think-then-constrained, parse) against
   the same two llama.cpp calls made directly on the same prompts, same run; goal <= 1.05x.
 """
@@ -213,11 +213,25 @@ def speed(args: argparse.Namespace) -> None:
         finally:
             await backend.aclose()
 
-    for q, path in files.items():
-        for threads in (1, 2):
-            tps, dps = asyncio.run(measure(path, threads))
-            rows.append((q, threads, tps, dps))
+    configs = [(q, threads) for q in files for threads in (1, 2)]
+    samples: dict[tuple[str, int], list[tuple[float, float]]] = {c: [] for c in configs}
+    for round_ in range(args.rounds):
+        # Each round in another order, so a slow spell of a shared machine hits every row.
+        order = configs[round_:] + configs[:round_] if round_ % 2 == 0 else configs[::-1]
+        for q, threads in order:
+            tps, dps = asyncio.run(measure(files[q], threads))
+            samples[(q, threads)].append((tps, dps))
             print(f"  {q} x{threads}: {tps:.1f} tok/s, {dps:.2f} decisions/s", file=sys.stderr)
+    for q, threads in configs:
+        got = samples[(q, threads)]
+        rows.append(
+            (
+                q,
+                threads,
+                statistics.median(t for t, _ in got),
+                statistics.median(d for _, d in got),
+            )
+        )
     base = next(r for r in rows if r[0] == "q4_1" and r[1] == 1)
     print(f"{'quant':<8} {'threads':>7} {'tok/s':>7} {'ratio':>6} {'decisions/s':>11} {'ratio':>6}")
     for q, threads, tps, dps in rows:
@@ -299,6 +313,7 @@ def main() -> None:
     p.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "arena-sweep.db"))
     p = sub.add_parser("speed")
     p.add_argument("--decisions", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=3)
     p = sub.add_parser("overhead")
     p.add_argument("--decisions", type=int, default=20)
     p = sub.add_parser("report")

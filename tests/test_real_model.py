@@ -68,6 +68,17 @@ def test_every_quantization_loads_and_plays_legal_moves(real_quants, qtype: str)
     assert all(m.attempts[0].raw == f"Final answer: {m.action}" for m in model_moves)
 
 
+def _arena(db: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """The `arena` command on database `db`, as a user types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "arena.cli", "--db", str(db), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
 def _repack_crashes(path: Path) -> bool:
     done = subprocess.run(
         [sys.executable, "-m", "arena.backends.llamacpp_load", str(path), "--repack"],
@@ -142,13 +153,7 @@ def test_players_add_refuses_a_gguf_that_does_not_load(tmp_path: Path, real_quan
     db = tmp_path / "a.db"
 
     def arena(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "arena.cli", "--db", str(db), *args],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=300,
-        )
+        return _arena(db, *args)
 
     out = arena("players", "add", "junk", "--kind", "llamacpp", "--path", str(junk))
     assert out.returncode == 1 and "could not load junk.gguf" in out.stderr
@@ -165,13 +170,7 @@ def test_arena_match_stores_the_real_models_reasoning_apart_from_its_answer(
     db = tmp_path / "a.db"
 
     def arena(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "arena.cli", "--db", str(db), *args],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,  # not the repository: stored paths are absolute
-            timeout=600,
-        )
+        return _arena(db, *args, cwd=tmp_path)  # not the repository: paths are absolute
 
     add = arena(
         "players",

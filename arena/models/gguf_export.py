@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from arena.models.gguf_layout import (
-    LAYER_NAMES,
     SUPPORTED_ARCHS,
     HParams,
     config_arch,
@@ -28,6 +27,7 @@ from arena.models.gguf_layout import (
     expected_shape,
     gguf_tensor_name,
     permuted_heads,
+    required_tensors,
 )
 from arena.models.gguf_layout import pairs_from_halves as _pairs_from_halves
 from arena.models.gguf_rope import write_rope_metadata
@@ -71,13 +71,7 @@ def _plan(folder: HFFolder, arch: str, hp: HParams) -> list[tuple[str, str]]:
             names[gguf_name] = hf_name
     if hp.tied:
         names.pop("output.weight", None)  # llama.cpp reuses token_embd for the output
-    required = ["token_embd.weight", "output_norm.weight"]
-    if not hp.tied:
-        required.append("output.weight")
-    for i in range(hp.n_layer):
-        required += [f"blk.{i}.{n}.weight" for n in LAYER_NAMES.values()]
-        if arch == "qwen2":
-            required += [f"blk.{i}.attn_{n}.bias" for n in "qkv"]
+    required = required_tensors(arch, hp)
     missing = [n for n in required if n not in names]
     if missing:
         raise ExportError(f"the weights lack {len(missing)} tensor(s), e.g. {missing[0]}")

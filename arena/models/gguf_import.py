@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from arena.models.gguf_layout import (
-    LAYER_NAMES,
     SUPPORTED_ARCHS,
     HParams,
     config_hparams,
@@ -30,6 +29,7 @@ from arena.models.gguf_layout import (
     halves_from_pairs,
     hf_tensor_name,
     permuted_heads,
+    required_tensors,
 )
 from arena.models.gguf_vocab import (
     CONTROL,
@@ -163,13 +163,7 @@ def _hf_config(arch: str, meta: _Metadata, tensors: dict[str, Any]) -> dict[str,
 
 def _check_tensors(arch: str, hp: HParams, tensors: dict[str, Any], n_vocab: int) -> None:
     """Every tensor is one the architecture has, with its shape; none is missing."""
-    required = ["token_embd.weight", "output_norm.weight"]
-    if not hp.tied:
-        required.append("output.weight")
-    for i in range(hp.n_layer):
-        required += [f"blk.{i}.{n}.weight" for n in LAYER_NAMES.values()]
-        if arch == "qwen2":
-            required += [f"blk.{i}.attn_{n}.bias" for n in "qkv"]
+    required = required_tensors(arch, hp)
     missing = [n for n in required if n not in tensors]
     if missing:
         raise GGUFImportError(f"the file lacks {len(missing)} tensor(s), e.g. {missing[0]}")

@@ -98,6 +98,18 @@ def config_hparams(arch: str, config: dict[str, Any]) -> HParams:
     return hp
 
 
+def required_tensors(arch: str, hp: HParams) -> list[str]:
+    """The GGUF tensor names a plain model of `arch` with these hyperparameters holds."""
+    required = ["token_embd.weight", "output_norm.weight"]
+    if not hp.tied:
+        required.append("output.weight")
+    for i in range(hp.n_layer):
+        required += [f"blk.{i}.{n}.weight" for n in LAYER_NAMES.values()]
+        if arch == "qwen2":
+            required += [f"blk.{i}.attn_{n}.bias" for n in "qkv"]
+    return required
+
+
 def gguf_tensor_name(hf_name: str) -> str | None:
     """llama.cpp's name for a Hugging Face tensor name; None when it has none."""
     stem, _, kind = hf_name.rpartition(".")

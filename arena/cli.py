@@ -7,6 +7,7 @@ import click
 
 from arena import __version__
 from arena.commands.demo import demo_command
+from arena.commands.eval import eval_group
 from arena.commands.games import games_group
 from arena.commands.leaderboard import leaderboard_command, ratings_group
 from arena.commands.match import match_command
@@ -49,6 +50,7 @@ cli.add_command(matches_group)
 cli.add_command(export_group)
 cli.add_command(demo_command)
 cli.add_command(train_group)
+cli.add_command(eval_group)
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""A player's detail: ratings history as a plot, results by opponent, recent matches."""
+"""A player's detail: ratings history as a plot, its latest evaluations (exploitability at
+Kuhn/Leduc poker, from `arena eval`), results by opponent, recent matches."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class PlayerDetailScreen(ModalScreen[None]):
     PlayerDetailScreen Sparkline { height: 5; margin: 1 0; }
     PlayerDetailScreen Horizontal { height: 1fr; }
     PlayerDetailScreen DataTable { width: 1fr; }
+    PlayerDetailScreen #evaluations { height: auto; max-height: 6; margin-bottom: 1; }
     """
     BINDINGS = [Binding("escape", "dismiss", "Close", id="detail.close")]
 
@@ -33,6 +35,9 @@ class PlayerDetailScreen(ModalScreen[None]):
             yield Static(id="title")
             yield Sparkline([], id="history")
             yield Static("", id="range")
+            evaluations = DataTable(id="evaluations", cursor_type="none")
+            evaluations.can_focus = False  # a few lines to read: focus stays on the opponents
+            yield evaluations
             with Horizontal():
                 yield DataTable(id="opponents", cursor_type="row")
                 yield DataTable(id="recent", cursor_type="row")
@@ -61,6 +66,7 @@ class PlayerDetailScreen(ModalScreen[None]):
                 f"conservative rating over {len(history)} rated matches: "
                 f"{history[0]:.2f} -> {history[-1]:.2f} (min {min(history):.2f}, max {max(history):.2f})"
             )
+        self._show_evaluations(row.id)
         opponents = self.query_one("#opponents", DataTable)
         opponents.add_columns("opponent", "score", "games")
         for other, (rate, n) in sorted(win_rates(db, self.scope).get(row.name, {}).items()):
@@ -72,3 +78,21 @@ class PlayerDetailScreen(ModalScreen[None]):
             seat = m["players"].index(row.name)
             result = m["outcomes"][seat] or m["status"]
             recent.add_row(m["id"], m["game"], literal(" v ".join(m["players"])), result)
+
+    def _show_evaluations(self, player_id: int) -> None:
+        """The newest stored evaluation per game (hidden when there is none)."""
+        from arena.store.evaluations import latest_evaluations
+
+        table = self.query_one("#evaluations", DataTable)
+        rows = latest_evaluations(self.app.db, player_id)
+        table.display = bool(rows)
+        table.add_columns("game", "measure", "value", "how", "date")
+        for e in rows:
+            if e.method == "sampled" and e.ci_low is not None and e.ci_high is not None:
+                level = e.details.get("confidence") or 0.95
+                how = f"sampled, {level:.0%} CI {e.ci_low:.4f} to {e.ci_high:.4f}"
+            else:
+                how = e.method
+            table.add_row(
+                literal(e.game), literal(e.metric), f"{e.value:.4f}", how, e.created_at[:10]
+            )

@@ -30,6 +30,9 @@ class PromptOptions:
     style: Style = "stateless"
     reasoning: Reasoning = "think"
     list_legal_moves: bool = True  # append an explicit "Legal moves:" line to the observation
+    # ... even where the observation lists them already (the prompt models trained here before
+    # the list was deduplicated saw: the shipped tictactoe model plays best with it)
+    repeat_legal_moves: bool = False
     include_rules: bool = True
     system_extra: str = ""  # appended to the system text (a persona, a strategy hint)
     reasoning_tokens: int = DEFAULT_REASONING_TOKENS  # think-then-constrained: reasoning budget
@@ -68,7 +71,8 @@ def turn_text(turn: Turn, options: PromptOptions) -> str:
     observation = turn.observation()
     parts = [observation]
     # Some games' observations list the legal moves themselves: say it once.
-    if options.list_legal_moves and "legal moves:" not in observation.lower():
+    shown = "legal moves:" in observation.lower() and not options.repeat_legal_moves
+    if options.list_legal_moves and not shown:
         parts.append("Legal moves: " + ", ".join(turn.legal_actions))
     parts.append(answer_instruction(options.reasoning))
     return "\n\n".join(parts)

@@ -65,7 +65,11 @@ class PromptSpec(_Strict):
     reasoning_tokens: int = Field(DEFAULT_REASONING_TOKENS, ge=1, le=32768)
     """The reasoning budget in tokens for `think-then-constrained`."""
     list_legal_moves: bool = True
-    """Append an explicit list of legal moves to the observation."""
+    """Append an explicit list of legal moves to the observation (once: not where the game's
+    observation lists them already)."""
+    repeat_legal_moves: bool = False
+    """Append the list even where the observation shows it (the prompt that models trained
+    here before the list was deduplicated saw, such as the shipped tictactoe model)."""
     include_rules: bool = True
     """Send the game's rules as system text."""
     system_extra: str = ""

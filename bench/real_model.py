@@ -102,7 +102,8 @@ def sweep(args: argparse.Namespace) -> None:
 
 
 def report(db, games: list[str]) -> None:
-    """The sweep's table, from the stored record."""
+    """The sweep's table, from the stored record. Rates are medians (a match or a decision),
+    so a pause of the machine (or of the process) in one match does not skew them."""
     from arena.models.real import REAL_PLAYER
 
     print(
@@ -111,26 +112,34 @@ def report(db, games: list[str]) -> None:
     )
     for game in games:
         rows = db.conn.execute(
-            "SELECT m.status, r.outcome, r.invalid_moves, r.decisions, r.latency_s, m.duration_s "
+            "SELECT m.id, m.status, r.outcome, r.invalid_moves, m.duration_s, r.player_id "
             "FROM matches m JOIN tournaments t ON t.id = m.tournament_id "
             "JOIN results r ON r.match_id = m.id JOIN players p ON p.id = r.player_id "
             "WHERE t.name = ? AND p.name = ?",
             (f"sweep {game}", REAL_PLAYER),
         ).fetchall()
-        done = [r for r in rows if r[0] == "finished"]
-        errors = sum(1 for r in rows if r[0] == "error")
         if not rows:
             continue
-        w = sum(r[1] == "win" for r in done)
-        d = sum(r[1] == "draw" for r in done)
-        loss = sum(r[1] == "loss" for r in done)
-        illegal = sum(r[2] for r in done)
-        decisions = sum(r[3] for r in done) or 1
-        minutes = sum(r[5] for r in done) / 60 or 1e-9
+        done = [r for r in rows if r[1] == "finished"]
+        errors = sum(1 for r in rows if r[1] == "error")
+        w = sum(r[2] == "win" for r in done)
+        d = sum(r[2] == "draw" for r in done)
+        loss = sum(r[2] == "loss" for r in done)
+        illegal = sum(r[3] for r in done)
+        per_match = statistics.median(r[4] for r in done) if done else float("nan")
+        latencies = [
+            x[0]
+            for x in db.conn.execute(
+                "SELECT mv.latency_s FROM moves mv JOIN matches m ON m.id = mv.match_id "
+                "JOIN tournaments t ON t.id = m.tournament_id "
+                "WHERE t.name = ? AND mv.player_id = ? AND mv.latency_s IS NOT NULL",
+                (f"sweep {game}", rows[0][5]),
+            )
+        ]
+        decision = statistics.median(latencies) if latencies else float("nan")
         print(
             f"{game:<18} {len(done):>7} {w:>4} {d:>4} {loss:>4} {100 * w / max(len(done), 1):>5.0f}% "
-            f"{illegal:>7} {errors:>6} {len(done) / minutes:>9.1f} "
-            f"{sum(r[4] for r in done) / decisions:>10.2f}"
+            f"{illegal:>7} {errors:>6} {60 / per_match:>9.1f} {decision:>10.2f}"
         )
 
 

@@ -33,7 +33,7 @@ def shipped_spec(gguf: Path) -> dict[str, Any]:
         "kind": "llamacpp",
         "path": str(gguf),
         "decode": "score",
-        "prompt": {"reasoning": "direct", "include_rules": False},
+        "prompt": {"reasoning": "direct", "include_rules": False, "repeat_legal_moves": True},
         "sampling": {"temperature": 0.0, "max_tokens": 16},
     }
 

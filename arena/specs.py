@@ -139,7 +139,10 @@ class _ModelSpec(_PlayerSpec):
         data = dict(data)
         if data.get("decode") == "generate":  # the old name of "free"
             data["decode"] = "free"
-        prompt = data.get("prompt") if isinstance(data.get("prompt"), dict) else {}
+        prompt = data.get("prompt")
+        if isinstance(prompt, BaseModel):  # a PromptSpec given in Python, not as data
+            prompt = prompt.model_dump()
+        prompt = prompt if isinstance(prompt, dict) else {}
         reasoning = prompt.get("reasoning")
         decode = data.get("decode")
         if decode is None:

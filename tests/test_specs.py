@@ -144,3 +144,15 @@ def test_two_players_on_one_model_share_the_backend():
     a, b = make_player(greedy, pool), make_player(hot, pool)
     assert a.backend is b.backend
     assert a.sampling.temperature == 0.0 and b.sampling.temperature == 1.0
+
+
+def test_a_prompt_table_given_in_python_keeps_every_field() -> None:
+    from arena.specs import PromptSpec, TransformersSpec
+
+    spec = TransformersSpec(
+        name="ckpt",
+        model="m",
+        decode="score",
+        prompt=PromptSpec(reasoning="direct", include_rules=False),
+    )
+    assert spec.prompt.include_rules is False and spec.prompt.reasoning == "direct"

@@ -381,6 +381,7 @@ async def test_a_tiny_models_reply_streams_into_the_spectator_during_a_tournamen
         "name": "tiny",
         "kind": "llamacpp",
         "path": str(tiny_gguf),
+        "decode": "free",  # free text streams in; a constrained answer comes whole
         "prompt": {"reasoning": "direct", "include_rules": False},
         "sampling": {"max_tokens": 8},
     }

@@ -28,17 +28,7 @@ from games.parsing import (
 )
 from games.replies import MAX_INSPECT, read_reply, visible_text
 
-GAME_IDS = [
-    "tictactoe",
-    "connect_four",
-    "kuhn_poker",
-    "leduc_poker",
-    "liars_dice",
-    "prisoners_dilemma",
-    "negotiation",
-    "spy",
-    "chess",
-]
+GAME_IDS = games.game_ids()  # every game, chess included
 
 
 def mid_game(game_id: str, moves: int = 3, seed: int = 7, **params) -> games.State:

@@ -57,7 +57,8 @@ def exploitability_command(
     (0 is a Nash equilibrium; the uniformly random player gives 0.458 at Kuhn poker).
 
     Exact for built-in bots, for models that score the legal moves and answer directly, and
-    for greedy constrained models answering directly: one query per information set. Any other
+    for greedy constrained or scored models (answering directly, or after greedy reasoning: the
+    local models' default at temperature 0): one query per information set. Any other
     model is asked --samples times per information set; the estimate is then marked "sampled"
     and comes with a 95% bootstrap interval; a reply that is not a legal move counts as a
     uniformly random legal move (its rate is reported).

@@ -31,6 +31,17 @@ def seed_matches(path: Path, games_per_pair: int = 6, seed: int = 1) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def no_chess_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app as a machine without a UCI chess engine shows it, wherever the tests run: the
+    `stockfish` bot is offered only where an engine is installed, and the screens (and their
+    snapshots) must not depend on that."""
+    from games.chess_game import Chess
+
+    bots = {name: path for name, path in Chess.BOTS.items() if name != "stockfish"}
+    monkeypatch.setattr(Chess, "BOTS", bots)
+
+
 @pytest.fixture()
 def seeded_db(tmp_path: Path) -> Path:
     return seed_matches(tmp_path / "arena.db")

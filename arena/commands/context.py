@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -24,4 +23,15 @@ def open_store(ctx: click.Context) -> Database:
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """`data` as indented JSON; control, C1 and bidi characters in strings as \\u escapes."""
+    from arena.safe_text import json_dumps
+
+    click.echo(json_dumps(data, indent=2, default=str))
+
+
+def say(text: object = "", *, err: bool = False) -> None:
+    """Print a line that may hold outside text (names, replies, server messages, config values)
+    through the one sanitiser: nothing in it reaches the terminal as a control sequence."""
+    from arena.safe_text import visible
+
+    click.echo(visible(text), err=err)

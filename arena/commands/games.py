@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 import games
+from arena.commands.context import echo_json
 from games.core import GameInfo
 
 
@@ -47,7 +46,7 @@ def games_group(ctx: click.Context, as_json: bool) -> None:
         return
     infos = games.list_games()
     if as_json:
-        click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        echo_json([i.as_dict() for i in infos])
         return
     rows = [[i.id, i.name, _players(i), _flags(i), ", ".join(i.bots)] for i in infos]
     click.echo(_table(rows, ["id", "name", "players", "kind", "bots"]))
@@ -68,7 +67,7 @@ def show(game_id: str, as_json: bool) -> None:
     except games.GameParamError as exc:  # e.g. chess without python-chess
         rules = f"(rules unavailable: {exc})"
     if as_json:
-        click.echo(json.dumps({**info.as_dict(), "rules": rules}, indent=2))
+        echo_json({**info.as_dict(), "rules": rules})
         return
     click.echo(f"{info.name} ({info.id})")
     click.echo(f"players: {_players(info)}; {_flags(info)}")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from arena.commands.context import echo_json, open_store
+from arena.commands.context import echo_json, open_store, say
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -21,17 +21,17 @@ def print_leaderboard(
     title = game or "overall"
     rows = board["players"][:limit] if limit else board["players"]
     if not rows:
-        click.echo(f"{title}: no rated matches yet")
+        say(f"{title}: no rated matches yet")
         return
-    click.echo(f"{title} (TrueSkill, sorted by mu - 3 sigma; ? = fewer than {min_games} games)")
+    say(f"{title} (TrueSkill, sorted by mu - 3 sigma; ? = fewer than {min_games} games)")
     width = max(len(p["name"]) for p in rows) + 1
-    click.echo(
+    say(
         f"{'#':>3} {'player':<{width}} {'rating':>7} {'mu':>6} {'sigma':>6} {'games':>6} "
         f"{'W':>5} {'D':>5} {'L':>5} {'invalid':>8} {'latency':>8} {'tokens':>8} {'cost $':>8}"
     )
     for p in rows:
         mark = "?" if p["provisional"] else " "
-        click.echo(
+        say(
             f"{p['rank']:>3} {p['name'] + mark:<{width}} {p['conservative']:>7.2f} {p['mu']:>6.2f} "
             f"{p['sigma']:>6.2f} {p['games']:>6} {p['wins']:>5} {p['draws']:>5} {p['losses']:>5} "
             f"{p['invalid_rate']:>8.1%} {p['mean_latency_s']:>7.3f}s {p['tokens']:>8} "
@@ -79,20 +79,18 @@ def leaderboard_command(
     if matrix:
         table = win_rates(db, game)
         names = sorted(table)
-        click.echo("\nwin rate of the row against the column (games)")
-        click.echo(" " * 14 + "".join(f"{n[:12]:>13}" for n in names))
+        say("\nwin rate of the row against the column (games)")
+        say(" " * 14 + "".join(f"{n[:12]:>13}" for n in names))
         for a in names:
             cells = []
             for b in names:
                 rate, n = table[a].get(b, (None, 0))
                 cells.append(f"{'-':>13}" if rate is None else f"{rate:>7.0%} ({n:>3})")
-            click.echo(f"{a[:13]:<14}" + "".join(cells))
+            say(f"{a[:13]:<14}" + "".join(cells))
     if bt:
-        click.echo("\nBradley-Terry (Elo scale, 95% bootstrap interval; order-independent)")
+        say("\nBradley-Terry (Elo scale, 95% bootstrap interval; order-independent)")
         for r in bradley_terry_view(db, game, samples=samples):
-            click.echo(
-                f"  {r['name']:<24} {r['strength']:>7.0f}  [{r['low']:>6.0f}, {r['high']:>6.0f}]"
-            )
+            say(f"  {r['name']:<24} {r['strength']:>7.0f}  [{r['low']:>6.0f}, {r['high']:>6.0f}]")
 
 
 @click.group("ratings")
@@ -112,7 +110,7 @@ def recompute_command(ctx: click.Context, game: str | None) -> None:
 
     t0 = time.perf_counter()
     n = recompute_ratings(open_store(ctx), game)
-    click.echo(f"replayed {n} rated matches in {time.perf_counter() - t0:.2f} s")
+    say(f"replayed {n} rated matches in {time.perf_counter() - t0:.2f} s")
 
 
 @ratings_group.command("draw-probability")
@@ -132,4 +130,4 @@ def draw_probability_command(ctx: click.Context, game: str, value: str) -> None:
         set_draw_probability(open_store(ctx), game, number)
     except ValueError as exc:
         raise click.UsageError(str(exc) if value != "auto" else "bad value") from None
-    click.echo(f"{game}: draw probability {value}")
+    say(f"{game}: draw probability {value}")

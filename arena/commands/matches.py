@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from arena.commands.context import echo_json, open_store
+from arena.commands.context import echo_json, open_store, say
+from arena.safe_text import json_dumps, visible
 
 
 def _safe(text: str | None, limit: int | None = None) -> str:
-    """Untrusted model text on one terminal: control characters and escapes made visible."""
+    """Untrusted model text on a terminal: controls, escapes and bidi overrides made visible."""
     if text is None:
         return ""
-    out = "".join(
-        c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode() for c in text
-    )
+    out = visible(text)
     return out if limit is None or len(out) <= limit else out[: limit - 3] + "..."
 
 
@@ -45,7 +43,7 @@ def list_command(ctx, game, tournament, player, status, limit, as_json) -> None:
         return
     for r in rows:
         returns = "" if r["returns"] is None else " ".join(f"{x:+g}" for x in r["returns"])
-        click.echo(
+        say(
             f"{r['id']:>6}  {r['finished_at'][:19]}  {r['game']:<14} {' v '.join(r['players']):<40} "
             f"{r['status']:<8} {returns}"
         )
@@ -67,30 +65,30 @@ def show_command(ctx, match_id: int, as_json: bool, prompts: bool) -> None:
         echo_json(m)
         return
     seats = ", ".join(f"seat {s['seat']}: {s['player']}" for s in m["seats"])
-    click.echo(f"match {m['id']}  {m['game']} {m['params'] or ''}  seed {m['seed']}  {seats}")
+    say(f"match {m['id']}  {m['game']} {m['params'] or ''}  seed {m['seed']}  {seats}")
     for mv in m["moves"]:
         who = "chance" if mv["seat"] < 0 else f"seat {mv['seat']}"
         if mv["reply"] is None or mv["reply"] == mv["action"] and mv["prompt"] is None:
             if mv["attempt"] == 0:
-                click.echo(f"{mv['idx']:>4}  {who:<7} {_safe(mv['action'])}")
+                say(f"{mv['idx']:>4}  {who:<7} {_safe(mv['action'])}")
             continue
         verdict = "legal" if mv["legal"] else f"ILLEGAL: {_safe(mv['error'])}"
-        click.echo(
+        say(
             f"{mv['idx']:>4}  {who:<7} attempt {mv['attempt']}  -> {_safe(mv['parsed']) or '-'}  ({verdict})"
         )
         if prompts and mv["prompt"]:
             for msg in mv["prompt"]:
-                click.echo(f"        [{msg['role']}] {_safe(msg['content'], 400)}")
+                say(f"        [{msg['role']}] {_safe(msg['content'], 400)}")
         if mv.get("reasoning"):
             for line in _safe(mv["reasoning"]).splitlines() or [""]:
-                click.echo(f"        ~ {line}")
+                say(f"        ~ {line}")
         for line in _safe(mv["reply"]).splitlines() or [""]:
-            click.echo(f"        | {line}")
+            say(f"        | {line}")
     status = m["status"] + (f" ({_safe(m['error'])})" if m["error"] else "")
     returns = ", ".join(
         f"{s['player']} {s['return']:+g}" for s in m["seats"] if s["return"] is not None
     )
-    click.echo(f"{status}  {returns}")
+    say(f"{status}  {returns}")
 
 
 @click.group("export")
@@ -117,10 +115,10 @@ def export_matches_command(ctx, fmt, game, tournament, player, out) -> None:
     n = 0
     try:
         for row in rows:
-            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            stream.write(json_dumps(row) + "\n")
             n += 1
     finally:
         if out:
             stream.close()
     if out:
-        click.echo(f"wrote {n} records to {out}", err=True)
+        say(f"wrote {n} records to {out}", err=True)

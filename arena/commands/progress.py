@@ -7,6 +7,7 @@ import sys
 import time
 from typing import TextIO
 
+from arena.safe_text import one_line
 from arena.tournament.runner import Progress
 
 
@@ -66,6 +67,7 @@ class ProgressLine:
             f"{'  ' + ', '.join(extra) if extra else ''}"
             f"{'  | ' + leaders if leaders else ''}  | {_last(p)}"
         )
+        line = one_line(line)  # player names and errors come from outside
         if self.tty:
             self.stream.write("\r\x1b[2K" + line[:200])
             self._drawn = True

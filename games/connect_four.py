@@ -292,16 +292,18 @@ class ConnectFour(Game):
         letter = _LETTER_RE.match(normalize(candidate))
         if letter is not None:
             n = ord(letter.group(1)) - ord("a") + 1
+            written = letter.group(1)  # "column h": say h, not 8
         else:
             numbers = _NUMBER_RE.findall(candidate)
             if not numbers or len(numbers[-1]) > 4:
                 return None
             n = int(numbers[-1])
+            written = str(n)
         legal = state.legal_actions()
         columns = self.geometry.columns
         if not 1 <= n <= columns:
             return (
-                f"there is no column {n}: columns are numbered 1 to {columns}; "
+                f"there is no column {written}: columns are numbered 1 to {columns}; "
                 f"legal moves: {format_moves(legal)}"
             )
         if str(n) not in legal:

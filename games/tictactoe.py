@@ -18,6 +18,8 @@ LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4
 LINES_THROUGH = tuple(tuple(line for line in LINES if i in line) for i in range(9))
 MARKS = ("x", "o")
 _SQUARE_RE = re.compile(r"(?<![a-z0-9])([a-c])\s*([1-3])(?![0-9])")
+# Anything written like a square, on the board or off it: a letter, then a number ("j9", "a4").
+_SQUARE_LIKE_RE = re.compile(r"(?<![a-z0-9])([a-z])(\s*)(\d{1,3})(?![0-9])")
 
 
 def _is_square(text: str) -> bool:
@@ -140,9 +142,20 @@ class TicTacToe(Game):
         )
 
     def explain_illegal(self, state: State, candidate: str) -> str | None:
-        found = _SQUARE_RE.findall(candidate.lower())
-        if not found:
+        """Why a reply naming a square (the last one it names) is refused: the square is off
+        the board or taken. None, for the generic message, when the reply names no square, or
+        names a free one in a form the parser did not take as a move ("a1b", "a1a4")."""
+        last = None
+        for col, space, row in _SQUARE_LIKE_RE.findall(candidate.lower()):
+            on_board = col in "abc" and row in ("1", "2", "3")
+            if on_board or not space:  # off the board only when written as one word: "j9"
+                last = (col + row, on_board)
+        if last is None:
             return None
-        square = "".join(found[-1])
-        legal = state.legal_actions()
-        return f"{square} is taken; legal moves: {format_moves(legal)}"
+        square, on_board = last
+        legal = format_moves(state.legal_actions())
+        if not on_board:
+            return f"{square} is not a square of the board (a1-c3); legal moves: {legal}"
+        if isinstance(state, TicTacToeState) and state.board[INDEX[square]]:
+            return f"{square} is taken; legal moves: {legal}"
+        return None

@@ -323,3 +323,28 @@ def test_bot_move_at_default_depth_is_fast(game):
     start = time.perf_counter()
     bot.policy(state)
     assert time.perf_counter() - start < 1.0
+
+
+# --- refusal messages ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "reply, column",
+    [("9", "9"), ("0", "0"), ("44", "44"), ("column 10", "10"), ("move: 8", "8"), ("h", "h")],
+)
+def test_a_column_off_the_board_is_called_that(game, reply, column) -> None:
+    parsed = game.parse_action(game.new_initial_state(), reply)
+    assert parsed.error == (
+        f"there is no column {column}: columns are numbered 1 to 7; "
+        "legal moves: 1, 2, 3, 4, 5, 6, 7"
+    )
+
+
+def test_a_full_column_is_called_full_and_a_garbled_reply_is_quoted(game) -> None:
+    state = play(game, "4 4 4 4 4 4")
+    assert game.parse_action(state, "4").error == (
+        "column 4 is full; legal moves: 1, 2, 3, 5, 6, 7"
+    )
+    empty = game.new_initial_state()
+    for reply in ("banana", "4a"):
+        assert game.parse_action(empty, reply).error == (
+            f"'{reply}' is not a legal move; legal moves: 1, 2, 3, 4, 5, 6, 7"
+        )

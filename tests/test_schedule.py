@@ -15,6 +15,7 @@ import pytest
 
 from arena.tournament.schedule import (
     GameEntry,
+    LadderPicker,
     Pairing,
     gauntlet,
     ladder_next,
@@ -357,6 +358,219 @@ def test_ladder_refuses_multi_seat_games() -> None:
     ratings = {"a": R(25, 2), "b": R(25, 2), "c": R(25, 2)}
     with pytest.raises(ValueError, match="two by two"):
         ladder_next(ratings, {}, DICE3, beta=4.0, min_games=0, rng=random.Random(0))
+
+
+def _ladder_script(seed: int, picker: LadderPicker | None) -> list[tuple[str, ...] | None]:
+    """A ladder of 7 players over two games with up to 3 matches in flight, finished in a
+    seeded order with TrueSkill-like updates (and ties in weight at the start), picked by
+    `ladder_next` with counts kept by hand, or by `picker`."""
+    src = random.Random(seed)
+    players = ["ann", "bob", "cat", "dan", "eve", "fay", "gus"]
+    games = [TTT, KUHN]
+    ratings = {g: {p: R(25.0, 25 / 3) for p in players} for g in games}
+    counts = {"cat": 3}  # a resume: games already scheduled
+    rng = random.Random(seed)
+    out: list[tuple[str, ...] | None] = []
+    in_flight: list[tuple[str, ...]] = []
+    for step in range(250):
+        game = games[step % 2]
+        busy = {p for pair in in_flight for p in pair} | {"someone-else"}
+        if picker is None:
+            pair = ladder_next(
+                ratings[game], counts, game, beta=25 / 6, min_games=3, rng=rng, busy=busy
+            )
+        else:
+            pair = picker.next(ratings[game], game, rng=rng, busy=busy)
+        out.append(pair)
+        if pair is not None:
+            counts.update({p: counts.get(p, 0) + 1 for p in pair})
+            if picker is not None:
+                picker.record(pair)
+            in_flight.append(pair)
+        if in_flight and (pair is None or src.random() < 0.4):
+            winner, loser = in_flight.pop(src.randrange(len(in_flight)))
+            table = ratings[src.choice(games)]
+            table[winner] = R(table[winner].mu + 1.5, table[winner].sigma * 0.95)
+            table[loser] = R(table[loser].mu - 1.5, table[loser].sigma * 0.95)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ladder_picker_picks_exactly_as_ladder_next(seed: int) -> None:
+    players = ["ann", "bob", "cat", "dan", "eve", "fay", "gus"]
+    picker = LadderPicker(players, beta=25 / 6, min_games=3, games_played={"cat": 3})
+    expected = _ladder_script(seed, None)
+    assert _ladder_script(seed, picker) == expected
+    assert sum(p is None for p in expected) > 0 and len(set(expected)) > 20  # busy, and varied
+    assert picker.games == Counter(p for pair in expected if pair for p in pair) + Counter(cat=3)
+
+
+def test_ladder_picker_all_zero_weights_draw_uniformly_like_ladder_next() -> None:
+    ratings = {p: R(25.0, 0.0) for p in PLAYERS}  # sigma 0: every weight is 0
+    picker = LadderPicker(PLAYERS, beta=0.0, min_games=0)
+    old, new = random.Random(3), random.Random(3)
+    for _ in range(50):
+        expected = ladder_next(ratings, {}, TTT, beta=0.0, min_games=0, rng=old, busy={"bob"})
+        assert picker.next(ratings, TTT, rng=new, busy={"bob"}) == expected
+    with pytest.raises(ValueError, match="two by two"):
+        picker.next(ratings, DICE3, rng=new)
+
+
+# Pairs of a 40-match ladder (kuhn_poker, seed 7, one match at a time) as the planner chose
+# them before its state was made incremental: the new planner must choose the same.
+_LADDER_PIN = (
+    "cfr-rnd2 rnd4-random rnd3-random rnd4-rnd3 rnd4-cfr rnd2-random cfr-random random-cfr "
+    "random-rnd2 rnd3-cfr cfr-random rnd4-cfr rnd3-rnd4 rnd3-rnd4 random-rnd2 random-rnd2 "
+    "random-cfr rnd3-cfr rnd4-rnd3 rnd3-rnd4 cfr-rnd4 rnd4-rnd2 rnd4-cfr rnd2-cfr random-cfr "
+    "random-cfr rnd2-cfr cfr-random cfr-rnd4 rnd3-rnd4 rnd2-rnd4 rnd4-cfr cfr-random rnd4-rnd2 "
+    "cfr-rnd2 rnd2-cfr rnd4-random random-cfr rnd4-rnd3 rnd2-random"
+)
+
+
+def _ladder_db(tmp_path, **extra):
+    from arena.specs import parse_spec
+    from arena.store import open_db
+    from arena.store.players import add_player
+    from arena.tournament.config import parse_config
+    from arena.tournament.setup import create_tournament
+
+    db = open_db(tmp_path / "ladder.db")
+    for name in ("rnd2", "rnd3", "rnd4"):
+        add_player(db, parse_spec({"name": name, "kind": "bot", "bot": "random"}))
+    data = {
+        "format": "ladder",
+        "games": ["kuhn_poker"],
+        "players": ["random", "cfr", "rnd2", "rnd3", "rnd4"],
+        "matches": 40,
+        "min_games": 2,
+        "concurrency": 1,
+        "seed": 7,
+    }
+    config = parse_config(data | extra)
+    return db, create_tournament(db, config), config
+
+
+def _seats(db, tid) -> list[str]:
+    rows = db.conn.execute(
+        "SELECT seats FROM schedule WHERE tournament_id = ? ORDER BY idx", (tid,)
+    )
+    return ["-".join(json.loads(seats)) for (seats,) in rows]
+
+
+def test_ladder_tournament_keeps_the_pairs_it_chose_before(tmp_path) -> None:
+    import asyncio
+
+    from arena.tournament.runner import run_tournament
+
+    db, tid, _ = _ladder_db(tmp_path)
+    assert asyncio.run(run_tournament(db, tid))["matches_played"] == 40
+    assert _seats(db, tid) == _LADDER_PIN.split()
+
+
+def _old_ladder_pick(db, tid, config, entry, rng, busy):
+    """The planner's pick as it was: counts rescanned from the schedule, ratings from SQL."""
+    from arena.ratings import Rating
+    from arena.store.ratings import DEFAULT_PARAMS
+
+    ratings = {p: Rating(DEFAULT_PARAMS.mu, DEFAULT_PARAMS.sigma) for p in config.players}
+    for name, mu, sigma in db.conn.execute(
+        "SELECT p.name, r.mu, r.sigma FROM ratings r JOIN players p ON p.id = r.player_id "
+        "WHERE r.scope = ?",
+        (entry.id,),
+    ):
+        if name in ratings:
+            ratings[name] = Rating(mu, sigma)
+    games = dict.fromkeys(config.players, 0)
+    for (seats,) in db.conn.execute("SELECT seats FROM schedule WHERE tournament_id = ?", (tid,)):
+        for name in json.loads(seats):
+            games[name] += 1
+    return ladder_next(
+        ratings,
+        games,
+        entry,
+        beta=DEFAULT_PARAMS.beta,
+        min_games=config.min_games,
+        rng=rng,
+        busy=busy,
+    )
+
+
+def test_ladder_planner_with_matches_in_flight_and_a_restart_picks_as_before(tmp_path) -> None:
+    """The planner driven as the runner drives it (3 in flight, instant results updating the
+    stored ratings), dropped halfway as a kill would and rebuilt from the store, picks what the
+    old rescanning planner picks from the same state, and keeps its counts exact."""
+    from arena.ratings import rate_match
+    from arena.store import write
+    from arena.store.players import get_player
+    from arena.store.ratings import DEFAULT_PARAMS
+    from arena.tournament.runner import _LadderPlanner
+    from arena.tournament.setup import game_entries
+
+    db, tid, config = _ladder_db(tmp_path, matches=60, games=["kuhn_poker", "leduc_poker"])
+    entries = game_entries(config)
+    ids = {p: get_player(db, p).id for p in config.players}
+    src = random.Random(1)
+    in_flight = []
+    planner = _LadderPlanner(db, tid, config, entries)
+    old_rng = random.Random(f"ladder:{config.seed}:0")
+    picks, replays, nones, killed = 0, 0, 0, False
+    while planner.has_more() or in_flight:
+        if picks == 25 and not killed:  # a kill: the matches in flight stay pending
+            killed, in_flight = True, []
+            planner = _LadderPlanner(db, tid, config, entries)  # rebuilt from the store
+            old_rng = random.Random(f"ladder:{config.seed}:25")
+            stored = Counter(p for s in _seats(db, tid) for p in s.split("-"))
+            assert planner.scheduled == 25 and planner.picker.games == stored
+            assert len(planner.queue) > 0  # the pending slots are played first
+        slot = None
+        if len(in_flight) < 3 and planner.has_more():
+            busy = {p for slot in in_flight for p in slot.seats}
+            if planner.queue:
+                slot = planner.next(busy, len(in_flight))
+                replays += 1
+            else:
+                entry = entries[picks % len(entries)]
+                expected = _old_ladder_pick(db, tid, config, entry, old_rng, busy)
+                slot = planner.next(busy, len(in_flight))
+                if expected is None:
+                    assert slot is None
+                    nones += 1
+                else:
+                    assert slot is not None and slot.game == entry.id
+                    assert tuple(slot.seats) == expected
+                    picks += 1
+            if slot is not None:
+                in_flight.append(slot)
+        if in_flight and (slot is None or src.random() < 0.4):
+            done = in_flight.pop(src.randrange(len(in_flight)))
+            before = [_stored_rating(db, ids[n], done.game) for n in done.seats]
+            after = rate_match(
+                DEFAULT_PARAMS, before, [1.0, -1.0] if src.random() < 0.5 else [-1.0, 1.0]
+            )
+            with write(db):
+                for name, rating in zip(done.seats, after):
+                    db.conn.execute(
+                        "INSERT INTO ratings (player_id, scope, mu, sigma) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (player_id, scope) DO UPDATE SET mu = excluded.mu, "
+                        "sigma = excluded.sigma",
+                        (ids[name], done.game, rating.mu, rating.sigma),
+                    )
+                db.conn.execute("UPDATE schedule SET state = 'done' WHERE id = ?", (done.id,))
+    assert picks == 60 and planner.scheduled == 60 and not planner.unplanned()
+    assert replays > 0 and nones > 0  # replayed after the kill; all but one player busy
+    assert planner.picker.games == Counter(p for s in _seats(db, tid) for p in s.split("-"))
+    pending = "SELECT COUNT(*) FROM schedule WHERE tournament_id = ? AND state = 'pending'"
+    assert db.conn.execute(pending, (tid,)).fetchone()[0] == 0
+
+
+def _stored_rating(db, player_id: int, scope: str):
+    from arena.ratings import Rating
+    from arena.store.ratings import DEFAULT_PARAMS
+
+    row = db.conn.execute(
+        "SELECT mu, sigma FROM ratings WHERE player_id = ? AND scope = ?", (player_id, scope)
+    ).fetchone()
+    return Rating(*row) if row else Rating(DEFAULT_PARAMS.mu, DEFAULT_PARAMS.sigma)
 
 
 def _min_rematches(players: list[str], played: dict[frozenset[str], int]) -> int:

@@ -20,6 +20,7 @@ consecutive matches involve different players as far as possible.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import json
@@ -328,6 +329,9 @@ def ladder_next(
     drawn by `rng`) plays the free partner of highest `pair_weight` (ties: fewer games, then
     name). Otherwise a pair is drawn with probability proportional to `pair_weight` (uniformly
     if every weight is 0). Seat order is drawn by `rng`.
+
+    Each call looks at every pair of players; `LadderPicker` gives the same picks with state
+    kept between calls, for a long ladder.
     """
     if game.num_players != 2:
         raise ValueError(f"the ladder pairs players two by two; {game.id} has {game.num_players}")
@@ -355,3 +359,137 @@ def ladder_next(
         else:
             pair = rng.choice(candidates)
     return pair if rng.random() < 0.5 else (pair[1], pair[0])
+
+
+class LadderPicker:
+    """`ladder_next` with incremental state, for a long ladder over a fixed set of players.
+
+    Gives the same pairing, consuming `rng` the same way, as
+    `ladder_next(ratings, games_played, game, beta=..., min_games=..., rng=rng, busy=busy)`
+    where `games_played` counts the pairings passed to `record` (on top of the counts given at
+    creation). What it keeps instead of rescanning:
+
+    - the games per player, updated by `record` (one step per seat);
+    - per game, every pair's `pair_weight` in `itertools.combinations` order, with the rating
+      each player's weights were computed from; a pick recomputes only the pairs of a player
+      whose mu or sigma changed since the last pick of that game (two after a match).
+
+    So a pick costs O(players) Python steps per changed or busy player, plus one C-level copy
+    and running sum over the pair weights, whatever the number of matches played before it.
+    """
+
+    def __init__(
+        self,
+        players: Collection[str],
+        *,
+        beta: float,
+        min_games: int,
+        games_played: Mapping[str, int] | None = None,
+    ) -> None:
+        self.players = sorted(set(players))
+        self.beta, self.min_games = beta, min_games
+        self.games: dict[str, int] = dict.fromkeys(self.players, 0)
+        self.games.update(games_played or {})
+        self._index = {p: i for i, p in enumerate(self.players)}
+        n = len(self.players)
+        # The pair (i, j), i < j, sits at _row[i] + j - i - 1, as itertools.combinations lists it.
+        self._row = [i * (2 * n - i - 1) // 2 for i in range(n)]
+        # Per game: the pair weights, and the (mu, sigma) each player's pairs were computed with.
+        self._weights: dict[GameEntry, list[float]] = {}
+        self._seen: dict[GameEntry, list[tuple[float, float] | None]] = {}
+
+    def record(self, seats: Sequence[str]) -> None:
+        """Count a scheduled pairing: one more game for each seated player."""
+        for p in seats:
+            self.games[p] = self.games.get(p, 0) + 1
+
+    def _pair(self, i: int, j: int) -> int:
+        return self._row[i] + j - i - 1
+
+    def _refresh(self, ratings: Mapping[str, RatingLike], game: GameEntry) -> list[float]:
+        """The game's pair weights, recomputed for the players whose rating changed."""
+        players, n = self.players, len(self.players)
+        if game not in self._weights:
+            self._weights[game] = [0.0] * (n * (n - 1) // 2)
+            self._seen[game] = [None] * n
+        weights, seen = self._weights[game], self._seen[game]
+        changed = []
+        for i, p in enumerate(players):
+            r = ratings[p]
+            if seen[i] != (r.mu, r.sigma):
+                seen[i] = (r.mu, r.sigma)
+                changed.append(i)
+        done: set[int] = set()
+        for i in changed:
+            ri = ratings[players[i]]
+            for j in range(n):
+                if j == i or j in done:
+                    continue
+                a, b = (i, j) if i < j else (j, i)  # (sorted first, sorted second) as ladder_next
+                rj = ratings[players[j]]
+                ra, rb = (ri, rj) if i < j else (rj, ri)
+                weights[self._pair(a, b)] = pair_weight(ra, rb, self.beta)
+            done.add(i)
+        return weights
+
+    def next(
+        self,
+        ratings: Mapping[str, RatingLike],
+        game: GameEntry,
+        *,
+        rng: random.Random,
+        busy: Collection[str] = (),
+    ) -> tuple[str, ...] | None:
+        """The next pairing, as `ladder_next` would give it (see the class docstring).
+        `ratings` must hold every player of the ladder; other names in it are ignored."""
+        if game.num_players != 2:
+            raise ValueError(
+                f"the ladder pairs players two by two; {game.id} has {game.num_players}"
+            )
+        free = [p for p in self.players if p not in busy]  # sorted, as self.players is
+        if len(free) < 2:
+            return None
+        games = self.games
+
+        under = [p for p in free if games.get(p, 0) < self.min_games]
+        if under:  # the floor: O(players), same steps as ladder_next
+            fewest = min(games.get(p, 0) for p in under)
+            first = rng.choice([p for p in under if games.get(p, 0) == fewest])
+            second = min(
+                (p for p in free if p != first),
+                key=lambda o: (
+                    -pair_weight(ratings[first], ratings[o], self.beta),
+                    games.get(o, 0),
+                    o,
+                ),
+            )
+            pair: tuple[str, str] = (first, second)
+        else:
+            weights = self._refresh(ratings, game)
+            index = self._index
+            busy_rows = sorted(index[p] for p in set(busy) if p in index)
+            if busy_rows:
+                # A busy player's pairs weigh 0: never drawn, and the running sums of the free
+                # pairs stay bit for bit those of ladder_next's list of free pairs.
+                weights = weights.copy()
+                for i in busy_rows:
+                    for j in range(i):
+                        weights[self._pair(j, i)] = 0.0
+                    weights[self._row[i] : self._row[i] + len(self.players) - i - 1] = [0.0] * (
+                        len(self.players) - i - 1
+                    )
+            cum = list(itertools.accumulate(weights))
+            total = cum[-1]
+            first_i, last_i = index[free[-2]], index[free[-1]]
+            last_free = self._pair(first_i, last_i)
+            if total > 0:
+                # random.choices(free_pairs, weights) step by step: one rng.random(), then the
+                # first running sum above it, the last free pair when rounding finds none.
+                if not math.isfinite(total):
+                    raise ValueError("Total of weights must be finite")
+                k = min(bisect.bisect(cum, rng.random() * total), last_free)
+                i = bisect.bisect(self._row, k) - 1
+                pair = (self.players[i], self.players[k - self._row[i] + i + 1])
+            else:
+                pair = rng.choice(list(itertools.combinations(free, 2)))
+        return pair if rng.random() < 0.5 else (pair[1], pair[0])

@@ -5,7 +5,6 @@ shows the traceback as well."""
 
 from __future__ import annotations
 
-import io
 import os
 import sqlite3
 import sys
@@ -21,7 +20,7 @@ from arena.errors import (
     EXIT_USER_ERROR,
     ArenaError,
 )
-from arena.safe_text import one_line, visible
+from arena.safe_text import one_line
 
 _debug = False
 
@@ -48,9 +47,10 @@ def _exit(code: int) -> NoReturn:
 
 
 def _show_click(exc: click.ClickException) -> None:
-    buffer = io.StringIO()
-    exc.show(file=buffer)
-    click.echo(visible(buffer.getvalue()).rstrip("\n"), err=True)
+    # The message may quote what the user typed (a file name, a value): sanitise it before
+    # click prints it (click itself would strip ANSI sequences off a pipe, silently).
+    exc.message = _lines(exc.message)
+    exc.show()
 
 
 def run_cli(invoke: Callable[[], Any]) -> NoReturn:

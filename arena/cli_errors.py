@@ -34,12 +34,14 @@ def debugging() -> bool:
     return _debug or os.environ.get("ARENA_DEBUG", "") not in ("", "0")
 
 
-def _say(message: str) -> None:
-    """Print `message` on stderr: each line sanitised, continuation lines indented."""
-    lines = [one_line(line) for line in str(message).splitlines() if line.strip()] or [
-        "(no message)"
-    ]
-    click.echo("Error: " + "\n  ".join(lines), err=True)
+def _lines(message: object) -> str:
+    """`message` sanitised line by line; continuation lines indented under the first."""
+    lines = [one_line(line.strip()) for line in str(message).splitlines() if line.strip()]
+    return "\n  ".join(lines) or "(no message)"
+
+
+def _say(message: object) -> None:
+    click.echo("Error: " + _lines(message), err=True)
 
 
 def _exit(code: int) -> NoReturn:

@@ -23,7 +23,7 @@ def test_every_unsafe_character_is_shown_as_an_escape(ch: str) -> None:
         assert ch not in out
         assert not has_unsafe(out)
     code = ord(ch)
-    assert visible(text) == ("a\\x%02xb" % code if code < 0x100 else "a\\u%04xb" % code)
+    assert visible(text) == (f"a\\x{code:02x}b" if code < 0x100 else f"a\\u{code:04x}b")
     assert json.loads(json_dumps({"k": text})) == {"k": text}  # still the same data
 
 

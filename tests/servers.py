@@ -5,7 +5,9 @@ proxy in front of it that misbehaves on request.
 thread, the file's own chat template). `FaultProxy` forwards HTTP/1.1 requests to it, one per
 connection, except when told to answer with a status (429 with `Retry-After`, 500, ...), to hang
 without answering, to close the connection, or to wait before forwarding; it counts requests
-and how many were in flight at once.
+and how many were in flight at once. `RawServer` is no proxy: a raw socket server whose
+behaviours (`respond`, `trickle`, `hang`, `die_after`, `reset_at_once`, `endless`, `sse`) write
+every byte on the wire themselves, for servers that trickle, hang, lie or die.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -398,3 +402,329 @@ class FaultProxy:
                 await writer.drain()
         finally:
             up_writer.close()
+
+
+# --- raw-socket servers: every byte on the wire is the test's ---------------------------------
+
+
+@dataclass
+class RawRequest:
+    """One request a `RawServer` read."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body or b"{}")
+
+
+class RawConn:
+    """The server's side of one connection, for a behaviour to write to.
+
+    `send` gives up quietly (returns False) once the client has gone or the server stops, so a
+    behaviour can write forever and still end; it counts what reached the socket."""
+
+    def __init__(self, sock: socket.socket, server: RawServer) -> None:
+        self.sock = sock
+        self.server = server
+
+    @property
+    def stopping(self) -> bool:
+        return self.server.stopping.is_set()
+
+    def send(self, data: bytes | str) -> bool:
+        if isinstance(data, str):
+            data = data.encode()
+        view = memoryview(data)
+        while view:
+            if self.stopping:
+                return False
+            try:
+                n = self.sock.send(view)
+            except TimeoutError:
+                continue  # the client is not reading: try again (or stop)
+            except OSError:
+                return False  # the client has gone
+            self.server.add_sent(n)
+            view = view[n:]
+        return True
+
+    def head(
+        self,
+        status: int = 200,
+        content_type: str = "application/json",
+        length: int | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        reason: str = "OK",
+    ) -> bool:
+        """Send a status line and headers (`length` None: chunked if `chunked` in headers)."""
+        lines = [f"HTTP/1.1 {status} {reason}", f"content-type: {content_type}"]
+        if length is not None:
+            lines.append(f"content-length: {length}")
+        lines += [f"{k}: {v}" for k, v in headers]
+        lines.append("connection: close")
+        return self.send("\r\n".join(lines) + "\r\n\r\n")
+
+    def wait(self, seconds: float | None = None) -> None:
+        """Sleep `seconds` (forever when None) or until the server stops."""
+        self.server.stopping.wait(seconds)
+
+    def reset(self) -> None:
+        """Close with a TCP reset (what a killed process's kernel sends)."""
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00" * 2)
+        self.sock.close()
+
+
+Behaviour = Callable[[RawConn, RawRequest], None]
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that hands each connection's request to `behaviour(conn, req)`
+    (a thread per connection) and closes the connection when it returns (a context manager).
+
+    The behaviours below (`respond`, `trickle`, `hang`, `die_after`, `endless`, `sse`, ...)
+    build misbehaving OpenAI-compatible servers byte by byte. `requests` lists what was read,
+    `sent_bytes` counts what reached the socket. `read_request=False` accepts and reads
+    nothing at all (a server stuck before it parses anything)."""
+
+    def __init__(self, behaviour: Behaviour, *, read_request: bool = True) -> None:
+        self.behaviour = behaviour
+        self.read_request = read_request
+        self.stopping = threading.Event()
+        self.requests: list[RawRequest] = []
+        self.sent_bytes = 0
+        self._lock = threading.Lock()
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def add_sent(self, n: int) -> None:
+        with self._lock:
+            self.sent_bytes += n
+
+    def start(self) -> RawServer:
+        self._acceptor.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._acceptor.join(5)
+        for t in list(self._threads):
+            t.join(5)
+        self._sock.close()
+
+    def __enter__(self) -> RawServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                sock, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(sock,), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        sock.settimeout(0.1)
+        conn = RawConn(sock, self)
+        try:
+            req = self._read(conn) if self.read_request else RawRequest("", "", {}, b"")
+            if req is None:
+                return
+            with self._lock:
+                self.requests.append(req)
+            self.behaviour(conn, req)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _read(self, conn: RawConn) -> RawRequest | None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            if conn.stopping:
+                return None
+            try:
+                chunk = conn.sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                return None
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        want = int(headers.get("content-length", "0"))
+        while len(body) < want:
+            if conn.stopping:
+                return None
+            try:
+                chunk = conn.sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                return None
+            body += chunk
+        return RawRequest(method, path, headers, body)
+
+
+def completion_json(content: Any = "b2", **fields: Any) -> str:
+    """A chat completion body whose reply is `content`; `fields` replace top-level fields
+    (`choices=[]`, ...)."""
+    data: dict[str, Any] = {
+        "id": "chatcmpl-raw",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "raw",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+    }
+    data.update(fields)
+    return json.dumps(data)
+
+
+def chunk_json(content: str | None = None, finish_reason: str | None = None) -> str:
+    """One streamed chat completion chunk."""
+    delta = {} if content is None else {"role": "assistant", "content": content}
+    return json.dumps(
+        {
+            "id": "chatcmpl-raw",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "raw",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
+    )
+
+
+def respond(
+    status: int = 200,
+    body: bytes | str = "",
+    content_type: str = "application/json",
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Behaviour:
+    """Answer every request with `status` and `body` (with a Content-Length)."""
+    data = body.encode() if isinstance(body, str) else body
+
+    def behaviour(conn: RawConn, req: RawRequest) -> None:
+        conn.head(status, content_type, len(data), headers) and conn.send(data)
+
+    return behaviour
+
+
+def trickle(body: bytes | str, interval_s: float = 1.0, status: int = 200) -> Behaviour:
+    """Send the head at once, then the body one byte every `interval_s` (no read ever waits
+    longer than that)."""
+    data = body.encode() if isinstance(body, str) else body
+
+    def behaviour(conn: RawConn, req: RawRequest) -> None:
+        if not conn.head(status, "application/json", len(data)):
+            return
+        for i in range(len(data)):
+            if not conn.send(data[i : i + 1]):
+                return
+            conn.wait(interval_s)
+
+    return behaviour
+
+
+def hang() -> Behaviour:
+    """Read the request and never answer (until the server stops)."""
+
+    def behaviour(conn: RawConn, req: RawRequest) -> None:
+        conn.wait()
+
+    return behaviour
+
+
+def die_after(body: bytes | str, sent: int, *, reset: bool = False) -> Behaviour:
+    """Announce `body` (Content-Length) and close after its first `sent` bytes (with a TCP
+    reset when `reset`)."""
+    data = body.encode() if isinstance(body, str) else body
+
+    def behaviour(conn: RawConn, req: RawRequest) -> None:
+        if conn.head(200, "application/json", len(data)) and conn.send(data[:sent]):
+            conn.wait(0.05)
+            if reset:
+                conn.reset()
+
+    return behaviour
+
+
+def reset_at_once() -> Behaviour:
+    """Read the request, then reset the connection without a byte."""
+
+    def behaviour(conn: RawConn, req: RawRequest) -> None:
+        conn.reset()
+
+    return behaviour
+
+
+def endless(piece: bytes | str = b"x" * 65536, content_type: str = "application/json") -> Behaviour:
+    """A chunked body that never ends: `piece` after `piece` until the client goes away."""
+    data = piece.encode() if isinstance(piece, str) else piece
+    frame = f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+    def behaviour(conn: RawConn, req: RawRequest) -> None:
+        if not conn.head(200, content_type, None, (("transfer-encoding", "chunked"),)):
+            return
+        while conn.send(frame):
+            pass
+
+    return behaviour
+
+
+def sse(
+    events: list[str], *, done: bool = True, cut: int | None = None, chunked: bool = True
+) -> Behaviour:
+    """A server-sent-event stream of `events` (each a `data:` payload), then `data: [DONE]`
+    when `done`. `cut`: close after that many bytes of the stream (mid-event, even). Chunked
+    transfer encoding by default; `chunked=False` ends the body by closing the connection."""
+    text = "".join(f"data: {e}\n\n" for e in events) + ("data: [DONE]\n\n" if done else "")
+    data = text.encode()
+    if cut is not None:
+        data = data[:cut]
+
+    def behaviour(conn: RawConn, req: RawRequest) -> None:
+        extra = (("transfer-encoding", "chunked"),) if chunked else ()
+        if not conn.head(200, "text/event-stream", None, extra):
+            return
+        if not chunked:
+            conn.send(data)
+            return
+        for line in data.splitlines(keepends=True):
+            if not conn.send(f"{len(line):x}\r\n".encode() + line + b"\r\n"):
+                return
+        if cut is None:
+            conn.send(b"0\r\n\r\n")  # a complete body; a cut one just stops
+
+    return behaviour

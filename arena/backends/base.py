@@ -37,6 +37,11 @@ class BackendUnavailable(BackendError):
     """The endpoint or model cannot be reached or loaded (connection refused, crashed, 5xx)."""
 
 
+class BackendBadReply(BackendError):
+    """The endpoint answered, but not with a usable reply: a body that is not JSON or not a
+    completion, an error inside a 200, no choices or no message, a reply over the size cap."""
+
+
 @dataclass(frozen=True)
 class Sampling:
     """Decoding settings. `temperature == 0` means greedy decoding."""

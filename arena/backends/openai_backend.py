@@ -7,6 +7,29 @@ naming the endpoint, the status and the number of attempts. Other 4xx answers ar
 `BackendError` with the server's message. The API key is read from an environment variable at
 each request and never appears in a message, a `repr` or `describe()`.
 
+A server that trickles, hangs, lies or dies ends in a `BackendError`, never in a hang or a
+move (the match then ends with status `error`):
+- Deadlines, wall clock: one attempt (connect, request, the whole body or stream) gets
+  `timeout_s` (default 120 s); all attempts of one request, with the waits between them, get
+  `total_timeout_s` (default 3 x `timeout_s`). A read timeout alone never trips on a server
+  that sends one byte a second; these do. Waiting for the endpoint's concurrency gate does not
+  count: that is our own queue, not the server's slowness.
+- Size: a reply body (or one event of a stream, or the text a stream has delivered) is never
+  read past `max_body_bytes` (default 1 MiB): a longer one is abandoned where the cap is
+  reached (a `Content-Length` over the cap is refused before a byte is read) and raises
+  `BackendBadReply`, not retried (the match stores an error, not megabytes). Replies are
+  requested uncompressed (`Accept-Encoding: identity`) and a compressed one is refused, so the
+  count is the size in memory (no gzip bomb).
+- Retries: at most `max_retries` after the first attempt, only on 408, 429, 5xx, connection
+  errors and timeouts, and never past `total_timeout_s` (a backoff or `Retry-After` that would
+  end past it gives up at once).
+- Lying servers (`BackendBadReply`, not retried, with the status and a short sanitised excerpt
+  of the body): a body that is not JSON (whatever its content type), a 200 carrying
+  `{"error": ...}`, no `choices`, no `message`, a `null` content that is no model outcome (one
+  is: `finish_reason` "length" or "content_filter", a refusal, or reasoning only), a stream
+  event that is not a chunk. A stream that ends with neither `[DONE]` nor a `finish_reason` was
+  cut: `BackendUnavailable`, retried, like a connection closed mid-body.
+
 All backends that talk to one base URL share one concurrency limit (per event loop).
 
 llama.cpp servers (`python -m llama_cpp.server`) understand more than OpenAI's API, and two
@@ -22,6 +45,8 @@ switches use it:
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import os
 import random
 import time
@@ -32,6 +57,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from arena.backends.base import (
     Backend,
+    BackendBadReply,
     BackendError,
     BackendTimeout,
     BackendUnavailable,
@@ -44,6 +70,7 @@ from arena.backends.endpoint_gate import endpoint_gate, endpoint_key, want_concu
 from arena.backends.grammar import choices_grammar
 from arena.backends.http_retry import BadReply, Failure, classify
 from arena.backends.served_vocab import ServedVocab
+from arena.safe_text import one_line
 
 T = TypeVar("T")
 
@@ -53,6 +80,21 @@ _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 # A logit bias that makes the forced token the greedy choice (logits of real models stay far
 # below it); llama.cpp reports log-probabilities from the unbiased logits.
 _FORCE_BIAS = 100.0
+_MIB = 1 << 20
+DEFAULT_TIMEOUT_S = 120.0  # one attempt, wall clock
+DEFAULT_MAX_BODY_BYTES = _MIB
+_METER = "arena.meter"  # where a response's byte meter sits in its `extensions`
+# A null content is the model's doing with these: it ran out of tokens (while reasoning), or
+# its provider filtered it.
+_NO_CONTENT_FINISHES = ("length", "content_filter")
+
+
+class ReplyTooLarge(BadReply):
+    """The reply passed the backend's size cap; reading stopped there."""
+
+
+class StreamCut(Exception):
+    """The stream ended before the reply was complete (no `[DONE]`, no `finish_reason`)."""
 
 
 def redact_url(url: str) -> str:
@@ -72,8 +114,11 @@ class OpenAIBackend(Backend):
     - `api_key_env`: the NAME of the environment variable that holds the key, read at each
       request. `None` sends no real key. A missing variable is an error, except for a server on
       this machine (loopback), which gets no key.
-    - `timeout_s`: how long to wait for the server to accept, or for the next bytes of a reply,
-      in one attempt. `max_retries`: attempts after the first one on retryable failures.
+    - `timeout_s`: the wall-clock deadline of one attempt, from connecting to the last byte of
+      the reply (a server trickling one byte a second trips it). `max_retries`: attempts after
+      the first one on retryable failures. `total_timeout_s`: the deadline of all attempts of
+      one request and the waits between them (default 3 x `timeout_s`).
+    - `max_body_bytes`: the most of one reply ever read (body, stream event, streamed text).
     - `concurrency`: requests in flight to `base_url` from all backends of the event loop.
     - `price_input_per_mtok`, `price_output_per_mtok`: USD per million tokens, for `cost_usd`.
     - `extra_body`: fields added to every request body (server-specific options).
@@ -91,8 +136,10 @@ class OpenAIBackend(Backend):
         model: str,
         *,
         api_key_env: str | None = "OPENAI_API_KEY",
-        timeout_s: float = 60.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         max_retries: int = 3,
+        total_timeout_s: float | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         concurrency: int = 4,
         price_input_per_mtok: float | None = None,
         price_output_per_mtok: float | None = None,
@@ -106,15 +153,20 @@ class OpenAIBackend(Backend):
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
-        if timeout_s <= 0 or max_retries < 0 or concurrency < 1:
+        total = 3 * timeout_s if total_timeout_s is None else total_timeout_s
+        if timeout_s <= 0 or total <= 0 or max_retries < 0 or concurrency < 1:
             raise ValueError(
-                f"bad settings: timeout_s={timeout_s}, max_retries={max_retries}, "
-                f"concurrency={concurrency}"
+                f"bad settings: timeout_s={timeout_s}, total_timeout_s={total_timeout_s}, "
+                f"max_retries={max_retries}, concurrency={concurrency}"
             )
+        if max_body_bytes < 1024:
+            raise ValueError(f"max_body_bytes must be at least 1024, got {max_body_bytes}")
         self.base_url = endpoint_key(base_url)
         self.model = model
         self.api_key_env = api_key_env
         self.timeout_s = float(timeout_s)
+        self.total_timeout_s = float(total)
+        self.max_body_bytes = int(max_body_bytes)
         self.max_retries = int(max_retries)
         self.concurrency = int(concurrency)
         self.price_input_per_mtok = price_input_per_mtok
@@ -150,7 +202,7 @@ class OpenAIBackend(Backend):
     def describe(self) -> str:
         extras = [name for name, on in (("grammar", self.grammar), ("score", self.can_score)) if on]
         tail = f" [{', '.join(extras)}]" if extras else ""
-        return f"openai {self.model} @ {redact_url(self.base_url)}{tail}"
+        return one_line(f"openai {self.model} @ {redact_url(self.base_url)}{tail}")
 
     def __repr__(self) -> str:
         return (
@@ -251,21 +303,10 @@ class OpenAIBackend(Backend):
         return body
 
     async def _chat(self, client: Any, body: dict[str, Any]) -> Generation:
-        resp = await client.chat.completions.create(**body)
-        if not resp.choices:
-            raise BadReply("the reply has no choices")
-        choice = resp.choices[0]
-        usage = resp.usage
-        gen = Generation(
-            text=content_text(choice.message.content),
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            finish_reason=choice.finish_reason,
-        )
-        reasoning = _reasoning_of(choice.message)
-        if reasoning:
-            gen.meta["reasoning"] = reasoning
-        return gen
+        # The raw response, read by us: the client's own parsing accepts a text/html page or
+        # a body without choices as "a completion" and fails later with an AttributeError.
+        raw = await client.chat.completions.with_raw_response.create(**body)
+        return completion_from(json_body(raw.http_response))
 
     async def _chat_stream(self, client: Any, body: dict[str, Any], on_text: OnText) -> Generation:
         from openai import BadRequestError
@@ -286,22 +327,33 @@ class OpenAIBackend(Backend):
         thoughts: list[str] = []
         finish: str | None = None
         usage: Any = None
+        size = 0
         async with stream:
-            async for chunk in stream:
+            async for chunk in _events(stream):
                 usage = getattr(chunk, "usage", None) or usage
-                for choice in chunk.choices[:1]:
-                    text = content_text(choice.delta.content) if choice.delta else ""
-                    if text:
-                        pieces.append(text)
-                        on_text(text)
-                    thought = _reasoning_of(choice.delta) if choice.delta else None
-                    if thought:
-                        thoughts.append(thought)
-                    finish = choice.finish_reason or finish
+                text, thought, ended = _delta_of(chunk)
+                finish = ended or finish
+                size += len(text.encode()) + len((thought or "").encode())
+                if size > self.max_body_bytes:
+                    raise ReplyTooLarge(
+                        f"the streamed reply passed {_size(self.max_body_bytes)}; reading stopped"
+                    )
+                if text:
+                    pieces.append(text)
+                    on_text(text)
+                if thought:
+                    thoughts.append(thought)
+            meter = stream.response.extensions.get(_METER)
+        if finish is None and not (meter is not None and meter.done):
+            got = _size(meter.total) if meter is not None else "some bytes"
+            raise StreamCut(
+                f"the stream ended after {got} with neither [DONE] nor a finish_reason: "
+                "the reply was cut"
+            )
         gen = Generation(
             text="".join(pieces),
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
+            prompt_tokens=_count(_field(usage, "prompt_tokens")),
+            completion_tokens=_count(_field(usage, "completion_tokens")),
             finish_reason=finish,
         )
         if thoughts:
@@ -388,6 +440,8 @@ class OpenAIBackend(Backend):
             logit_bias={str(token): _FORCE_BIAS},
             extra_body=self.extra_body or None,
         )
+        if not hasattr(resp, "choices"):
+            raise BadReply(f"the reply is not a completion: {one_line(resp, 120)}")
         if not resp.choices or resp.choices[0].logprobs is None:
             raise BadReply("the completion has no logprobs (does the server support them?)")
         lp = resp.choices[0].logprobs
@@ -431,13 +485,20 @@ class OpenAIBackend(Backend):
         client's connections belong to the loop that opened them)."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop or self._client_key != key:
-            from openai import AsyncOpenAI
+            from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
+            http = DefaultAsyncHttpxClient(
+                # Uncompressed, so that the bytes counted are the bytes held (no gzip bombs).
+                headers={"Accept-Encoding": "identity"},
+                event_hooks={"response": [_capping_hook(self.max_body_bytes)]},
+            )
             self._client = AsyncOpenAI(
                 base_url=self.base_url,
                 api_key=key,
-                timeout=self.timeout_s,
+                # Per read; a backstop only: `_call`'s wall-clock deadline comes first.
+                timeout=self.timeout_s + 1.0,
                 max_retries=0,  # retries are ours
+                http_client=http,
             )
             self._client_loop = loop
             self._client_key = key
@@ -447,28 +508,51 @@ class OpenAIBackend(Backend):
         return f"{self.model} at {redact_url(self.base_url)}{path}"
 
     async def _call(self, path: str, attempt: Callable[[Any], Awaitable[T]]) -> tuple[T, int]:
-        """Run `attempt(client)` with the endpoint's concurrency limit and our retry policy;
-        return its result and the number of attempts it took."""
+        """Run `attempt(client)` with the endpoint's concurrency limit, a wall-clock deadline
+        per attempt and for all of them, and our retry policy; return its result and the
+        number of attempts it took."""
         key = self._api_key()
         client = self._openai_client(key)
         gate = endpoint_gate(self.base_url)
         tries = self.max_retries + 1
-        failure = Failure("error", "no attempt made", retry=False)
-        for n in range(1, tries + 1):
+        budget = self.total_timeout_s
+        spent = 0.0  # in attempts and backoff, not in the gate's queue
+        gave_up = ""
+        n = 0
+        while True:
+            n += 1
+            limit = min(self.timeout_s, budget - spent)
             async with gate:
+                started = time.monotonic()
                 try:
-                    return await attempt(client), n
+                    return await _within(limit, attempt(client)), n
+                except _DeadlinePassed:
+                    failure = Failure(
+                        "timeout", f"timed out: no complete reply within {limit:.3g} s", retry=True
+                    )
+                    if limit < self.timeout_s:
+                        gave_up = f"; the request's budget of {budget:g} s is spent"
                 except Exception as exc:
-                    failure = classify(exc)
-            if not failure.retry or n == tries:
+                    failure = _classify(exc)
+                finally:
+                    spent += time.monotonic() - started
+            if gave_up or not failure.retry or n >= tries:
                 break
-            await asyncio.sleep(self._backoff(n, failure.retry_after))
+            wait = self._backoff(n, failure.retry_after)
+            if spent + wait >= budget:
+                gave_up = f"; retrying would pass the request's budget of {budget:g} s"
+                break
+            await asyncio.sleep(wait)
+            spent += wait
         attempts = f"{n} attempt" + ("s" if n != 1 else "")
-        message = _scrub(f"{self._where(path)}: {failure.detail} ({attempts})", key)
+        text = _scrub(f"{self._where(path)}: {failure.detail} ({attempts}{gave_up})", key)
+        message = one_line(text, 600)  # server text may hold escape sequences
         if failure.kind == "timeout":
             raise BackendTimeout(message)
         if failure.kind == "unavailable":
             raise BackendUnavailable(message)
+        if failure.kind == "bad_reply":
+            raise BackendBadReply(message)
         raise BackendError(message)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -485,6 +569,253 @@ def _scrub(text: str, key: str) -> str:
     if key and key != NO_KEY and len(key) >= 4:
         text = text.replace(key, "[api key]")
     return text
+
+
+async def _events(stream: Any) -> Any:
+    """The chunks of an `openai` stream; an event that is not JSON is a `BadReply`."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    except json.JSONDecodeError as exc:
+        raise BadReply(f"a stream event is not JSON: {_excerpt(exc.doc)}") from None
+
+
+def _delta_of(chunk: Any) -> tuple[str, str | None, str | None]:
+    """(text, reasoning, finish_reason) of a stream chunk's first choice; `BadReply` for a
+    chunk that is not one."""
+    try:
+        choices = getattr(chunk, "choices", None) or []
+        if not choices:
+            return "", None, None  # (the usage chunk at the end has none)
+        choice = choices[0]
+        if choice is None or isinstance(choice, (str, int, float, list)):
+            raise TypeError(f"a choice is {one_line(repr(choice), 40)}")
+        delta = _field(choice, "delta")
+        text = content_text(_field(delta, "content")) if delta else ""
+        thought = _reasoning_of(delta) if delta else None
+        finish = _field(choice, "finish_reason")
+    except (AttributeError, TypeError, KeyError) as exc:
+        raise BadReply(f"a stream event is not a completion chunk ({exc})") from exc
+    return text, thought, finish if isinstance(finish, str) else None
+
+
+class _DeadlinePassed(Exception):
+    pass
+
+
+async def _within(seconds: float, work: Awaitable[T]) -> T:
+    """`await work`, abandoned (cancelled) after `seconds` of wall clock: `_DeadlinePassed`.
+    (Not `asyncio.wait_for`: a timeout raised inside `work` must stay apart from ours.)"""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=max(seconds, 0.0))
+    except BaseException:  # we are cancelled: so is the request
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        raise
+    if not done:
+        task.cancel()
+        await asyncio.wait({task})  # let it close its connection
+        _retrieve(task)
+        raise _DeadlinePassed()
+    return task.result()
+
+
+def _retrieve(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()  # read, so that asyncio does not log it as never retrieved
+
+
+def _classify(exc: BaseException) -> Failure:
+    """`classify`, knowing this module's own failures even when a library wrapped them."""
+    seen: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in seen and len(seen) < 6:
+        seen.append(cause)
+        if isinstance(cause, BadReply):
+            return Failure("bad_reply", f"bad reply: {cause}", retry=False)
+        if isinstance(cause, StreamCut):
+            return Failure("unavailable", str(cause), retry=True)
+        cause = cause.__cause__ or cause.__context__
+    failure = classify(exc)
+    response = getattr(exc, "response", None)
+    if getattr(exc, "status_code", None) and not isinstance(getattr(exc, "body", None), dict):
+        # Not an OpenAI-style error (a proxy's HTML page, plain text): show its start.
+        content = getattr(response, "content", b"")
+        failure.detail = f"HTTP {exc.status_code}: {_excerpt(content)}"  # type: ignore[attr-defined]
+    if failure.kind == "error" and failure.detail.startswith("bad reply"):
+        failure.kind = "bad_reply"  # a 200 that is no completion (an error event, bad JSON)
+    return failure
+
+
+# -------------------------------------------------------------------------- reply bodies
+
+
+def _size(n: int) -> str:
+    if n >= _MIB:
+        return f"{n / _MIB:.1f} MiB".replace(".0 MiB", " MiB")
+    if n >= 1024:
+        return f"{n / 1024:.0f} KiB"
+    return f"{n} bytes"
+
+
+def _excerpt(data: bytes | str, limit: int = 120) -> str:
+    """The start of a body, on one line, every control character shown as an escape."""
+    text = data if isinstance(data, str) else data[: limit * 4].decode("utf-8", "replace")
+    return one_line(text.strip(), limit) or "(empty)"
+
+
+class _Meter:
+    """Counts a response's bytes as they are read, and stops the read at the cap: the whole
+    body for a plain reply; for a stream (text/event-stream), the bytes of the event being
+    read (the SSE decoder holds one event at a time). Notes `[DONE]` at a line start."""
+
+    _BOUNDARIES = (b"\n\n", b"\r\n\r\n", b"\r\r")
+
+    def __init__(self, cap: int, status: int, events: bool) -> None:
+        self.cap = cap
+        self.status = status
+        self.events = events
+        self.total = 0
+        self.pending = 0  # bytes since the last event boundary (streams)
+        self.done = False
+        self._tail = b"\n"  # the stream starts at a line start
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if not self.events:
+            if self.total > self.cap:
+                raise ReplyTooLarge(
+                    f"HTTP {self.status}: the reply passed {_size(self.cap)}; reading stopped"
+                )
+            return
+        seen = self._tail + chunk
+        ends = [seen.rfind(b) + len(b) for b in self._BOUNDARIES if b in seen]
+        if ends:
+            self.pending = len(seen) - max(ends)
+        else:
+            self.pending += len(chunk)
+        if self.pending > self.cap:
+            raise ReplyTooLarge(
+                f"HTTP {self.status}: a stream event passed {_size(self.cap)}; reading stopped"
+            )
+        if b"\ndata: [DONE]" in seen or b"\ndata:[DONE]" in seen:
+            self.done = True
+        self._tail = seen[-16:]
+
+
+@functools.cache
+def _metered_stream_class() -> type:
+    """A response body read through a `_Meter`: an `AsyncByteStream` of the HTTP library under
+    `openai` (it checks the type)."""
+    try:
+        from httpx2 import AsyncByteStream  # openai >= 3
+    except ImportError:
+        from httpx import AsyncByteStream  # type: ignore[no-redef]
+
+    class MeteredStream(AsyncByteStream):
+        def __init__(self, inner: Any, meter: _Meter) -> None:
+            self.inner = inner
+            self.meter = meter
+
+        async def __aiter__(self) -> Any:
+            async for chunk in self.inner:
+                self.meter.feed(chunk)
+                yield chunk
+                if self.meter.done:
+                    return  # nothing after [DONE] is read (a server may go on forever)
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    return MeteredStream
+
+
+def _capping_hook(cap: int) -> Callable[[Any], Awaitable[None]]:
+    """An HTTP client response hook (it runs before the body is read) that puts the body
+    behind a `_Meter`, and refuses a declared length over `cap` or a compressed body."""
+
+    async def hook(response: Any) -> None:
+        status = response.status_code
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        if encoding not in ("", "identity"):
+            raise BadReply(
+                f"HTTP {status}: the reply is compressed ({one_line(encoding, 40)}) although "
+                "none was asked for"
+            )
+        events = "text/event-stream" in response.headers.get("content-type", "").lower()
+        length = response.headers.get("content-length", "")
+        if not events and length.isdigit() and int(length) > cap:
+            raise ReplyTooLarge(
+                f"HTTP {status}: the reply is {_size(int(length))}, over the cap of "
+                f"{_size(cap)}; not read"
+            )
+        meter = _Meter(cap, status, events)
+        response.stream = _metered_stream_class()(response.stream, meter)
+        response.extensions[_METER] = meter
+
+    return hook
+
+
+def json_body(response: Any) -> Any:
+    """A response's body (already read, under the cap) as JSON, or `BadReply` saying what
+    it is instead."""
+    data = response.content
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        kind = response.headers.get("content-type", "") or "no content type"
+        raise BadReply(
+            f"HTTP {response.status_code} ({one_line(kind, 60)}) is not JSON: {_excerpt(data)}"
+        ) from None
+
+
+def completion_from(data: Any) -> Generation:
+    """A chat completion's JSON (`choices[0].message`, `usage`) as a `Generation`; anything
+    else is a `BadReply` that says what was there instead."""
+    if not isinstance(data, dict):
+        raise BadReply(f"the reply is JSON but not an object: {_excerpt(json.dumps(data))}")
+    error = data.get("error")
+    if error:
+        message = error.get("message", error) if isinstance(error, dict) else error
+        raise BadReply(f"HTTP 200 carrying an error: {_excerpt(str(message), 200)}")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise BadReply(f"the reply has no choices: {_excerpt(json.dumps(data))}")
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        raise BadReply(f"choices[0] has no message: {_excerpt(json.dumps(choice))}")
+    finish = choice.get("finish_reason")
+    finish = finish if isinstance(finish, str) else None
+    reasoning = _reasoning_of(message)
+    content = message.get("content")
+    refusal = message.get("refusal")
+    if content is None and isinstance(refusal, str) and refusal:
+        text = refusal  # the model declined: its words are its reply
+    elif content is None and (finish in _NO_CONTENT_FINISHES or reasoning):
+        text = ""  # the model spent its tokens (thinking) or was filtered: its outcome
+    elif content is None:
+        raise BadReply(
+            f"the message has no content (finish_reason {one_line(repr(finish), 40)}): "
+            f"{_excerpt(json.dumps(message))}"
+        )
+    else:
+        text = content_text(content)
+    usage = data.get("usage")
+    gen = Generation(
+        text=text,
+        prompt_tokens=_count(_field(usage, "prompt_tokens")),
+        completion_tokens=_count(_field(usage, "completion_tokens")),
+        finish_reason=finish,
+    )
+    if reasoning:
+        gen.meta["reasoning"] = reasoning
+    return gen
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def content_text(content: Any) -> str:
@@ -519,7 +850,7 @@ def _reasoning_of(message: Any) -> str | None:
     DeepSeek; `reasoning`: others), as text."""
     extra = getattr(message, "model_extra", None) or {}
     for name in ("reasoning_content", "reasoning"):
-        value = getattr(message, name, None) or extra.get(name)
+        value = _field(message, name) or extra.get(name)
         if isinstance(value, str) and value:
             return value
     return None

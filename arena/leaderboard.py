@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from arena.ratings import Rating
 from arena.store.ratings import DEFAULT_PARAMS, OVERALL, RatingBook
+from arena.store.standings import game_draw_stats, rated_match_seats, standing_rows
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -17,9 +19,7 @@ MIN_GAMES = 10  # below this many rated games a player is marked provisional
 def _draw_probabilities(db: Database) -> dict[str, float]:
     book = RatingBook()
     out = {}
-    for game, games, draws, configured in db.conn.execute(
-        "SELECT game, games, draws, draw_probability FROM game_stats ORDER BY game"
-    ):
+    for game, games, draws, configured in game_draw_stats(db):
         book.game_counts[game] = (games, draws)
         if configured is not None:
             book.configured[game] = configured
@@ -35,7 +35,7 @@ def leaderboard(
     include_retired: bool = True,
 ) -> dict[str, Any]:
     """Standings in one scope (a game id, or overall when `game` is None), best first by the
-    conservative rating mu - 3 sigma."""
+    conservative rating mu - 3 sigma (`Rating.conservative`)."""
     scope = game or OVERALL
     params = DEFAULT_PARAMS.to_dict()
     draws = _draw_probabilities(db)
@@ -43,17 +43,8 @@ def leaderboard(
         params["draw_probability"] = draws.get(game, RatingBook().draw_probability(game))
     else:
         params["draw_probability"] = draws  # per game: each match is rated with its game's
-    sql = (
-        "SELECT p.name, p.kind, p.retired_at, r.* FROM ratings r JOIN players p "
-        "ON p.id = r.player_id WHERE r.scope = ?"
-    )
-    if not include_retired:
-        sql += " AND p.retired_at IS NULL"
     out = []
-    cur = db.conn.execute(sql, (scope,))
-    cols = [d[0] for d in cur.description]
-    for row in cur:
-        r = dict(zip(cols, row))
+    for r in standing_rows(db, scope, include_retired=include_retired):
         attempts = r["attempts"] or 0
         decisions = r["decisions"] or 0
         out.append(
@@ -62,7 +53,7 @@ def leaderboard(
                 "kind": r["kind"],
                 "mu": r["mu"],
                 "sigma": r["sigma"],
-                "conservative": r["mu"] - 3 * r["sigma"],
+                "conservative": Rating(r["mu"], r["sigma"]).conservative,
                 "games": r["games"],
                 "wins": r["wins"],
                 "draws": r["draws"],
@@ -90,16 +81,8 @@ def leaderboard(
 def pairwise_outcomes(db: Database, game: str | None = None) -> list[tuple[str, str, float]]:
     """(a, b, a's score) for every pair of opponents in every rated match: 1 win, 0.5 draw,
     0 loss by rank (teammates are not opponents)."""
-    sql = (
-        "SELECT r.match_id, p.name, r.team, r.rank FROM results r JOIN matches m "
-        "ON m.id = r.match_id JOIN players p ON p.id = r.player_id WHERE m.rated = 1"
-    )
-    args: list[Any] = []
-    if game is not None:
-        sql += " AND m.game = ?"
-        args.append(game)
     by_match: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
-    for match_id, name, team, rank in db.conn.execute(sql + " ORDER BY r.match_id, r.seat", args):
+    for match_id, name, team, rank in rated_match_seats(db, game):
         by_match[match_id].append((name, team, rank))
     outcomes = []
     for seats in by_match.values():

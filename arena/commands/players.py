@@ -161,7 +161,7 @@ def import_command(ctx: click.Context, file: str) -> None:
 @click.pass_context
 def list_command(ctx: click.Context, as_json: bool, include_retired: bool) -> None:
     """Every player: built-in bots first, then the registered ones."""
-    from arena.specs import describe_spec
+    from arena.specs import describe_spec, display_spec
     from arena.store.players import list_players
 
     rows = list_players(open_store(ctx), include_retired=include_retired)
@@ -173,7 +173,7 @@ def list_command(ctx: click.Context, as_json: bool, include_retired: bool) -> No
                     "kind": r.kind,
                     "builtin": r.builtin,
                     "retired": r.retired_at is not None,
-                    "spec": r.spec,
+                    "spec": display_spec(r.spec),
                     "created_at": r.created_at,
                 }
                 for r in rows
@@ -192,27 +192,23 @@ def list_command(ctx: click.Context, as_json: bool, include_retired: bool) -> No
 @click.pass_context
 def show_command(ctx: click.Context, name: str, as_json: bool) -> None:
     """A player's spec and ratings."""
+    from arena.specs import display_spec
     from arena.store.players import PlayerError, get_player
+    from arena.store.standings import player_ratings
 
     db = open_store(ctx)
     try:
         row = get_player(db, name)
     except PlayerError as exc:
         raise _registry_error(exc) from None
-    ratings = list(
-        db.query(
-            "SELECT scope, mu, sigma, mu - 3 * sigma AS conservative, games, wins, draws, losses "
-            "FROM ratings WHERE player_id = ? ORDER BY scope",
-            [row.id],
-        )
-    )
+    ratings = player_ratings(db, row.id)
     data = {
         "name": row.name,
         "kind": row.kind,
         "builtin": row.builtin,
         "retired_at": row.retired_at,
         "created_at": row.created_at,
-        "spec": row.spec,
+        "spec": display_spec(row.spec),
         "ratings": ratings,
     }
     if as_json:
@@ -221,7 +217,7 @@ def show_command(ctx: click.Context, name: str, as_json: bool) -> None:
     click.echo(f"{row.name}  ({row.kind}{', built-in' if row.builtin else ''})")
     if row.retired_at:
         click.echo(f"retired {row.retired_at}")
-    for key, value in row.spec.items():
+    for key, value in display_spec(row.spec).items():
         if key not in ("name", "kind"):
             click.echo(f"  {key}: {value}")
     for r in ratings:

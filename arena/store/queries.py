@@ -136,3 +136,21 @@ def export_moves(
         row["legal"] = None if row["legal"] is None else bool(row["legal"])
         row["forced"] = bool(row["forced"])
         yield row
+
+
+def is_match_rated(db: Database, match_id: int) -> bool:
+    """Whether the stored match `match_id` moved ratings (False for an unknown id)."""
+    row = db.conn.execute("SELECT rated FROM matches WHERE id = ?", (match_id,)).fetchone()
+    return bool(row and row[0])
+
+
+def tournaments_with_progress(db: Database) -> list[dict[str, Any]]:
+    """Every tournament row, newest first, with `scheduled` (schedule slots) and `played`
+    (finished matches) counts. One query: cheap to poll."""
+    return list(
+        db.query(
+            "SELECT t.*, (SELECT COUNT(*) FROM schedule s WHERE s.tournament_id = t.id) "
+            "AS scheduled, (SELECT COUNT(*) FROM matches m WHERE m.tournament_id = t.id "
+            "AND m.status = 'finished') AS played FROM tournaments t ORDER BY t.id DESC"
+        )
+    )

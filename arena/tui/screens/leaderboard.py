@@ -86,12 +86,9 @@ class LeaderboardScreen(Screen):
         self.set_interval(self.REFRESH_S, self.refresh_board)
 
     def _games(self) -> list[str]:
-        return [
-            r[0]
-            for r in self.app.db.conn.execute(
-                "SELECT DISTINCT scope FROM ratings WHERE scope != '*' ORDER BY scope"
-            )
-        ]
+        from arena.store.standings import rated_scopes
+
+        return rated_scopes(self.app.db)
 
     def refresh_board(self) -> None:
         from arena.leaderboard import leaderboard

@@ -420,12 +420,14 @@ class PlayScreen(Screen):
         self._status(literal(f"You played {action}"))
 
     def _finished(self, match: LiveMatch, match_id: int, result: MatchResult) -> None:
+        from arena.store.queries import is_match_rated
+        from arena.store.standings import player_rating
+
         self.last_match_id = match_id
         self.last_result = result
         match.board.show(BoardView(match.game, match.state, match.seat))
         db = self.app.db
-        row = db.conn.execute("SELECT rated FROM matches WHERE id = ?", (match_id,)).fetchone()
-        rated = bool(row and row[0])
+        rated = is_match_rated(db, match_id)
         if result.status == "finished" and result.returns is not None:
             returns = result.returns
             mine = returns[match.seat]
@@ -443,13 +445,9 @@ class PlayScreen(Screen):
             line = f"Match {result.status}: {result.error or ''}. Stored as match #{match_id}"
         line += ", rated." if rated else ", not rated."
         if rated:
-            rating = db.conn.execute(
-                "SELECT r.mu, r.sigma FROM ratings r JOIN players p ON p.id = r.player_id "
-                "WHERE p.name = ? AND r.scope = ?",
-                (match.human.name, match.game.id),
-            ).fetchone()
-            if rating:
-                line += f" Your {match.game.id} rating: {rating[0]:.1f} ± {rating[1]:.1f}."
+            rating = player_rating(db, match.human.name, match.game.id)
+            if rating is not None:
+                line += f" Your {match.game.id} rating: {rating.mu:.1f} ± {rating.sigma:.1f}."
         self._status(literal(line, style="bold"))
 
     def _status(self, text: Text) -> None:

@@ -46,18 +46,12 @@ class PlayerDetailScreen(ModalScreen[None]):
         from arena.leaderboard import win_rates
         from arena.store.players import get_player
         from arena.store.queries import list_matches
+        from arena.store.standings import conservative_rating_history
 
         db = self.app.db
         row = get_player(db, self.player_name)
         scope = self.scope or "*"
-        history = [
-            r[0]
-            for r in db.conn.execute(
-                "SELECT mu - 3 * sigma FROM rating_history WHERE player_id = ? AND scope = ? "
-                "ORDER BY match_id",
-                (row.id, scope),
-            )
-        ]
+        history = conservative_rating_history(db, row.id, scope)
         title = literal(f"{row.name}  ({row.kind})  {self.scope or 'overall'}", style="bold")
         self.query_one("#title", Static).update(title)
         self.query_one(Sparkline).data = history or [0.0]

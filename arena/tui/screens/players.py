@@ -123,14 +123,12 @@ class PlayersScreen(Screen):
     # --- the table ------------------------------------------------------------------------
     def reload(self, select: str | None = None) -> None:
         """Read the players (and how many matches each has played) into the table."""
-        from arena.store.players import list_players
+        from arena.store.players import list_players, match_counts
 
         db = self.app.db
         players = list_players(db, include_retired=self.include_retired)
         self.rows = {p.name: p for p in players}
-        self.match_counts = dict(
-            db.conn.execute("SELECT player_id, COUNT(*) FROM results GROUP BY player_id")
-        )
+        self.match_counts = match_counts(db)
         table = self.query_one("#players", DataTable)
         current = select or self.selected_name()
         table.clear()
@@ -208,7 +206,12 @@ class PlayersScreen(Screen):
         self._close_form()
 
     def on_player_form_save_requested(self, event: PlayerForm.SaveRequested) -> None:
-        from arena.store.players import PlayerError, add_player, find_player, remove_player
+        from arena.store.players import (
+            PlayerError,
+            PlayerHasMatchesError,
+            add_player,
+            save_edited_player,
+        )
 
         db, spec, form = self.app.db, event.spec, self.query_one(PlayerForm)
         try:
@@ -216,26 +219,17 @@ class PlayersScreen(Screen):
                 add_player(db, spec)
                 verb = "added"
             else:
-                old = find_player(db, event.editing)
-                played = old is not None and _has_matches(db, old.id)
-                if played and spec.name == event.editing:
-                    form.show_errors(
-                        {
-                            "name": f"{event.editing!r} has played matches, and its spec is part "
-                            "of their record: save under a new name (the old player stays; "
-                            "retire it with d)"
-                        }
-                    )
-                    return
-                if played or spec.name != event.editing:
-                    add_player(db, spec)  # the new name first: a refusal leaves the old intact
-                    if not played and old is not None:
-                        remove_player(db, event.editing)
-                    verb = "added" if played else "replaced"
-                else:
-                    remove_player(db, event.editing)
-                    add_player(db, spec)
-                    verb = "updated"
+                # whether it has played is read in the same transaction as the change
+                verb = save_edited_player(db, event.editing, spec)
+        except PlayerHasMatchesError:
+            form.show_errors(
+                {
+                    "name": f"{event.editing!r} has played matches, and its spec is part "
+                    "of their record: save under a new name (the old player stays; "
+                    "retire it with d)"
+                }
+            )
+            return
         except PlayerError as exc:
             form.show_errors({"name": str(exc)})
             return
@@ -349,9 +343,3 @@ class PlayersScreen(Screen):
         pane = self.query_one("#probe-pane")
         pane.add_class("-shown")
         pane.set_class(error, "-error")
-
-
-def _has_matches(db: Any, player_id: int) -> bool:
-    """Read now, not from the table: another process may have played since."""
-    row = db.conn.execute("SELECT 1 FROM results WHERE player_id = ? LIMIT 1", (player_id,))
-    return row.fetchone() is not None

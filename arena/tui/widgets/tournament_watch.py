@@ -17,13 +17,10 @@ if TYPE_CHECKING:
 def tournament_rows(db: Database) -> list[dict[str, Any]]:
     """Every tournament, newest first, with `scheduled` and `played` counts and
     `shown_status` (a run whose process died shows as interrupted). One query: cheap to poll."""
+    from arena.store.queries import tournaments_with_progress
     from arena.tournament.runner import tournament_status
 
-    rows = db.query(
-        "SELECT t.*, (SELECT COUNT(*) FROM schedule s WHERE s.tournament_id = t.id) AS scheduled,"
-        " (SELECT COUNT(*) FROM matches m WHERE m.tournament_id = t.id "
-        "AND m.status = 'finished') AS played FROM tournaments t ORDER BY t.id DESC"
-    )
+    rows = tournaments_with_progress(db)
     return [row | {"shown_status": tournament_status(row)} for row in rows]
 
 

@@ -17,6 +17,7 @@ names the environment variable (`api_key_env`) and the backend reads it at call 
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -33,7 +34,9 @@ from pydantic import (
 )
 
 from arena.backends.base import Sampling
+from arena.errors import ArenaError
 from arena.prompts import DEFAULT_REASONING_TOKENS, PromptOptions
+from arena.secrets import looks_like_secret, redact_url, url_credentials, valid_env_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,15 +44,54 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+\-]{0,63}$")
-_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+DAY_S = 86_400.0  # the longest wait that makes sense for one request or one move
+API_KEY_ENV_REFUSED = (
+    "api_key_env takes the NAME of an environment variable that holds the key (letters, digits "
+    "and _, e.g. OPENAI_API_KEY), not the key itself; the key was not stored"
+)
 
 
-class SpecError(ValueError):
+class SpecError(ArenaError, ValueError):
     """A player spec is malformed; the message says which field and why."""
 
 
+def storable_number_problem(value: Any, where: str = "") -> str | None:
+    """Why a number somewhere inside `value` (dicts, lists) cannot be stored: NaN or infinity,
+    or a whole number beyond SQLite's 64 bits. None when every number is fine."""
+    at = f" (at {where})" if where else ""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            return f"a whole number beyond 64 bits{at}: from {INT64_MIN} to {INT64_MAX} fit"
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} is not a finite number{at}"
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        problem = storable_number_problem(item, f"{where}.{key}" if where else str(key))
+        if problem:
+            return problem
+    return None
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are never a setting; whole numbers must fit SQLite's 64 bits.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, v: Any) -> Any:
+        problem = storable_number_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 class PromptSpec(_Strict):
@@ -128,7 +170,7 @@ class _ModelSpec(_PlayerSpec):
     (most likely legal move by log-probability, with exact action probabilities)."""
     prompt: PromptSpec = PromptSpec()
     sampling: SamplingSpec = SamplingSpec()
-    move_time_limit_s: float | None = Field(None, gt=0)
+    move_time_limit_s: float | None = Field(None, gt=0, le=DAY_S)
     """Wall time per attempt; a move past it is an illegal attempt."""
 
     @model_validator(mode="before")
@@ -171,7 +213,15 @@ def _existing_file(v: str, what: str) -> str:
     path = Path(v).expanduser()
     if not path.exists():
         raise ValueError(f"{what} {v!r} does not exist")
+    if path.is_dir():
+        raise ValueError(f"{what} {v!r} is a folder, not a file")
     return str(path)
+
+
+def _looks_local(v: str) -> bool:
+    """Whether a transformers `model` names a folder on this machine rather than a hub id
+    (`org/name`): an absolute or home path, ./ or ../, or a Windows path."""
+    return v.startswith(("/", "~", "./", "../")) or v in (".", "..") or "\\" in v
 
 
 class LlamaCppSpec(_ModelSpec):
@@ -183,8 +233,8 @@ class LlamaCppSpec(_ModelSpec):
     """A GGUF file, any quantization llama.cpp reads (f32, f16, Q8_0, Q4_K_M, ...)."""
     chat_format: str | None = None
     """A llama-cpp-python chat format name; default: the template in the GGUF file."""
-    n_ctx: int = Field(4096, ge=128)
-    n_threads: int = Field(1, ge=1)
+    n_ctx: int = Field(4096, ge=128, le=2**24)
+    n_threads: int = Field(1, ge=1, le=4096)
     seed: int = 0
     repack: bool = False
     """Let llama.cpp repack quantized weights for its faster CPU kernels (they crash on CPUs
@@ -210,11 +260,24 @@ class TransformersSpec(_ModelSpec):
     device: str = "auto"
     """auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."""
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
-    batch_window_ms: float = Field(5.0, ge=0)
+    batch_window_ms: float = Field(5.0, ge=0, le=60_000)
     """How long a request waits for others to join its batch."""
-    max_batch_size: int = Field(16, ge=1)
-    threads: int | None = Field(None, ge=1)
+    max_batch_size: int = Field(16, ge=1, le=65_536)
+    threads: int | None = Field(None, ge=1, le=4096)
     """CPU threads for torch (process-wide); 1 is fastest on small shared machines."""
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("give a model folder or a hub id")
+        path = Path(v).expanduser()
+        if _looks_local(v) or path.exists():
+            if not path.exists():
+                raise ValueError(f"model folder {v!r} does not exist")
+            if not path.is_dir():
+                raise ValueError(f"model {v!r} is a file; give the model's folder")
+        return v
 
 
 class OpenAISpec(_ModelSpec):
@@ -224,9 +287,11 @@ class OpenAISpec(_ModelSpec):
     api_key_env: str | None = "OPENAI_API_KEY"
     """The NAME of the environment variable holding the key (never the key itself); none for
     a local server that needs no key."""
-    timeout_s: float = Field(60.0, gt=0)
+    timeout_s: float = Field(120.0, gt=0, le=DAY_S)
+    """Seconds one request attempt may take, wall clock, from connecting to the last byte of
+    the reply (retries get 3 times that in all)."""
     max_retries: int = Field(3, ge=0, le=20)
-    concurrency: int = Field(4, ge=1)
+    concurrency: int = Field(4, ge=1, le=4096)
     price_input_per_mtok: float | None = Field(None, ge=0)
     price_output_per_mtok: float | None = Field(None, ge=0)
     grammar: bool = False
@@ -243,23 +308,30 @@ class OpenAISpec(_ModelSpec):
     def _check_gguf(cls, v: str | None) -> str | None:
         return None if v is None else _existing_file(v, "GGUF file")
 
-    @field_validator("api_key_env")
+    @field_validator("api_key_env", mode="before")
     @classmethod
-    def _check_env(cls, v: str | None) -> str | None:
+    def _check_env(cls, v: Any) -> Any:
+        # Before type checks too, so that no error of any kind repeats what was pasted.
         if v is None:
             return v
-        if v.startswith(("sk-", "sk_")) or not _ENV_RE.match(v) or len(v) > 64:
-            raise ValueError(
-                "api_key_env is the name of an environment variable (e.g. OPENAI_API_KEY), "
-                "not the key itself"
-            )
+        if not isinstance(v, str) or looks_like_secret(v) or not valid_env_name(v):
+            raise ValueError(API_KEY_ENV_REFUSED)
         return v
 
-    @field_validator("base_url")
+    @field_validator("base_url", mode="before")
     @classmethod
-    def _check_url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError(f"base_url must start with http:// or https://, got {v!r}")
+    def _check_url(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v  # the type check says what is wrong
+        where = url_credentials(v)
+        if where is not None:
+            raise ValueError(
+                f"base_url carries a credential: {where}; give the URL without it and put "
+                "the key in an environment variable named by api_key_env; the URL was not stored"
+            )
+        if not re.match(r"^https?://[^\s/]+(/\S*)?$", v):
+            shown = "a value that looks like a key" if looks_like_secret(v) else repr(redact_url(v))
+            raise ValueError(f"base_url must start with http:// or https://, got {shown}")
         return v.rstrip("/")
 
 
@@ -305,9 +377,11 @@ def load_specs(path: str | Path) -> list[Any]:
     path = Path(path)
     source = f" in {path}"
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     try:
         if path.suffix == ".json":
             data = json.loads(text)
@@ -326,6 +400,19 @@ def load_specs(path: str | Path) -> list[Any]:
 def spec_to_dict(spec: Any) -> dict[str, Any]:
     """The spec as plain data (what gets stored): no secrets, since none are ever held."""
     return spec.model_dump(mode="json")
+
+
+def display_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec as it may be shown (`players show`, `--json` listings): a credential in
+    `base_url` masked (rows stored before such URLs were refused) and an `api_key_env` that
+    holds a key rather than a name hidden."""
+    out = dict(spec)
+    if isinstance(out.get("base_url"), str):
+        out["base_url"] = redact_url(out["base_url"])
+    env = out.get("api_key_env")
+    if isinstance(env, str) and (looks_like_secret(env) or not valid_env_name(env)):
+        out["api_key_env"] = "***"
+    return out
 
 
 def play_mode(spec: dict[str, Any]) -> str:
@@ -353,7 +440,7 @@ def describe_spec(spec: dict[str, Any]) -> str:
     elif kind == "transformers":
         where = f"{spec.get('model')} on {spec.get('device', 'auto')}"
     elif kind == "openai":
-        where = f"{spec.get('model')} @ {spec.get('base_url')}"
+        where = f"{spec.get('model')} @ {redact_url(str(spec.get('base_url', '')))}"
     else:
         return str(kind)
     return f"{where} · {play_mode(spec)}"

@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from arena.cli import cli
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -81,3 +86,65 @@ def test_a_model_from_a_spec_file_plays_through_the_cli(tmp_path, tiny_gguf):
     assert record["status"] == "finished" and record["players"] == ["tiny", "random"]
     model_attempts = [a for m in record["moves"] if m["seat"] == 0 for a in m["attempts"]]
     assert model_attempts and all(a["messages"] and a["prompt_tokens"] for a in model_attempts)
+
+
+# --- numeric options are checked up front (click's runner, a real database) -----------------
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--seed", str(2**70)], "--seed"),
+        (["--seed", str(-(2**70))], "--seed"),
+        (["--seed", "nan"], "--seed"),
+        (["--retries", "-1"], "--retries"),
+        (["--retries", str(2**70)], "--retries"),
+        (["--move-time-limit", "nan"], "--move-time-limit"),
+        (["--move-time-limit", "inf"], "--move-time-limit"),
+        (["--move-time-limit", "-2"], "--move-time-limit"),
+        (["--max-reply-bytes", "-5"], "--max-reply-bytes"),
+        (["--param", "rows=NaN"], "--param"),
+        (["--param", f"rows={2**70}"], "--param"),
+    ],
+)
+def test_match_options_that_make_no_sense_are_refused_before_playing(
+    tmp_path: Path, args: list[str], option: str
+) -> None:
+    db = tmp_path / "arena.db"
+    result = CliRunner().invoke(
+        cli, ["--db", str(db), "match", "tictactoe", "random", "random", *args]
+    )
+    assert result.exit_code == 2, result.output
+    assert option in result.output and "Traceback" not in result.output
+    assert not db.exists()  # refused before the database was opened
+
+
+def test_a_seed_at_the_64_bit_limit_plays_and_is_stored(tmp_path: Path) -> None:
+    db = tmp_path / "arena.db"
+    result = CliRunner().invoke(
+        cli,
+        ["--db", str(db), "match", "tictactoe", "random", "minimax", "--seed", str(2**63 - 1)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "stored as match" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--seed", str(2**70)], "--seed"),
+        (["--samples", "-1"], "--samples"),
+        (["--samples", "0"], "--samples"),
+        (["--samples", str(2**70)], "--samples"),
+    ],
+)
+def test_eval_options_that_make_no_sense_are_refused(
+    tmp_path: Path, args: list[str], option: str
+) -> None:
+    db = tmp_path / "arena.db"
+    result = CliRunner().invoke(
+        cli,
+        ["--db", str(db), "eval", "exploitability", "random", "--game", "kuhn_poker", *args],
+    )
+    assert result.exit_code == 2, result.output
+    assert option in result.output and "Traceback" not in result.output

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from arena.commands.params import SEED
+
 
 @click.group("eval")
 def eval_group() -> None:
@@ -27,12 +29,12 @@ def eval_group() -> None:
 )
 @click.option(
     "--samples",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=1_000_000),
     default=20,
     show_default=True,
     help="Replies per information set for a player whose moves are sampled.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the samples.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for the samples.")
 @click.option(
     "--method",
     type=click.Choice(["auto", "exact", "sampled"]),

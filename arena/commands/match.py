@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from arena.commands.params import parse_params
+from arena.commands.params import SEED, FiniteFloatRange, parse_params, storable_param_problem
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -23,13 +23,17 @@ def _short(text: str, limit: int = 80) -> str:
 @click.argument("game_id")
 @click.argument("players", nargs=-1, required=True)
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed for chance and sampling."
+    "--seed", type=SEED, default=0, show_default=True, help="Seed for chance and sampling."
 )
 @click.option(
     "--param", "params", multiple=True, metavar="KEY=VALUE", help="A game parameter (repeatable)."
 )
 @click.option(
-    "--retries", type=int, default=1, show_default=True, help="Re-asks after an illegal reply."
+    "--retries",
+    type=click.IntRange(0, 10),
+    default=1,
+    show_default=True,
+    help="Re-asks after an illegal reply.",
 )
 @click.option(
     "--on-illegal",
@@ -38,10 +42,15 @@ def _short(text: str, limit: int = 80) -> str:
     show_default=True,
     help="After the last illegal attempt: forfeit, or play a random legal move.",
 )
-@click.option("--move-time-limit", type=float, default=None, help="Seconds per model attempt.")
+@click.option(
+    "--move-time-limit",
+    type=FiniteFloatRange(min=0, min_open=True, max=86_400),
+    default=None,
+    help="Seconds per model attempt.",
+)
 @click.option(
     "--max-reply-bytes",
-    type=int,
+    type=click.IntRange(64, 64 * 1024 * 1024),
     default=64 * 1024,
     show_default=True,
     help="A longer reply is cut there (and marked) before it is parsed and stored.",
@@ -83,7 +92,11 @@ def match_command(
     from arena.specs import SpecError
 
     try:
-        game = games.make(game_id, **parse_params(params))
+        game_params = parse_params(params)
+        problem = storable_param_problem(game_params)
+        if problem:
+            raise click.BadParameter(problem, param_hint="'--param'")
+        game = games.make(game_id, **game_params)
     except (KeyError, games.GameParamError, ValueError) as exc:
         raise click.UsageError(str(exc.args[0] if exc.args else exc)) from None
     if len(players) != game.num_players:

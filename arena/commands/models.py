@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from arena.commands.params import SEED
+
 
 @click.group("models")
 def models_group() -> None:
@@ -23,23 +25,27 @@ def models_group() -> None:
 )
 @click.option(
     "--train-steps",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=10_000_000),
     default=300,
     show_default=True,
     help="Training steps on game transcripts; 0 keeps a random init with a large std.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for games and weights.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for games and weights.")
 @click.option(
-    "--vocab-size", type=click.IntRange(min=300), default=1024, show_default=True, help="BPE size."
+    "--vocab-size",
+    type=click.IntRange(min=300, max=1 << 20),
+    default=1024,
+    show_default=True,
+    help="BPE size.",
 )
 @click.option(
     "--hidden-size",
-    type=click.IntRange(min=32),
+    type=click.IntRange(min=32, max=1 << 16),
     default=64,
     show_default=True,
     help="Width (a multiple of 32).",
 )
-@click.option("--layers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--layers", type=click.IntRange(min=1, max=1024), default=2, show_default=True)
 def make_tiny_command(
     out_dir: Path,
     arch: str,

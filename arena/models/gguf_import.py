@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from arena.errors import ArenaError
 from arena.models.gguf_layout import (
     SUPPORTED_ARCHS,
     HParams,
@@ -50,7 +51,7 @@ DTYPES = {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}
 _MISSING = object()
 
 
-class GGUFImportError(ValueError):
+class GGUFImportError(ArenaError, ValueError):
     """The GGUF file cannot be imported; the message says why and what is supported."""
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from arena.errors import ArenaError
+
 # Names as llama.cpp spells them (lower case here) -> `llama_ftype` values.
 QUANT_TYPES: dict[str, str] = {
     "f32": "LLAMA_FTYPE_ALL_F32",
@@ -27,7 +29,7 @@ QUANT_TYPES: dict[str, str] = {
 }
 
 
-class QuantizeError(ValueError):
+class QuantizeError(ArenaError, ValueError):
     """The quantizer refused the input or the type."""
 
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arena.errors import ArenaError
 
-class ExportError(ValueError):
+
+class ExportError(ArenaError, ValueError):
     """The model folder cannot be exported; the message says why and what is supported."""
 
 

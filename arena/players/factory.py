@@ -145,5 +145,8 @@ def resolve_player(
         return make_player(specs[0], pool, human_provider=human_provider)
     if ref in builtin_bot_names():
         return BotPlayer(ref)
+    from arena.secrets import looks_like_secret
+
     known = ", ".join(sorted(builtin_bot_names()))
-    raise SpecError(f"unknown player {ref!r}: give a bot name ({known}), 'human', or a spec file")
+    shown = "(a value that looks like a key, not shown)" if looks_like_secret(ref) else repr(ref)
+    raise SpecError(f"unknown player {shown}: give a bot name ({known}), 'human', or a spec file")

@@ -20,9 +20,17 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
-from arena.specs import SpecError, parse_spec
+from arena.errors import ArenaError
+from arena.specs import DAY_S, SpecError, parse_spec, storable_number_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,20 +40,33 @@ else:  # pragma: no cover
 Format = Literal["round_robin", "gauntlet", "swiss", "ladder"]
 
 
-class ConfigError(ValueError):
+class ConfigError(ArenaError, ValueError):
     """The tournament config is malformed or cannot be played; the message says why."""
 
 
-class GameRef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Storable(BaseModel):
+    # NaN and infinity are never a setting; whole numbers (seeds, params) must fit SQLite.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, v: Any, info: ValidationInfo) -> Any:
+        if info.field_name == "player":
+            return v  # inline player specs: their own validation names the field
+        problem = storable_number_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+
+class GameRef(_Storable):
+    model_config = ConfigDict(frozen=True)
 
     id: str
     params: dict[str, Any] = {}
 
 
-class TournamentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TournamentConfig(_Storable):
     name: str = ""
     format: Format = "round_robin"
     games: list[GameRef] = Field(min_length=1)
@@ -65,7 +86,7 @@ class TournamentConfig(BaseModel):
     retries: int = Field(1, ge=0, le=10)
     """Re-asks after an illegal reply."""
     on_illegal: Literal["forfeit", "random"] = "forfeit"
-    move_time_limit_s: float | None = Field(None, gt=0)
+    move_time_limit_s: float | None = Field(None, gt=0, le=DAY_S)
     max_reply_bytes: int = Field(64 * 1024, ge=64, le=64 * 1024 * 1024)
     """A longer reply is cut there (and marked as cut) before it is parsed and stored."""
     max_error_tries: int = Field(3, ge=1, le=100)
@@ -101,12 +122,18 @@ def _format_error(exc: ValidationError, source: str) -> str:
 
 
 def parse_config(data: dict[str, Any], *, source: str = "") -> TournamentConfig:
+    """Validate a config dict; `ConfigError` names every field that is wrong (and `source`,
+    the file it came from)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a tournament config{source} must be a table, got {type(data).__name__}")
     try:
         config = TournamentConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_error(exc, source)) from None
+    where = source or " in the tournament config"
     try:
-        config.inline_specs()
+        for i, spec in enumerate(config.player):
+            parse_spec(spec, source=f" player[{i}]{where}")
     except SpecError as exc:
         raise ConfigError(" ".join(str(exc).split())) from None
     return config
@@ -116,9 +143,15 @@ def load_config(path: str | Path, **overrides: Any) -> TournamentConfig:
     """Read a TOML config; `overrides` (from command-line flags) replace its fields."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     data.update({k: v for k, v in overrides.items() if v is not None})

@@ -15,6 +15,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from arena.tui.safe import tell
+
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
@@ -108,7 +110,7 @@ class ArenaApp(App):
             return
         if find_player(self.db, DEMO_PLAYER) is not None:
             return
-        self.notify("Making the tiny demo model (once, under a minute)...", timeout=8)
+        tell(self, "Making the tiny demo model (once, under a minute)...", timeout=8)
         self.run_worker(self._make_demo_model, thread=True, name="demo-model", exclusive=True)
 
     def seed_real_model(self) -> None:
@@ -140,7 +142,7 @@ class ArenaApp(App):
 
         if find_player(self.db, DEMO_PLAYER) is None:
             add_player(self.db, parse_spec(demo_spec(gguf)))
-        self.notify(f"{DEMO_PLAYER} is ready: play it (g) or rate it (t)")
+        tell(self, f"{DEMO_PLAYER} is ready: play it (g) or rate it (t)")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

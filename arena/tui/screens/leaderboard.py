@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
-from arena.tui.safe import literal
+from arena.tui.safe import literal, tell
 
 OVERALL = "(overall)"
 COLUMNS: list[tuple[str, str]] = [
@@ -136,7 +136,7 @@ class LeaderboardScreen(Screen):
         keys = [k for _, k in COLUMNS]
         self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
         self._fill()
-        self.notify(f"sorted by {dict((k, label) for label, k in COLUMNS)[self.sort_key]}")
+        tell(self, f"sorted by {dict((k, label) for label, k in COLUMNS)[self.sort_key]}")
 
     def action_refresh_board(self) -> None:
         self.refresh_board()

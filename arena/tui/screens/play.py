@@ -27,7 +27,7 @@ from arena.match import (
     TurnStarted,
 )
 from arena.players.human import HumanPlayer
-from arena.tui.safe import literal
+from arena.tui.safe import literal, tell
 from arena.tui.widgets.boards import Board, BoardView, MoveChosen, make_board
 from arena.tui.widgets.boards.reasoning import ReasoningPane
 
@@ -411,7 +411,7 @@ class PlayScreen(Screen):
             return
         action = message.action
         if action not in turn.legal_actions and not turn.game.parse_action(turn.state, action).ok:
-            self.notify("not a legal move", severity="warning")
+            tell(self, "not a legal move", severity="warning")
             return
         try:
             match.human.submit(action, exact=True)

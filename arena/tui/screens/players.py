@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, DataTable, Footer, Header, Select, Static
 
 from arena.specs import describe_spec
-from arena.tui.safe import literal
+from arena.tui.safe import literal, show_error, tell
 from arena.tui.widgets.player_form import PlayerForm
 
 COLUMNS = ("name", "kind", "description", "matches", "status")
@@ -192,7 +192,7 @@ class PlayersScreen(Screen):
         if row.builtin:
             spec = {**row.spec, "name": ""}
             self._open_form(spec, editing=None, title=f"New player based on built-in {name}")
-            self.notify("built-in bots cannot be edited: this form adds a new player")
+            tell(self, "built-in bots cannot be edited: this form adds a new player")
             return
         self._open_form(row.spec, editing=name)
 
@@ -233,7 +233,7 @@ class PlayersScreen(Screen):
         except PlayerError as exc:
             form.show_errors({"name": str(exc)})
             return
-        self.notify(f"{spec.name}: {verb}")
+        tell(self, f"{spec.name}: {verb}")
         self._close_form(select=spec.name)
 
     def action_escape(self) -> None:
@@ -249,10 +249,10 @@ class PlayersScreen(Screen):
             return
         row = self.rows[name]
         if row.builtin:
-            self.notify(f"{name} is a built-in bot and cannot be removed", severity="warning")
+            tell(self, f"{name} is a built-in bot and cannot be removed", severity="warning")
             return
         if row.retired_at:
-            self.notify(f"{name} is already retired")
+            tell(self, f"{name} is already retired")
             return
         played = self.match_counts.get(row.id, 0)
         what = (
@@ -290,9 +290,9 @@ class PlayersScreen(Screen):
         try:
             outcome = remove_player(self.app.db, name)
         except PlayerError as exc:
-            self.notify(str(exc), severity="error")
+            show_error(self, exc)
             return
-        self.notify(f"{name}: {outcome}")
+        tell(self, f"{name}: {outcome}")
         self.reload()
 
     # --- test -----------------------------------------------------------------------------

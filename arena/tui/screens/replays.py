@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Select, Static
 
-from arena.tui.safe import literal
+from arena.tui.safe import literal, tell
 from arena.tui.widgets.replay_view import ReplayView
 
 STATUSES = ("finished", "error", "aborted")
@@ -178,7 +178,7 @@ class ReplaysScreen(Screen):
 
         transcript = match_transcript(self.app.db, match_id)
         if transcript is None:
-            self.notify(f"match {match_id} is not in the database", severity="error")
+            tell(self, f"match {match_id} is not in the database", severity="error")
             return
         view = self.query_one(ReplayView)
         await view.load(build_replay(transcript), index)

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
-from arena.tui.safe import literal
+from arena.tui.safe import literal, show_error
 from arena.tui.widgets.tournament_form import TournamentForm
 from arena.tui.widgets.tournament_live import LiveRun
 from arena.tui.widgets.tournament_view import TournamentView
@@ -190,7 +190,7 @@ class TournamentScreen(Screen):
             raise
         except Exception as exc:  # TournamentError, a model that fails to load, ...
             run.state, run.error = "failed", str(exc)
-            self.notify(str(exc), title="tournament failed", severity="error", markup=False)
+            show_error(self, exc, title="tournament failed")
         else:
             run.state = result["status"]
         finally:

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sparkline, Static
 
-from arena.tui.safe import literal
+from arena.tui.safe import literal, tell
 
 CURVES = (
     "reward",
@@ -190,7 +190,7 @@ class TrainingScreen(Screen):
     def action_stop_job(self) -> None:
         if self.selected is not None:
             job_id = self.selected
-            self.notify(f"stopping job {job_id} (it saves a checkpoint first)")
+            tell(self, f"stopping job {job_id} (it saves a checkpoint first)")
             self._in_thread(lambda db_path: _stop(db_path, job_id))
 
     def action_resume_job(self) -> None:

@@ -299,7 +299,14 @@ def extra_keys(values: dict[str, Any]) -> set[str]:
 
 
 def key_warnings(kind: str, env: str | None) -> dict[str, str]:
-    """Problems that do not block saving: a key variable that is not set here."""
-    if kind == "openai" and env and env not in os.environ:
+    """Problems shown as the key variable is typed: a key pasted where its variable's name
+    belongs (said without repeating it; saving refuses it), or a variable not set here."""
+    from arena.secrets import looks_like_secret, valid_env_name
+
+    if kind != "openai" or not env:
+        return {}
+    if looks_like_secret(env) or not valid_env_name(env):
+        return {"api_key_env": "give the NAME of the variable that holds the key, not the key"}
+    if env not in os.environ:
         return {"api_key_env": f"${env} is not set in this environment: calls will fail"}
     return {}

@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from arena.secrets import looks_like_secret
 from arena.specs import SpecError, parse_spec
 from arena.tui.safe import literal
 from arena.tui.widgets.player_fields import (
@@ -176,6 +177,8 @@ class PlayerForm(Vertical):
     def on_input_changed(self, event: Input.Changed) -> None:
         # The key variable is checked as it is typed: a warning, never a block.
         if event.input.id == "f-api_key_env":
+            # A key pasted here is masked on screen at once (saving refuses it anyway).
+            event.input.password = looks_like_secret(event.value.strip())
             self._note("api_key_env", "")
             for key, text in key_warnings("openai", event.value.strip()).items():
                 self._note(key, text, warning=True)

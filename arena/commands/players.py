@@ -6,12 +6,8 @@ from typing import Any
 
 import click
 
-from arena.commands.context import echo_json, open_store
+from arena.commands.context import echo_json, open_store, say
 from arena.commands.params import parse_params
-
-
-def _registry_error(exc: Exception) -> click.ClickException:
-    return click.ClickException(str(exc))
 
 
 @click.group("players")
@@ -76,8 +72,8 @@ def add_command(
     ctx: click.Context, name: str, kind: str, extra: tuple[str, ...], **opts: Any
 ) -> None:
     """Register a player NAME of a given --kind."""
-    from arena.specs import SpecError, parse_spec
-    from arena.store.players import PlayerError, add_player
+    from arena.specs import parse_spec
+    from arena.store.players import add_player
 
     data: dict[str, Any] = {"name": name, "kind": kind}
     for key in ("decode",):
@@ -110,27 +106,22 @@ def add_command(
             target[leaf] = value
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        spec = parse_spec(data)
-    except SpecError as exc:
-        raise click.ClickException(str(exc)) from None
+    spec = parse_spec(data)
     _check_loadable(spec)
     db = open_store(ctx)
-    try:
-        row = add_player(db, spec)
-    except PlayerError as exc:
-        raise _registry_error(exc) from None
-    click.echo(f"added {row.name} ({row.kind})")
+    row = add_player(db, spec)
+    say(f"added {row.name} ({row.kind})")
 
 
 def _check_loadable(spec: Any) -> None:
     from arena.backends.base import BackendError
     from arena.players.factory import check_loadable
+    from arena.specs import SpecError
 
     try:
         check_loadable(spec)
     except BackendError as exc:
-        raise click.ClickException(f"{spec.name}: {exc}") from None
+        raise SpecError(f"{spec.name}: {exc}") from None
 
 
 @players_group.command("import")
@@ -138,21 +129,15 @@ def _check_loadable(spec: Any) -> None:
 @click.pass_context
 def import_command(ctx: click.Context, file: str) -> None:
     """Register every player in a TOML or JSON file ([[players]] tables); all or none."""
-    from arena.specs import SpecError, load_specs
-    from arena.store.players import PlayerError, import_players
+    from arena.specs import load_specs
+    from arena.store.players import import_players
 
-    try:
-        specs = load_specs(file)
-    except SpecError as exc:
-        raise click.ClickException(str(exc)) from None
+    specs = load_specs(file)
     for spec in specs:
         _check_loadable(spec)
     db = open_store(ctx)
-    try:
-        rows = import_players(db, specs)
-    except PlayerError as exc:
-        raise _registry_error(exc) from None
-    click.echo(f"imported {len(rows)} players: {', '.join(r.name for r in rows)}")
+    rows = import_players(db, specs)
+    say(f"imported {len(rows)} players: {', '.join(r.name for r in rows)}")
 
 
 @players_group.command("list")
@@ -183,7 +168,7 @@ def list_command(ctx: click.Context, as_json: bool, include_retired: bool) -> No
     width = max((len(r.name) for r in rows), default=4)
     for r in rows:
         flag = " (retired)" if r.retired_at else ""
-        click.echo(f"{r.name:<{width}}  {r.kind:<12}  {describe_spec(r.spec)}{flag}")
+        say(f"{r.name:<{width}}  {r.kind:<12}  {describe_spec(r.spec)}{flag}")
 
 
 @players_group.command("show")
@@ -193,14 +178,11 @@ def list_command(ctx: click.Context, as_json: bool, include_retired: bool) -> No
 def show_command(ctx: click.Context, name: str, as_json: bool) -> None:
     """A player's spec and ratings."""
     from arena.specs import display_spec
-    from arena.store.players import PlayerError, get_player
+    from arena.store.players import get_player
     from arena.store.standings import player_ratings
 
     db = open_store(ctx)
-    try:
-        row = get_player(db, name)
-    except PlayerError as exc:
-        raise _registry_error(exc) from None
+    row = get_player(db, name)
     ratings = player_ratings(db, row.id)
     data = {
         "name": row.name,
@@ -214,15 +196,15 @@ def show_command(ctx: click.Context, name: str, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    click.echo(f"{row.name}  ({row.kind}{', built-in' if row.builtin else ''})")
+    say(f"{row.name}  ({row.kind}{', built-in' if row.builtin else ''})")
     if row.retired_at:
-        click.echo(f"retired {row.retired_at}")
+        say(f"retired {row.retired_at}")
     for key, value in display_spec(row.spec).items():
         if key not in ("name", "kind"):
-            click.echo(f"  {key}: {value}")
+            say(f"  {key}: {value}")
     for r in ratings:
         scope = "overall" if r["scope"] == "*" else r["scope"]
-        click.echo(
+        say(
             f"  {scope:<18} mu {r['mu']:6.2f}  sigma {r['sigma']:5.2f}  "
             f"games {r['games']} ({r['wins']}W {r['draws']}D {r['losses']}L)"
         )
@@ -233,10 +215,7 @@ def show_command(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def remove_command(ctx: click.Context, name: str) -> None:
     """Delete a player, or retire it if it has played (its history stays)."""
-    from arena.store.players import PlayerError, remove_player
+    from arena.store.players import remove_player
 
-    try:
-        outcome = remove_player(open_store(ctx), name)
-    except PlayerError as exc:
-        raise _registry_error(exc) from None
-    click.echo(f"{outcome} {name}")
+    outcome = remove_player(open_store(ctx), name)
+    say(f"{outcome} {name}")

@@ -1,9 +1,12 @@
 """Training jobs, headless: create, start, watch, stop and resume `python -m trainer` processes.
 
 A job is a row of the `jobs` table plus a detached child process. The process owns its row while
-it runs (it sets its pid, step and final status through `set_job_state`); everyone else follows
-it through the database and its log file, so the CLI or the TUI may quit and come back. A
-process that died without saying so (killed, out of memory) is found by `mark_dead_jobs`.
+it runs (it claims the row with its pid, records its step, and at the end its final status);
+everyone else follows it through the database and its log file, so the CLI or the TUI may quit
+and come back. A process that died without saying so (kill -9, out of memory) is found by
+`mark_dead_jobs`. SIGTERM or SIGINT ends a run at its next step boundary (with a checkpoint) as
+`interrupted`; `arena train stop` sends SIGTERM and records the end it asked for as `stopped`.
+Either resumes from the job's latest checkpoint. The SQL is in `arena.store.jobs`.
 
 The job config, `TrainConfig`, lives here rather than in `trainer/`: the arena core validates it
 before anything is written, and the core never imports the trainer (see ARCHITECTURE.md).
@@ -13,7 +16,6 @@ before anything is written, and the core never imports the trainer (see ARCHITEC
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import signal
@@ -26,28 +28,36 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from arena.errors import ArenaError
 from arena.models.trainable import untrainable_reason
 from arena.processes import process_running
-from arena.store.db import open_db, write
+from arena.specs import INT64_MAX, INT64_MIN
+from arena.store import jobs as store
+from arena.store.db import open_db
 from arena.store.schema import now
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-STATUSES = ("created", "running", "stopped", "failed", "finished")
+# `interrupted`: ended by SIGTERM or SIGINT from outside (not `arena train stop`); resumable.
+# The status column is free text: a new status needs no migration.
+STATUSES = ("created", "running", "stopped", "interrupted", "failed", "finished")
 DIED = "the trainer process died (see the log)"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.+\-]{0,47}$")
-_STATE_FIELDS = {"status", "pid", "step", "error", "started_at", "finished_at"}
+# A checkpoint folder is `<job dir>/step-<N>/`, complete once this file is in it.
+CHECKPOINT_STATE_FILE = "trainer_state.pt"
+_STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
-class JobError(ValueError):
+class JobError(ArenaError, ValueError):
     """A job operation cannot be done (unknown job, bad config, wrong status, ...)."""
 
 
 class TrainConfig(BaseModel):
     """A training job's settings: plain data, stored as JSON with the job."""
 
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinity are never a setting (`lr=inf` would pass `gt=0`).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     games: list[str] = Field(default_factory=lambda: ["kuhn_poker"], min_length=1)
     """Game ids to train on (a mixture when more than one)."""
@@ -116,7 +126,7 @@ class TrainConfig(BaseModel):
     """Passes over the warm start's moves."""
     warm_start_lr: float | None = Field(None, gt=0)
     """The warm start's learning rate (default: `lr`)."""
-    seed: int = 0
+    seed: int = Field(0, ge=INT64_MIN, le=INT64_MAX)
     """Seeds rollouts, exploration and initialisation."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train."""
@@ -149,6 +159,16 @@ class TrainConfig(BaseModel):
         if reason is not None:
             raise ValueError(reason)
         return str(Path(v).expanduser().resolve())
+
+    @field_validator("warm_start_file")
+    @classmethod
+    def _warm_start_file_exists(cls, v: str) -> str:
+        if not v:
+            return v
+        path = Path(v).expanduser()
+        if not path.is_file():
+            raise ValueError(f"no such file: {v}")
+        return str(path.resolve())  # the trainer may run from another folder
 
     @field_validator("name")
     @classmethod
@@ -200,61 +220,163 @@ def _job(r: dict[str, Any]) -> Job:
     return Job(**{**r, "config": json.loads(r["config"])})
 
 
+# -- checks before a job is written ------------------------------------------------------------
+
+_PLAYER_FIELDS = ("opponents", "anchors", "warm_start")
+
+
+def _player_problems(config: TrainConfig, db: Database | None) -> list[str]:
+    """The players the config names (opponents, anchors, warm_start) that are neither a
+    built-in bot nor a registered, active player (with no database: built-in bots only).
+    With a `warm_start_file`, `warm_start` names players in that file: not checked here."""
+    from arena.store.players import builtin_specs
+
+    fields = [f for f in _PLAYER_FIELDS if f != "warm_start" or not config.warm_start_file]
+    builtin = builtin_specs()
+    named = [n for f in fields for n in getattr(config, f) if n not in builtin]
+    registered = store.known_player_names(db, named) if db is not None and named else {}
+    problems = []
+    for field in fields:
+        for name in getattr(config, field):
+            if name in builtin:
+                continue
+            if name not in registered:
+                problems.append(
+                    f"{field}: unknown player {name!r} (neither a built-in bot nor a "
+                    "registered player; see `arena players list`)"
+                )
+            elif registered[name]:
+                problems.append(f"{field}: player {name!r} is retired")
+    return problems
+
+
+def cuda_available() -> bool | None:
+    """Whether torch sees a CUDA device; None when torch cannot be imported. Asked of a child
+    Python unless torch is loaded here already: the TUI may call this, and neither it nor
+    `arena --help` loads torch. Remembered per CUDA_VISIBLE_DEVICES."""
+    key = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if key not in _CUDA:
+        if "torch" in sys.modules:
+            _CUDA[key] = bool(sys.modules["torch"].cuda.is_available())
+        else:
+            code = "import sys, torch; sys.stdout.write(str(int(torch.cuda.is_available())))"
+            try:
+                out = subprocess.run(
+                    [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+                )
+                _CUDA[key] = out.stdout.strip() == "1" if out.returncode == 0 else None
+            except (OSError, subprocess.TimeoutExpired):
+                _CUDA[key] = None
+    return _CUDA[key]
+
+
+_CUDA: dict[str | None, bool | None] = {}
+
+
+def check_job_config(config: TrainConfig, db: Database | None = None) -> None:
+    """The checks of a parsed config that look beyond it, made before anything is written or
+    started (the CLI's `train start` and `create_job`, so the TUI's form too): every player
+    it names is a built-in bot or a registered, active player (`db` None: no database yet,
+    built-in bots only), and `device = "cuda"` has a CUDA device. `JobError` naming each
+    field that is wrong."""
+    problems = _player_problems(config, db)
+    if config.device == "cuda":
+        cuda = cuda_available()
+        if cuda is None:
+            problems.append("device: cuda was asked but torch cannot be imported here")
+        elif not cuda:
+            problems.append(
+                "device: cuda was asked but no CUDA device is available "
+                "(torch.cuda.is_available() is False); use --device cpu or auto"
+            )
+    if problems:
+        raise JobError("invalid job config: " + "; ".join(problems))
+
+
 def create_job(db: Database, config: TrainConfig, *, kind: str = "selfplay") -> int:
-    """A new job in status `created`, its log at `<db dir>/jobs/<id>.log`; returns its id."""
+    """A new job in status `created`, its log at `<db dir>/jobs/<id>.log`; returns its id.
+    `check_job_config` runs first (JobError: nothing is written)."""
+    check_job_config(config, db)  # before the transaction: the CUDA check may take seconds
     jobs_dir = Path(db.path).resolve().parent / "jobs"  # type: ignore[attr-defined]
+
+    def still_valid(db: Database) -> None:  # inside the write: a player may have gone since
+        problems = _player_problems(config, db)
+        if problems:
+            raise JobError("invalid job config: " + "; ".join(problems))
+
+    job_id = store.insert_job(
+        db,
+        kind=kind,
+        config=config.model_dump(mode="json"),
+        name=config.name,
+        name_prefix=config.games[0],
+        log_dir=jobs_dir,
+        check=still_valid,
+    )
+    if job_id is None:
+        raise JobError(f"a job named {config.name!r} already exists")
     jobs_dir.mkdir(parents=True, exist_ok=True)
-    with write(db):
-        if config.name is not None and _find(db, "name = ?", [config.name]):
-            raise JobError(f"a job named {config.name!r} already exists")
-        cur = db.conn.execute(
-            "INSERT INTO jobs (name, kind, status, config, created_at) VALUES (?, ?, ?, ?, ?)",
-            # a unique placeholder until the id is known (the default name includes it)
-            [f"\x00new-{os.getpid()}-{time.time_ns()}", kind, "created", "{}", now()],
-        )
-        job_id = int(cur.lastrowid)
-        name = config.name or f"{config.games[0]}-{job_id}"
-        if config.name is None and _find(db, "name = ?", [name]):
-            name = f"{name}-{time.time_ns() % 100000}"  # taken by a user-named job
-        stored = config.model_copy(update={"name": name})
-        db.conn.execute(
-            "UPDATE jobs SET name = ?, config = ?, log_path = ? WHERE id = ?",
-            [name, stored.model_dump_json(), str(jobs_dir / f"{job_id}.log"), job_id],
-        )
     return job_id
-
-
-def _find(db: Database, where: str, params: list[Any]) -> Job | None:
-    rows = list(db.query(f"SELECT * FROM jobs WHERE {where}", params))
-    return _job(rows[0]) if rows else None
 
 
 def get_job(db: Database, id_or_name: int | str) -> Job:
     """A job by id (or digits) or by name; `JobError` when there is none."""
     key = str(id_or_name)
-    job = _find(db, "id = ?", [int(key)]) if key.isdigit() else _find(db, "name = ?", [key])
-    if job is None:
+    row = store.job_row(db, job_id=int(key)) if key.isdigit() else store.job_row(db, name=key)
+    if row is None:
         raise JobError(f"no job {key!r} (see `arena train list`)")
-    return job
+    return _job(row)
 
 
 def list_jobs(db: Database) -> list[Job]:
     """Every job, newest first."""
-    return [_job(r) for r in db.query("SELECT * FROM jobs ORDER BY id DESC")]
+    return [_job(r) for r in store.job_rows(db)]
 
 
 def set_job_state(db: Database, job_id: int, **fields: Any) -> None:
-    """Update a job's status, pid, step, error, started_at or finished_at (the trainer's part)."""
-    bad = set(fields) - _STATE_FIELDS
+    """Update a job's status, pid, step, error, started_at or finished_at."""
+    bad = set(fields) - store.JOB_STATE_FIELDS
     if bad:
         raise JobError(f"set_job_state cannot set {sorted(bad)}")
     if "status" in fields and fields["status"] not in STATUSES:
         raise JobError(f"unknown job status {fields['status']!r}")
-    if not fields:
-        return
-    assignments = ", ".join(f"{k} = ?" for k in fields)
-    with write(db):
-        db.conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*fields.values(), job_id])
+    store.update_job(db, job_id, fields)
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+
+
+def job_dir(job: Job, db_path: str | Path | None = None) -> Path:
+    """Where a job keeps its checkpoints: config "dir", else a folder named after the job
+    beside its log (`<db folder>/jobs/<name>/step-N`), so jobs never share checkpoints."""
+    if job.config.get("dir"):
+        return Path(job.config["dir"]).expanduser()
+    if job.log_path:
+        return Path(job.log_path).expanduser().parent / job.name
+    if db_path is None:
+        raise JobError(f"job {job.name} has no log path: give the database path")
+    return Path(db_path).expanduser().parent / "jobs" / job.name
+
+
+def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
+    """The complete checkpoints (`step-N/` holding its training state) in a job's folder, by
+    step. A folder still being written has another name until it is complete."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        m = _STEP_DIR.match(path.name)
+        if m and (path / CHECKPOINT_STATE_FILE).exists():
+            found.append((int(m.group(1)), path))
+    return sorted(found)
+
+
+def resume_point(job: Job, db_path: str | Path | None = None) -> int:
+    """The step a run of the job starts from: its latest checkpoint's (0 with none). Steps the
+    job recorded after that checkpoint are played again."""
+    found = list_checkpoints(job_dir(job, db_path))
+    return found[-1][0] if found else 0
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -286,16 +408,9 @@ def mark_dead_jobs(db: Database) -> list[int]:
             continue
         last = next((line for line in reversed(_tail(job.log_path, 5)) if line.strip()), "")
         error = f"{DIED}: {last.strip()}" if last else DIED
-        with write(db):
-            # re-check inside the transaction: the trainer may have just written its own end
-            current = _find(db, "id = ?", [job.id])
-            if current is None or current.status != "running" or current.pid != job.pid:
-                continue
-            db.conn.execute(
-                "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
-                [error, now(), job.id],
-            )
-        dead.append(job.id)
+        # only if still so inside the transaction: the trainer may have just written its end
+        if store.end_job(db, job.id, "failed", pid=job.pid, error=error):
+            dead.append(job.id)
     return dead
 
 
@@ -308,7 +423,8 @@ def start_job(db_path: str | Path, job_id: int, *, python: str = sys.executable)
     """Spawn `python -m trainer --db PATH --job ID` detached from this process; returns its pid.
 
     The child gets its own session (a closed terminal or a quitting TUI does not take it
-    down), stdin from /dev/null, stdout and stderr appended to the job's log."""
+    down), stdin from /dev/null, stdout and stderr appended to the job's log. The job is
+    claimed for the child at once, its step set to where the child resumes."""
     db_path = Path(db_path).expanduser().resolve()
     db = open_db(db_path)
     try:
@@ -317,6 +433,7 @@ def start_job(db_path: str | Path, job_id: int, *, python: str = sys.executable)
             raise JobError(f"job {job.name} is already running (pid {job.pid})")
         log_path = Path(job.log_path or db_path.parent / "jobs" / f"{job.id}.log")
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        step = resume_point(job, db_path)
         cmd = [python, "-m", "trainer", "--db", str(db_path), "--job", str(job.id)]
         env = dict(os.environ, PYTHONUNBUFFERED="1")  # log lines appear as they are written
         # the trainer must come from the same source tree as this arena, whatever the cwd
@@ -335,15 +452,11 @@ def start_job(db_path: str | Path, job_id: int, *, python: str = sys.executable)
                 env=env,
             )
         _CHILDREN[proc.pid] = proc
-        set_job_state(
-            db,
-            job.id,
-            status="running",
-            pid=proc.pid,
-            error=None,
-            started_at=now(),
-            finished_at=None,
-        )
+        other = store.claim_job(db, job.id, proc.pid, alive=pid_alive, step=step)
+        if other is not None:  # another start won the race: ours would refuse to run anyway
+            proc.terminate()
+            proc.wait()
+            raise JobError(f"job {job.name} is already running (pid {other})")
         return proc.pid
     finally:
         db.conn.close()
@@ -351,7 +464,8 @@ def start_job(db_path: str | Path, job_id: int, *, python: str = sys.executable)
 
 def stop_job(db: Database, job_id: int | str, timeout_s: float = 30) -> str:
     """Ask a running job to stop (SIGTERM: it ends at its next step boundary and saves a
-    checkpoint) and wait up to `timeout_s` for it; returns the job's status then."""
+    checkpoint) and wait up to `timeout_s` for it; returns the job's status then: `stopped`
+    once it ended (recorded so: the stop was asked for), `running` if it has not yet."""
     job = get_job(db, job_id)
     if job.status != "running":
         raise JobError(f"job {job.name} is not running (it is {job.status})")
@@ -366,17 +480,16 @@ def stop_job(db: Database, job_id: int | str, timeout_s: float = 30) -> str:
     # wait for the process to end, not only for its status: a caller may resume at once
     while time.monotonic() < deadline and pid_alive(job.pid):
         time.sleep(0.05)
-    current = get_job(db, job.id)
-    if current.status == "running" and not pid_alive(job.pid):
-        # it ended from our signal before it could write (e.g. still starting up): a stop
-        set_job_state(db, job.id, status="stopped", finished_at=now())
-        return "stopped"
-    return current.status
+    if not pid_alive(job.pid):
+        # the trainer recorded `interrupted` (any signal), or ended from our signal before it
+        # could write (still starting up): either way the stop we asked for
+        store.end_job(db, job.id, "stopped", pid=job.pid, only_if=("running", "interrupted"))
+    return get_job(db, job.id).status
 
 
 def resume_job(db_path: str | Path, job_id: int | str) -> int:
-    """Start a stopped, failed (or never started) job again; the trainer continues from its
-    last checkpoint. Returns the new pid."""
+    """Start a stopped, interrupted, failed (or never started) job again; the trainer
+    continues from its last checkpoint (`resume_point`). Returns the new pid."""
     db = open_db(db_path)
     try:
         mark_dead_jobs(db)
@@ -417,17 +530,13 @@ def log_tail(db: Database, job_id: int | str, lines: int = 50) -> list[str]:
     return _tail(get_job(db, job_id).log_path, lines)
 
 
-def record_metrics(db: Database, job_id: int, step: int, metrics: dict[str, float]) -> None:
-    """Store a step's metrics (a value written again for the same step replaces the old one)."""
-    # SQLite stores NaN as NULL, which the NOT NULL column refuses: non-finite values are skipped
-    rows = [(job_id, step, k, float(v)) for k, v in metrics.items() if math.isfinite(float(v))]
-    if not rows:
-        return
-    with write(db):
-        db.conn.executemany(
-            "INSERT OR REPLACE INTO job_metrics (job_id, step, name, value) VALUES (?, ?, ?, ?)",
-            rows,
-        )
+def record_metrics(
+    db: Database, job_id: int, step: int, metrics: dict[str, float], *, set_step: bool = False
+) -> None:
+    """Store a step's metrics (a value written again for the same step replaces the old one;
+    non-finite values are skipped); with `set_step`, it becomes the job's step in the same
+    transaction."""
+    store.write_job_metrics(db, job_id, step, metrics, set_step=set_step)
 
 
 def read_metrics(
@@ -435,12 +544,7 @@ def read_metrics(
 ) -> dict[str, list[tuple[int, float]]]:
     """Every metric of a job as `{name: [(step, value), ...]}` by step; `since_step` keeps only
     later steps (for following a running job)."""
-    sql = "SELECT step, name, value FROM job_metrics WHERE job_id = ?"
-    params: list[Any] = [job_id]
-    if since_step is not None:
-        sql += " AND step > ?"
-        params.append(since_step)
     out: dict[str, list[tuple[int, float]]] = {}
-    for r in db.query(sql + " ORDER BY name, step", params):
-        out.setdefault(r["name"], []).append((r["step"], r["value"]))
+    for name, step, value in store.job_metric_rows(db, job_id, since_step=since_step):
+        out.setdefault(name, []).append((step, value))
     return out

@@ -203,3 +203,47 @@ def test_missing_model_file_or_key_is_one_line_before_any_match(
     assert [p["name"] for p in json.loads(out) if not p["builtin"]] == []
     code, out, _ = arena("tournament", "list", "--json")
     assert json.loads(out) == []
+
+
+@pytest.mark.parametrize("command", ["run", "resume"])
+@pytest.mark.parametrize("value", ["-1", "0", "2000"])
+def test_a_concurrency_out_of_range_is_refused_before_anything_runs(arena, command, value) -> None:
+    args = ["--game", "tictactoe", "--player", "random", "--player", "minimax"]
+    argv = ["tournament", "run", *args] if command == "run" else ["tournament", "resume", "1"]
+    code, _, err = arena(*argv, "--concurrency", value)
+    assert code == 2 and "--concurrency" in err and "1<=x<=1024" in err
+    code, out, _ = arena("tournament", "list", "--json")
+    assert json.loads(out) == []
+
+
+@pytest.mark.parametrize(
+    "option, value", [("--games-per-pair", "0"), ("--rounds", "0"), ("--matches", "-3")]
+)
+def test_non_positive_counts_are_refused_with_the_option_named(arena, option, value) -> None:
+    code, _, err = arena(
+        "tournament", "run", "--game", "tictactoe", "--player", "random", "--player", "minimax",
+        option, value,
+    )  # fmt: skip
+    assert code == 2 and option in err
+
+
+def test_matches_that_end_in_error_make_run_and_resume_exit_non_zero(
+    arena, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("ARENA_TEST_DEAD_KEY", "sk-test")
+    config = tmp_path / "t.toml"
+    config.write_text(
+        'games = ["tictactoe"]\nplayers = ["random", "dead-api"]\ngames_per_pair = 2\n'
+        "max_error_tries = 2\n\n"
+        '[[player]]\nname = "dead-api"\nkind = "openai"\nmodel = "m"\n'
+        'base_url = "http://127.0.0.1:9/v1"\nmax_retries = 0\ntimeout_s = 2\n'
+        'api_key_env = "ARENA_TEST_DEAD_KEY"\n'
+    )
+    code, out, err = arena("tournament", "run", "--config", str(config), "--json", "--quiet")
+    assert code == 1, err
+    data = json.loads(out)  # the summary is still printed
+    assert data["status"] == "interrupted" and data["errors_this_run"] == 2
+    assert "ended in error" in err and len(err.strip().splitlines()) == 1
+    code, out, err = arena("tournament", "resume", "1", "--json", "--quiet")
+    assert code == 1 and json.loads(out)["failed"] == 2  # finished, with matches failed for good
+    assert "2 failed for good" in err

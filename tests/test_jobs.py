@@ -218,6 +218,21 @@ def test_job_started_by_the_cli_survives_the_cli_exiting(arena):
         (["--set", "oops"], "KEY=VALUE"),
         (["--set", "estimator=magic"], "estimator"),
         (["--set", "opponent_share=1.5"], "opponent_share"),
+        (["--opponent", "nobody"], "opponents: unknown player 'nobody'"),
+        (["--set", 'anchors=["ghost"]'], "anchors: unknown player 'ghost'"),
+        (["--lr", "inf"], "lr: Input should be a finite number"),
+        (["--lr", "nan"], "lr: Input should be a finite number"),
+        (["--set", "lr=Infinity"], "lr: Input should be a finite number"),
+        (["--lr", "-0.1"], "lr: Input should be greater than 0"),
+        (["--lr", "0"], "lr: Input should be greater than 0"),
+        (["--set", "warm_start_lr=NaN"], "warm_start_lr: Input should be a finite number"),
+        (["--set", "warm_start_file=/no/such/moves.jsonl"], "warm_start_file: no such file"),
+        (["--steps", "0"], "steps: Input should be greater than or equal to 1"),
+        (["--steps", "-5"], "steps: Input should be greater than or equal to 1"),
+        (["--set", "batch_games=0"], "batch_games: Input should be greater than or equal to 1"),
+        (["--set", "eval_games=-1"], "eval_games: Input should be greater than or equal to 0"),
+        (["--checkpoint-every", "0"], "checkpoint_every"),
+        (["--set", "games=[]"], "games: List should have at least 1 item"),
     ],
 )
 def test_bad_start_input_is_a_one_line_error_and_writes_nothing(tmp_path, args, message):
@@ -304,3 +319,150 @@ def test_importing_the_job_machinery_loads_no_model_library_or_trainer():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def _bad_base_folders(tmp_path: Path) -> list[tuple[Path, str]]:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    gguf_only = tmp_path / "gguf-only"
+    gguf_only.mkdir()
+    (gguf_only / "model.gguf").write_bytes(b"GGUF")
+    no_weights = stub_model_folder(tmp_path / "no-weights")
+    (no_weights / "model.safetensors").unlink()
+    not_a_model = tmp_path / "notes.txt"
+    not_a_model.write_text("hello")
+    return [
+        (empty, "base: "),
+        (empty, "no config.json"),
+        (gguf_only, "import-gguf"),
+        (no_weights, "has no weights"),
+        (not_a_model, "no model folder"),
+    ]
+
+
+def test_a_base_that_is_not_a_model_is_refused_naming_the_field(tmp_path):
+    db_path = tmp_path / "arena.db"
+    for base, message in _bad_base_folders(tmp_path):
+        result = CliRunner().invoke(
+            cli, ["--db", str(db_path), "train", "start", "--base", str(base)]
+        )
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 1 and len(lines) == 1, result.output
+        assert "base: " in lines[0] and message in lines[0], lines[0]
+    assert not db_path.exists()
+
+
+def test_device_cuda_without_cuda_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    import arena.jobs
+
+    base = stub_model_folder(tmp_path / "base")
+    db_path = tmp_path / "arena.db"
+    monkeypatch.setattr(arena.jobs, "cuda_available", lambda: False)
+    argv = ["--db", str(db_path), "train", "start", "--base", str(base), "--device", "cuda"]
+    result = CliRunner().invoke(cli, argv)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert "device: cuda was asked but no CUDA device is available" in lines[0]
+    assert not db_path.exists()
+    # the TUI's form goes through create_job, which makes the same check
+    db = open_db(db_path)
+    with pytest.raises(JobError, match="device: cuda"):
+        create_job(db, TrainConfig(base=str(base), device="cuda"))
+    assert list_jobs(db) == []
+
+
+def test_the_cuda_probe_keeps_torch_out_of_the_asking_process():
+    code = (
+        "import os, sys\n"
+        "os.environ['CUDA_VISIBLE_DEVICES'] = ''\n"  # no device, whatever the machine
+        "from arena.jobs import cuda_available\n"
+        "print(cuda_available(), 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() in (["False", "False"], ["None", "False"])  # None: no torch
+
+
+def test_named_players_must_be_bots_or_registered_and_active(arena):
+    from arena.specs import parse_spec
+    from arena.store.players import add_player, remove_player
+
+    db_path, db, base = arena
+    for name in ("old@1", "gone@1"):
+        add_player(db, parse_spec({"name": name, "kind": "bot", "bot": "random"}))
+    db.conn.execute("UPDATE players SET retired_at = '2020-01-01' WHERE name = 'gone@1'")
+    ok = create_job(db, TrainConfig(base=str(base), opponents=["random", "cfr", "old@1"]))
+    assert get_job(db, ok).config["opponents"] == ["random", "cfr", "old@1"]
+    for field, name, message in [
+        ("opponents", "nobody", "opponents: unknown player 'nobody'"),
+        ("anchors", "gone@1", "anchors: player 'gone@1' is retired"),
+        ("warm_start", "ghost", "warm_start: unknown player 'ghost'"),
+    ]:
+        with pytest.raises(JobError, match=message):
+            create_job(db, TrainConfig(base=str(base), **{field: [name]}))
+    assert [j.id for j in list_jobs(db)] == [ok]
+    # with a move file, warm_start names the file's players: they need no registration here
+    moves = db_path.parent / "moves.jsonl"
+    moves.write_text("")
+    from_file = create_job(
+        db, TrainConfig(base=str(base), warm_start=["ghost"], warm_start_file=str(moves))
+    )
+    assert get_job(db, from_file).config["warm_start_file"] == str(moves.resolve())
+    # with a database, the CLI knows its registered players
+    argv = ["--db", str(db_path), "train", "start", "--base", str(base), "--opponent", "old@1"]
+    result = CliRunner().invoke(cli, [*argv, "--json"])
+    assert result.exit_code == 0, result.output
+    remove_player(db, "old@1")  # no matches: removed outright
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 1 and "unknown player 'old@1'" in result.output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_to_the_trainer_marks_the_job_interrupted_and_it_resumes(arena, signum):
+    from arena.jobs import _CHILDREN, job_dir, list_checkpoints
+
+    db_path, db, base = arena
+    job_id = create_job(db, TrainConfig(base=str(base), steps=40, checkpoint_every=10))
+    pid = start_job(db_path, job_id)
+    _wait_for(lambda: get_job(db, job_id).step >= 3, what="three steps")
+    os.kill(pid, signum)  # from outside, as a supervisor or a terminal would
+    assert _CHILDREN[pid].wait(timeout=15) == 130  # interrupted: not a success
+    job = get_job(db, job_id)
+    assert job.status == "interrupted" and job.finished_at is not None and job.error is None
+    assert job_status(job) == "interrupted" and mark_dead_jobs(db) == []
+    # it saved a checkpoint where it stopped, so nothing is played twice after the resume
+    assert list_checkpoints(job_dir(job))[-1][0] == job.step < 40
+
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--db", str(db_path), "train", "resume", str(job_id), "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["step"] == job.step
+    _wait_for(lambda: get_job(db, job_id).status == "finished", what="the job to finish")
+    assert get_job(db, job_id).step == 40
+    steps = _log_steps(db, job_id)
+    assert sorted(steps) == list(range(1, 41)) and set(steps.values()) == {1}
+    assert [s for s, _ in read_metrics(db, job_id)["reward"]] == list(range(1, 41))
+
+
+def test_resume_after_kill_9_between_checkpoints_reports_and_replays_from_the_checkpoint(
+    arena, monkeypatch
+):
+    db_path, db, base = arena
+    monkeypatch.setenv("ARENA_TEST_CRASH_AT", "after_step_metrics:7")
+    job_id = create_job(db, TrainConfig(base=str(base), steps=12, checkpoint_every=5))
+    pid = start_job(db_path, job_id)
+    _wait_for(lambda: not pid_alive(pid), what="the crash at step 7")
+    assert get_job(db, job_id).step == 7  # steps 6 and 7 are recorded but not checkpointed
+    monkeypatch.delenv("ARENA_TEST_CRASH_AT")
+
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--db", str(db_path), "train", "resume", str(job_id)])
+    assert out.exit_code == 0, out.output
+    assert "from step 5," in out.output  # where it resumes, not the last step it recorded
+    _wait_for(lambda: get_job(db, job_id).status == "finished", what="the job to finish")
+    job = get_job(db, job_id)
+    assert job.step == 12 and job.error is None
+    steps = _log_steps(db, job_id)
+    assert sorted(steps) == list(range(1, 13))
+    assert {s for s, n in steps.items() if n == 2} == {6, 7}  # played again, from step 5
+    assert [s for s, _ in read_metrics(db, job_id)["reward"]] == list(range(1, 13))

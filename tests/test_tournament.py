@@ -435,7 +435,11 @@ def test_matches_that_end_in_error_are_retried_on_resume_then_failed_never_rated
     )
 
 
-def test_ctrl_c_stops_cleanly_and_leaves_the_rest_pending(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_cleanly_marks_interrupted_exits_130_and_resume_completes(
+    tmp_path: Path, signum: int
+) -> None:
+    total = 3000
     db_path = tmp_path / "int.db"
     env = dict(os.environ, ARENA_DB=str(db_path))
     cmd = [
@@ -451,7 +455,7 @@ def test_ctrl_c_stops_cleanly_and_leaves_the_rest_pending(tmp_path: Path) -> Non
         "--player",
         "minimax",
         "--games-per-pair",
-        "20000",
+        str(total),
         "--json",
         "--quiet",
     ]
@@ -467,13 +471,16 @@ def test_ctrl_c_stops_cleanly_and_leaves_the_rest_pending(tmp_path: Path) -> Non
             n = 0
         if n >= 50:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 130, err  # interrupted, not a success
     assert "stopping" in err
     data = json.loads(out)
-    assert data["status"] == "interrupted" and 50 <= data["matches_played"] < 20000
+    assert data["status"] == "interrupted" and 50 <= data["matches_played"] < total
     db = open_db(db_path)
+    # stored as interrupted by the process itself (not inferred from a dead pid)
+    row = db.conn.execute("SELECT status, pid FROM tournaments WHERE id = 1").fetchone()
+    assert row == ("interrupted", None)
     # nothing half-written: every stored match has its seats, and finished ones their moves
     assert (
         db.conn.execute(
@@ -487,7 +494,26 @@ def test_ctrl_c_stops_cleanly_and_leaves_the_rest_pending(tmp_path: Path) -> Non
         ).fetchone()[0]
         == 0
     )
-    assert summary(db, 1)["pending"] == 20000 - data["matches_played"]
+    assert summary(db, 1)["pending"] == total - data["matches_played"]
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "arena.cli", "tournament", "resume", "1", "--json", "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    again = json.loads(resumed.stdout)
+    assert again["status"] == "finished" and again["matches_played"] == total
+    assert again["played_this_run"] == total - data["matches_played"]
+    counts = _finished_per_slot(db, 1)
+    assert len(counts) == total and set(counts.values()) == {1}  # none lost, none twice
+    rated = db.conn.execute(
+        "SELECT games FROM ratings r JOIN players p ON p.id = r.player_id "
+        "WHERE p.name = 'minimax' AND scope = 'tictactoe'"
+    ).fetchone()[0]
+    assert rated == total
 
 
 def test_pause_holds_new_matches_and_resume_continues_with_events(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
 """`python -m trainer --db PATH --job ID`: run one training job in this process.
 
 Started detached by `arena.jobs.start_job`; stdout and stderr go to the job's log. The process
-owns its job row while it runs: it marks itself running with its pid, and at the end `finished`,
-`stopped` (after SIGTERM or SIGINT, at the next step boundary) or `failed` with the error.
+owns its job row while it runs: it claims it (running, with its pid), and at the end records
+`finished`, `interrupted` (after SIGTERM or SIGINT: at the next step boundary, with a checkpoint;
+a second signal ends it at once, from the last checkpoint) or `failed` with the error. The exit
+status is 0 finished, 130 interrupted, 1 failed, 2 refused (no such job, or running elsewhere).
 """
 
 from __future__ import annotations
@@ -20,39 +22,75 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+EXIT_FAILED = 1
+EXIT_REFUSED = 2
+EXIT_INTERRUPTED = 130  # arena.errors.EXIT_INTERRUPTED (imported late: the handler comes first)
+
+
+class _HardStop(BaseException):
+    """A second SIGTERM/SIGINT: stop now, without the step's checkpoint."""
+
 
 class _StopFlag:
-    """Set by SIGTERM/SIGINT; the training loop polls it between steps."""
+    """Set by SIGTERM/SIGINT; the training loop polls it between steps. A second signal
+    raises `_HardStop` wherever the trainer is (transactions roll back; a checkpoint being
+    written stays under its temporary name)."""
 
     def __init__(self) -> None:
         self.set = False
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.set:
+            print(f"received signal {signum} again: stopping now", flush=True)
+            raise _HardStop
         print(f"received signal {signum}: stopping at the end of this step", flush=True)
         self.set = True
 
 
-def _fake_run(db: Database, job_id: int, should_stop: Callable[[], bool]) -> None:
+def _fake_run(db: Database, job_id: int, should_stop: Callable[[], bool]) -> int:
     """A stand-in for `trainer.run.run_job`, ONLY for testing the process machinery
-    (`ARENA_TRAINER_FAKE=1`): no model, one metric per step, 0.05 s a step, from the job's
-    stored step up to its config's `steps`. `ARENA_TRAINER_FAKE_FAIL_AT=N` raises at step N."""
-    from arena.jobs import get_job, record_metrics, set_job_state
+    (`ARENA_TRAINER_FAKE=1`): no model, one metric per step, 0.05 s a step. Like the real one
+    it resumes from its latest checkpoint (an empty `step-N/` folder with the state file,
+    every `checkpoint_every` steps, at the last step and when stopping), recording steps after
+    it again. `ARENA_TRAINER_FAKE_FAIL_AT=N` raises at step N; `ARENA_TEST_CRASH_AT=
+    after_step_metrics:N` kills it after step N's metrics. Returns the step reached."""
+    from pathlib import Path
+
+    from arena.jobs import CHECKPOINT_STATE_FILE, get_job, job_dir, record_metrics, resume_point
+    from arena.store.jobs import rewind_job
+    from trainer.crash import crash_point
 
     job = get_job(db, job_id)
+    folder, steps = job_dir(job), int(job.config["steps"])
+    every = int(job.config.get("checkpoint_every", 25))
+    step = resume_point(job)
+    rewind_job(db, job_id, step)
     fail_at = int(os.environ.get("ARENA_TRAINER_FAKE_FAIL_AT", "0"))
-    for step in range(job.step + 1, int(job.config["steps"]) + 1):
-        if should_stop():
-            return
+
+    def save(step: int) -> None:
+        tmp = Path(folder) / f"step-{step}.tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        (tmp / CHECKPOINT_STATE_FILE).write_text(str(step))
+        tmp.rename(Path(folder) / f"step-{step}")
+
+    while step < steps:
         time.sleep(0.05)
+        step += 1
         if step == fail_at:
             raise RuntimeError(f"fake failure at step {step}")
-        record_metrics(db, job_id, step, {"reward": step / 10.0})
-        set_job_state(db, job_id, step=step)
+        record_metrics(db, job_id, step, {"reward": step / 10.0}, set_step=True)
         print(f"step {step}", flush=True)
+        crash_point("after_step_metrics", step)
+        stopping = should_stop()
+        if step % every == 0 or step == steps or stopping:
+            save(step)
+        if stopping:
+            break
+    return step
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the job; the exit status is 0 when it finished or stopped, 1 when it failed."""
+    """Run the job; the exit status says how it ended (see the module's doc)."""
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
     parser.add_argument("--db", required=True, help="The arena database file.")
     parser.add_argument("--job", required=True, type=int, help="The job id.")
@@ -63,51 +101,54 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, flag.handle)
     signal.signal(signal.SIGINT, flag.handle)
 
-    from arena.jobs import JobError, get_job, parse_config, pid_alive, set_job_state
+    from arena.jobs import JobError, get_job, parse_config, pid_alive
     from arena.store import open_db
+    from arena.store.jobs import claim_job, end_job
     from arena.store.schema import now
 
+    me = os.getpid()
     db = open_db(args.db)
     try:
         job = get_job(db, args.job)
     except JobError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 2
-    if job.status == "running" and job.pid not in (None, os.getpid()) and pid_alive(job.pid):
-        print(f"error: job {job.name} is already run by pid {job.pid}", file=sys.stderr)
-        return 2
-    set_job_state(
-        db,
-        job.id,
-        status="running",
-        pid=os.getpid(),
-        error=None,
-        started_at=now(),
-        finished_at=None,
-    )
-    print(f"--- {now()} trainer pid {os.getpid()} runs job {job.id} ({job.name})", flush=True)
+        return EXIT_REFUSED
+    other = claim_job(db, job.id, me, alive=pid_alive)
+    if other is not None:
+        print(f"error: job {job.name} is already run by pid {other}", file=sys.stderr, flush=True)
+        return EXIT_REFUSED
+    print(f"--- {now()} trainer pid {me} runs job {job.id} ({job.name})", flush=True)
+    steps = int(job.config.get("steps", 0))
     try:
-        config = parse_config(job.config)  # a base folder may have gone since
+        parse_config(job.config)  # a base folder may have gone since
         if os.environ.get("ARENA_TRAINER_FAKE") == "1":
-            outcome = _fake_run(db, job.id, lambda: flag.set)
+            reached = _fake_run(db, job.id, lambda: flag.set)
         else:
             _quiet_logging()
             from trainer.run import run_job
 
-            outcome = run_job(args.db, job.id, should_stop=lambda: flag.set)
+            reached = run_job(args.db, job.id, should_stop=lambda: flag.set)
+    except _HardStop:
+        reached = -1
     except Exception as exc:
+        _ignore_signals()  # the last write is not cut short
         traceback.print_exc()
         error = f"{type(exc).__name__}: {exc}"
-        set_job_state(db, job.id, status="failed", error=error, finished_at=now())
+        end_job(db, job.id, "failed", pid=me, error=error)
         print(f"--- {now()} failed: {error}", flush=True)
-        return 1
-    # run_job may say how it ended; otherwise a stop before the last step is a stop
-    if outcome not in ("stopped", "finished"):
-        step = get_job(db, job.id).step
-        outcome = "stopped" if flag.set and step < config.steps else "finished"
-    set_job_state(db, job.id, status=outcome, finished_at=now())
+        return EXIT_FAILED
+    _ignore_signals()
+    # a signal before the last step is an interruption; after it the job is done anyway
+    interrupted = flag.set and reached < steps
+    outcome = "interrupted" if interrupted else "finished"
+    end_job(db, job.id, outcome, pid=me)
     print(f"--- {now()} {outcome} at step {get_job(db, job.id).step}", flush=True)
-    return 0
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _quiet_logging() -> None:

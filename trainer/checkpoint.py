@@ -14,15 +14,18 @@ saving leaves the previous checkpoint as the latest.
 from __future__ import annotations
 
 import random
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STATE_FILE = "trainer_state.pt"
+# Where a checkpoint is and when it is complete is the arena's to say too (`arena train
+# resume` reports the step a job resumes from, and the arena never imports the trainer).
+from arena.jobs import CHECKPOINT_STATE_FILE as STATE_FILE
+from arena.jobs import list_checkpoints
+from trainer.crash import crash_point
+
 ADAPTER_DIR = "adapter"
-_STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
 @dataclass
@@ -76,20 +79,8 @@ def save_checkpoint(
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
+    crash_point("after_checkpoint_rename", step)
     return final
-
-
-def list_checkpoints(job_dir: str | Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints of a job, by step."""
-    root = Path(job_dir)
-    if not root.is_dir():
-        return []
-    found = []
-    for path in root.iterdir():
-        m = _STEP_DIR.match(path.name)
-        if m and (path / STATE_FILE).exists():
-            found.append((int(m.group(1)), path))
-    return sorted(found)
 
 
 def latest_checkpoint(job_dir: str | Path) -> Path | None:

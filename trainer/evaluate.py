@@ -6,14 +6,15 @@ checkpoint as challenger, so seat alternation, per-match seeds, recording (every
 TrueSkill update come from arena's tournament runner; one tournament per game because a
 tournament requires every player to play every one of its games (minimax cannot play
 kuhn_poker). Everything is checked before the first tournament is stored: a bad call writes
-nothing.
+nothing. An evaluation cut short (a stop request, a killed process) is resumed with
+`resume=True`: its tournaments are found by name and played on, so no match is lost or repeated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("trainer")
 
 _POINTS = {"win": 1.0, "draw": 0.5, "loss": 0.0}
+
+
+class EvaluationStopped(Exception):
+    """`should_stop` ended an evaluation before its last match; what was played is stored and
+    the evaluation resumes with `resume=True`."""
 
 
 def default_anchors(db: Database, game_ids: Sequence[str], player: str) -> list[str]:
@@ -70,12 +76,19 @@ def evaluate_checkpoint(
     anchors: list[str],
     games_per_anchor: int,
     seed: int,
+    resume: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, float]:
     """Play `player` against each anchor on each game the anchor can play (combinations it
     cannot play are skipped), `games_per_anchor` matches per pair with seats alternating, each
     match stored and rated. Returns, per game and anchor, `eval/<game>/<anchor>/score` (mean of
     win 1, draw 0.5, loss 0), `.../not_lose` and `.../games` (finished matches), and per game
     `rating/<game>/mu`, `.../sigma` and `.../conservative` of `player` afterwards.
+
+    With `resume`, a game whose evaluation tournament of the same name exists is not played
+    again: an unfinished one is played on, a finished one only read. `should_stop()` is polled
+    while matches play; when it turns true the matches in flight end and EvaluationStopped is
+    raised (the tournament stays resumable).
 
     Raises ValueError, before anything is written, for an unknown or retired player or anchor,
     an unknown game, or nothing to play; RuntimeError after play if a match ended in error
@@ -89,7 +102,7 @@ def evaluate_checkpoint(
         configs = _plan(
             db, player, games=games, anchors=anchors, games_per_anchor=games_per_anchor, seed=seed
         )
-        return _run(db, player, configs)
+        return _run(db, player, configs, resume=resume, should_stop=should_stop)
     finally:
         db.conn.close()
 
@@ -183,41 +196,64 @@ def _can_play(spec: Any, game_id: str) -> bool:
     return cannot_play(spec, game_id) is None
 
 
-def _run(db: Database, player: str, configs: list[TournamentConfig]) -> dict[str, float]:
-    from arena.tournament.runner import run_tournament
+def _run(
+    db: Database,
+    player: str,
+    configs: list[TournamentConfig],
+    *,
+    resume: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, float]:
+    from arena.store.tournaments import first_match_error, tournaments_named
     from arena.tournament.setup import create_tournament
 
     metrics: dict[str, float] = {}
     errors: list[str] = []
     for config in configs:
-        config.name = _unique_name(db, config.name)
-        tid = create_tournament(db, config)
-        summary = asyncio.run(run_tournament(db, tid))
-        if summary["errors_this_run"]:
-            errors.append(_first_error(db, tid))
+        earlier = tournaments_named(db, config.name) if resume else []
+        if earlier:  # the newest of that name: an evaluation an earlier run began
+            tid, _, status = earlier[-1]
+            if status != "finished":
+                log.info("resuming the evaluation tournament %d (%s)", tid, config.name)
+        else:
+            tid, status = create_tournament(db, config, unique_name=True), "created"
+        if status != "finished":
+            summary = asyncio.run(_play(db, tid, should_stop))
+            if summary["errors_this_run"]:
+                found = first_match_error(db, tid)
+                errors.append(f"{found[0]}: {found[1]}" if found else f"tournament {tid}")
+            if summary["status"] != "finished" and should_stop is not None and should_stop():
+                raise EvaluationStopped(f"evaluation of {player} stopped in tournament {tid}")
         metrics.update(_game_metrics(db, tid, player, config.games[0].id))
     if errors:
         raise RuntimeError(f"evaluation of {player} had matches end in error: {'; '.join(errors)}")
     return metrics
 
 
-def _unique_name(db: Database, name: str) -> str:
-    """`name`, or `name (2)`, `name (3)`, ... when an earlier evaluation took it."""
-    taken = {r[0] for r in db.conn.execute("SELECT name FROM tournaments")}
-    candidate, k = name, 1
-    while candidate in taken:
-        k += 1
-        candidate = f"{name} ({k})"
-    return candidate
+async def _play(db: Database, tid: int, should_stop: Callable[[], bool] | None) -> dict[str, Any]:
+    """Run (or resume) one evaluation tournament, ending it when `should_stop()` turns true."""
+    from arena.tournament.runner import run_tournament
+    from trainer.crash import crash_point
 
+    stop = asyncio.Event()
 
-def _first_error(db: Database, tid: int) -> str:
-    row = db.conn.execute(
-        "SELECT game, error FROM matches WHERE tournament_id = ? AND status = 'error' "
-        "ORDER BY id LIMIT 1",
-        (tid,),
-    ).fetchone()
-    return f"{row[0]}: {row[1]}" if row else f"tournament {tid}"
+    async def watch() -> None:
+        while not stop.is_set():
+            if should_stop is not None and should_stop():
+                stop.set()
+            await asyncio.sleep(0.1)
+
+    def progress(p: Any) -> None:  # after each batch of stored matches
+        if p.played:
+            crash_point("during_evaluation")
+        if should_stop is not None and should_stop():
+            stop.set()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await run_tournament(db, tid, stop=stop, on_progress=progress)
+    finally:
+        watcher.cancel()
 
 
 def _game_metrics(db: Database, tid: int, player: str, game_id: str) -> dict[str, float]:
@@ -225,18 +261,12 @@ def _game_metrics(db: Database, tid: int, player: str, game_id: str) -> dict[str
     player's rating in the game now."""
     from arena.store.players import get_player
     from arena.store.ratings import player_standing
+    from arena.store.tournaments import results_against
 
     pid = get_player(db, player).id
     points: dict[str, list[float]] = {}
     by_seat: dict[tuple[str, int], list[float]] = {}
-    for outcome, anchor, seat in db.conn.execute(
-        "SELECT mine.outcome, p.name, mine.seat FROM matches m "
-        "JOIN results mine ON mine.match_id = m.id AND mine.player_id = ? "
-        "JOIN results other ON other.match_id = m.id AND other.player_id != ? "
-        "JOIN players p ON p.id = other.player_id "
-        "WHERE m.tournament_id = ? AND m.status = 'finished' ORDER BY m.id",
-        (pid, pid, tid),
-    ):
+    for outcome, anchor, seat in results_against(db, tid, pid):
         # In a game of more than two seats a match counts for every anchor at the table.
         points.setdefault(anchor, []).append(_POINTS[outcome])
         by_seat.setdefault((anchor, seat), []).append(_POINTS[outcome])

@@ -2,10 +2,16 @@
 
 `run_job(db_path, job_id, should_stop)` is what the trainer process runs: it reads the job's row,
 loads the base model or the latest checkpoint, and loops rollouts -> loss -> optimizer step,
-writing each step's metrics in a short transaction of its own (never across a training step).
-Every `checkpoint_every` steps (and when asked to stop) it saves a checkpoint, registers it as a
-player `<job>@<step>`, and for kuhn_poker and leduc_poker records the checkpoint's exact
-exploitability. Setting the job's status (running, finished, failed) is the caller's part.
+writing each step's metrics (and the job's step) in a short transaction of its own (never
+across a training step). Every `checkpoint_every` steps (and when asked to stop) it saves a
+checkpoint, registers it as a player `<job>@<step>`, for kuhn_poker and leduc_poker records the
+checkpoint's exact exploitability, and with `eval_games` plays its evaluation games.
+
+A resumed job picks up whatever a killed or stopped run left: steps recorded after the latest
+checkpoint are dropped and played again, checkpoint folders not registered as players are
+registered (once), and the latest checkpoint's exploitability and evaluation are completed if
+they were not recorded (an evaluation cut short is played on, not started again). Setting the
+job's status (running, finished, interrupted, failed) is the caller's part.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from arena.prompts import PromptOptions
 from trainer.checkpoint import (
+    checkpoint_dir,
     latest_checkpoint,
     list_checkpoints,
     load_training_state,
     restore_rng,
     save_checkpoint,
 )
+from trainer.crash import crash_point
 from trainer.loss import Baselines, LossStats, assign_advantages, policy_loss
 from trainer.policy import ActionPolicy, exact_exploitability, policy_table, table_policy
 from trainer.rollout import Episode, rollout
@@ -275,45 +283,14 @@ def _score(ep: Episode) -> float:
     return 1.0 if mine > theirs else 0.5 if mine == theirs else 0.0
 
 
-def job_dir_for(
-    db_path: str | Path, name: str, config: dict[str, Any], log_path: str | None
-) -> Path:
-    """Where a job keeps its checkpoints: config "dir", else a folder named after the job
-    beside its log (`<db folder>/jobs/<name>/step-N`), so jobs never share checkpoints."""
-    if config.get("dir"):
-        return Path(config["dir"]).expanduser()
-    if log_path:
-        return Path(log_path).expanduser().parent / name
-    return Path(db_path).expanduser().parent / "jobs" / name
-
-
-def write_metrics(db: Any, job_id: int, step: int, metrics: dict[str, float]) -> None:
-    """One short transaction: the step's metrics and the job's step."""
-    from arena.store import write
-
-    with write(db):
-        db.conn.executemany(
-            "INSERT OR REPLACE INTO job_metrics (job_id, step, name, value) VALUES (?, ?, ?, ?)",
-            [(job_id, step, k, float(v)) for k, v in metrics.items()],
-        )
-        db.conn.execute("UPDATE jobs SET step = ? WHERE id = ?", (step, job_id))
-
-
 def register_checkpoint(db: Any, name: str, step: int, folder: Path, settings: Settings) -> str:
     """Register the checkpoint as a player `<name>@<step>` (scored play at the settings'
-    player temperature), parented to the job's previous checkpoint. Idempotent."""
-    from arena.specs import PromptSpec, SamplingSpec, TransformersSpec
-    from arena.store.players import add_player, find_player
+    player temperature), parented to the job's checkpoint of the highest earlier step.
+    Idempotent: a registered checkpoint is left as it is."""
+    from arena.specs import PromptSpec, SamplingSpec, TransformersSpec, spec_to_dict
+    from arena.store.jobs import register_checkpoint_player
 
     player = f"{name}@{step}"
-    if find_player(db, player) is not None:
-        return player
-    prefix = f"{name}@"
-    rows = db.conn.execute(
-        "SELECT name FROM players WHERE substr(name, 1, ?) = ? ORDER BY id DESC",
-        (len(prefix), prefix),
-    ).fetchall()
-    parent = rows[0][0] if rows else None
     spec = TransformersSpec(
         name=player,
         model=str(folder),
@@ -326,31 +303,44 @@ def register_checkpoint(db: Any, name: str, step: int, folder: Path, settings: S
         ),
         device="auto",
     )
-    add_player(db, spec, parent=parent)
+    register_checkpoint_player(
+        db, job_name=name, step=step, kind=spec.kind, spec=spec_to_dict(spec)
+    )
     return player
+
+
+def register_checkpoints(db: Any, job_dir: Path, settings: Settings) -> list[str]:
+    """Register every complete checkpoint in the job's folder that is not a player yet (one
+    renamed into place by a job killed before it could register it); returns those players."""
+    from arena.store.jobs import checkpoint_steps
+
+    registered = set(checkpoint_steps(db, settings.name))
+    added = []
+    for step, folder in list_checkpoints(job_dir):
+        if step not in registered:
+            added.append(register_checkpoint(db, settings.name, step, folder, settings))
+            log.info("registered checkpoint %s, left unregistered by an earlier run", added[-1])
+    return added
 
 
 def run_job(
     db_path: str | Path, job_id: int, should_stop: Callable[[], bool] = lambda: False
 ) -> int:
     """Train job `job_id` up to its last step (or until `should_stop()`, checked after each
-    step); returns the step reached. Resumes from the job's latest checkpoint."""
+    step); returns the step reached. Resumes from the job's latest checkpoint: steps the job
+    recorded after it are played again, checkpoints left unregistered are registered, and the
+    checkpoint's exploitability and evaluation games are completed if a run ended before."""
+    from arena.jobs import get_job, job_dir
     from arena.players.factory import BackendPool
     from arena.sessions import players_by_name
     from arena.store import open_db
 
     db = open_db(db_path)
-    row = db.conn.execute(
-        "SELECT name, config, log_path FROM jobs WHERE id = ?", (job_id,)
-    ).fetchone()
-    if row is None:
-        raise ValueError(f"no job with id {job_id}")
-    name, config_text, log_path = row
-    config = json.loads(config_text)
-    settings = Settings.from_config({**config, "name": config.get("name") or name})
+    job = get_job(db, job_id)
+    settings = Settings.from_config({**job.config, "name": job.config.get("name") or job.name})
     pool = BackendPool()
     opponents = players_by_name(db, settings.opponents, pool) if settings.opponents else []
-    trainer = Trainer(settings, job_dir_for(db_path, name, config, log_path), opponents)
+    trainer = Trainer(settings, job_dir(job, db_path), opponents)
     try:
         return _train(db, db_path, job_id, trainer, settings, should_stop)
     finally:
@@ -367,15 +357,27 @@ def _train(
     settings: Settings,
     should_stop: Callable[[], bool],
 ) -> int:
+    from arena.jobs import record_metrics
+    from arena.store.jobs import rewind_job
+
     name = settings.name
+    register_checkpoints(db, trainer.job_dir, settings)
     if trainer.resumed_from is not None:
         log.info("resuming %s from %s (step %d)", name, trainer.resumed_from, trainer.step)
+        rewind_job(db, job_id, trainer.step)  # steps recorded after the checkpoint run again
+        metrics = complete_checkpoint(db, db_path, job_id, trainer, settings, should_stop)
+        record_metrics(db, job_id, trainer.step, metrics)
+        if should_stop():  # e.g. during that evaluation: its resume must find it incomplete
+            return trainer.step
     elif settings.warm_start or settings.warm_start_file:
         # The warm-started model is checkpoint 0: a rated player, SPIRAL's supervised baseline
         # that the self-play checkpoints are measured against (and what a resume starts from).
         metrics = trainer.warm_start(db_path)
-        metrics.update(checkpoint(db, db_path, trainer, settings))
-        write_metrics(db, job_id, 0, metrics)
+        record_metrics(db, job_id, 0, metrics, set_step=True)
+        metrics = checkpoint(db, db_path, trainer, settings, should_stop=should_stop)
+        record_metrics(db, job_id, 0, metrics)
+        if should_stop():
+            return trainer.step
     while trainer.step < settings.steps:
         metrics = trainer.train_step()
         step = trainer.step
@@ -386,26 +388,81 @@ def _train(
             metrics["entropy"],
             metrics["step_time_s"],
         )
+        # the step's own metrics first: a kill while checkpointing keeps them
+        record_metrics(db, job_id, step, metrics, set_step=True)
+        crash_point("after_step_metrics", step)
         stopping = should_stop()
         if step % settings.checkpoint_every == 0 or step == settings.steps or stopping:
-            metrics.update(checkpoint(db, db_path, trainer, settings, evaluate=not stopping))
-        write_metrics(db, job_id, step, metrics)
+            metrics = checkpoint(
+                db, db_path, trainer, settings, evaluate=not stopping, should_stop=should_stop
+            )
+            record_metrics(db, job_id, step, metrics)
+            stopping = stopping or should_stop()  # e.g. asked during the evaluation
         if stopping:
             break
     return trainer.step
 
 
-def checkpoint(
-    db: Any, db_path: str | Path, trainer: Trainer, settings: Settings, *, evaluate: bool = True
+def complete_checkpoint(
+    db: Any,
+    db_path: str | Path,
+    job_id: int,
+    trainer: Trainer,
+    settings: Settings,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, float]:
-    """Save, register as a player, measure exploitability and (with `eval_games`, unless the
-    job is stopping) play the evaluation games; returns the metrics it measured."""
-    from trainer.evaluate import default_anchors, evaluate_checkpoint
+    """Finish what an earlier run left undone of the checkpoint the trainer resumed from (a
+    kill right after it was saved, during its evaluation, or a stop, which skips evaluation):
+    its exploitability if not recorded, and its evaluation games if `eval_games` and none are
+    recorded (an evaluation cut short is resumed, not started again). Returns the metrics
+    measured now."""
+    from arena.store.jobs import job_metric_rows
 
-    folder = trainer.save()
+    step = trainer.step
+    have = {name for name, _, _ in job_metric_rows(db, job_id, step=step)}
+    exact = [g for g in settings.games if g in EXACT_GAMES]
+    need_exploitability = any(f"exploitability/{g}" not in have for g in exact)
+    need_evaluation = settings.eval_games > 0 and not any(n.startswith("rating/") for n in have)
+    if not (need_exploitability or need_evaluation):
+        return {}
+    log.info("completing checkpoint %s@%d left incomplete by an earlier run", settings.name, step)
+    assert trainer.resumed_from is not None
+    return checkpoint(
+        db,
+        db_path,
+        trainer,
+        settings,
+        save=False,
+        exploit=need_exploitability,
+        evaluate=need_evaluation,
+        should_stop=should_stop,
+    )
+
+
+def checkpoint(
+    db: Any,
+    db_path: str | Path,
+    trainer: Trainer,
+    settings: Settings,
+    *,
+    evaluate: bool = True,
+    save: bool = True,
+    exploit: bool = True,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> dict[str, float]:
+    """Save (unless `save` is False: the trainer's checkpoint is on disk already), register as
+    a player, measure exploitability and (with `eval_games`, unless the job is stopping) play
+    the evaluation games; returns the metrics it measured. An evaluation cut short by
+    `should_stop` leaves its metrics out (the resumed job completes it)."""
+    from trainer.evaluate import EvaluationStopped, default_anchors, evaluate_checkpoint
+
+    if save:
+        folder = trainer.save()
+    else:
+        folder = checkpoint_dir(trainer.job_dir, trainer.step)
     player = register_checkpoint(db, settings.name, trainer.step, folder, settings)
     out = {}
-    for key, value in trainer.exploitability(folder).items():
+    for key, value in (trainer.exploitability(folder) if exploit else {}).items():
         game_id, _, avg = key.partition(":")
         if avg:
             out[f"exploitability_avg/{game_id}"] = value
@@ -415,14 +472,20 @@ def checkpoint(
             log.info("%s exploitability on %s: %.4f", player, game_id, value)
     if evaluate and settings.eval_games > 0:
         anchors = settings.anchors or default_anchors(db, settings.games, player)
-        results = evaluate_checkpoint(
-            db_path,
-            player,
-            games=settings.games,
-            anchors=anchors,
-            games_per_anchor=settings.eval_games,
-            seed=settings.seed + trainer.step,
-        )
+        try:
+            results = evaluate_checkpoint(
+                db_path,
+                player,
+                games=settings.games,
+                anchors=anchors,
+                games_per_anchor=settings.eval_games,
+                seed=settings.seed + trainer.step,
+                resume=True,
+                should_stop=should_stop,
+            )
+        except EvaluationStopped:
+            log.info("%s: evaluation stopped; the resumed job completes it", player)
+            return out
         out.update(results)
         log.info(
             "%s evaluated against %s: %s",

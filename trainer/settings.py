@@ -6,6 +6,7 @@ defaults for what is missing and a clear error for what is unknown or out of ran
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -118,6 +119,13 @@ class Settings:
             "player_temperature": self.player_temperature is None or self.player_temperature >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
+        bad += [  # infinity passes the range checks above (NaN fails them)
+            f.name
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), float)
+            and not math.isfinite(getattr(self, f.name))
+            and f.name not in bad
+        ]
         if bad:
             raise ValueError(f"out of range: {', '.join(f'{b}={getattr(self, b)!r}' for b in bad)}")
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arena.errors import ArenaError
 from arena.match import chance_rng_for
 from arena.players.base import Turn
 from games import CHANCE, Game, IllegalActionError, State, sample_chance
@@ -33,7 +34,7 @@ from trainer.policy import ActionPolicy, Position
 MAX_GRAD_NORM = 1.0
 
 
-class DatasetError(ValueError):
+class DatasetError(ArenaError, ValueError):
     """The recorded matches cannot be read or replayed (a missing or corrupt file, an unknown
     player or game, a record that does not replay)."""
 
@@ -76,6 +77,7 @@ def examples_from_db(
     """The legal moves of `players` in the finished matches of the arena database at
     `db_path` (of `games` only, when given), in match order, at most `limit` of them."""
     from arena.store import StoreError, open_db
+    from arena.store.jobs import recorded_actions
     from arena.store.players import find_player
     from arena.store.queries import export_moves
 
@@ -98,10 +100,7 @@ def examples_from_db(
         rows = heapq.merge(*streams, key=lambda r: (r["match_id"], r["move"], r["attempt"]))
 
         def history(match_id: int) -> dict[int, str]:
-            found = db.conn.execute(
-                "SELECT idx, action FROM moves WHERE match_id = ? AND attempt = 0", (match_id,)
-            )
-            return dict(found.fetchall())
+            return recorded_actions(db, match_id)
 
         return _examples(rows, history, limit=limit, source=str(path))
     except sqlite3.DatabaseError as exc:

@@ -9,6 +9,10 @@ import click
 from arena.commands.context import echo_json, open_store
 from arena.commands.params import parse_params
 
+# The tournament config's own bounds (`TournamentConfig.concurrency`); `resume` does not
+# re-validate the config, so a bad value would otherwise play nothing (or be ignored, for 0).
+CONCURRENCY = click.IntRange(1, 1024)
+
 
 @click.group("tournament")
 def tournament_group() -> None:
@@ -28,25 +32,29 @@ def _game_refs(items: tuple[str, ...]) -> list[dict[str, Any]]:
 def _run(
     ctx: click.Context, tournament_id: int, as_json: bool, concurrency: int | None, quiet: bool
 ) -> None:
+    """Play the tournament's pending matches. The exit status: 0 when it finished with every
+    match played; 130 when SIGINT or SIGTERM stopped it (stored `interrupted`: matches in
+    flight end at their next move, a second signal drops them; `resume` continues); 1 when
+    matches ended in error (left for `resume` to retry, or failed for good)."""
     import asyncio
     import signal
 
     from arena.commands.progress import ProgressLine
+    from arena.errors import EXIT_INTERRUPTED
     from arena.tournament.runner import TournamentError, run_tournament
 
     db = open_store(ctx)
     line = ProgressLine()
     stop = asyncio.Event()
+    signals: list[int] = []
 
     async def main() -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
-        presses = 0
 
-        def on_sigint() -> None:
-            nonlocal presses
-            presses += 1
-            if presses == 1:
+        def on_signal(signum: int) -> None:
+            signals.append(signum)
+            if len(signals) == 1:
                 click.echo(
                     "\nstopping: matches in flight end at their next move "
                     "(Ctrl-C again to drop them)",
@@ -56,10 +64,11 @@ def _run(
             elif task is not None:
                 task.cancel()
 
-        try:
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - not on Windows
-            pass
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, on_signal, signum)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - not on Windows
+                pass
         return await run_tournament(
             db,
             tournament_id,
@@ -70,28 +79,39 @@ def _run(
 
     try:
         result = asyncio.run(main())
-    except TournamentError as exc:
-        raise click.ClickException(str(exc)) from None
+    except TournamentError:
+        line.close()
+        raise
     except (KeyboardInterrupt, asyncio.CancelledError):
         line.close()
         click.echo(
             f"dropped the matches in flight; `arena tournament resume {tournament_id}`", err=True
         )
-        raise SystemExit(130) from None
+        ctx.exit(EXIT_INTERRUPTED)
     line.close()
     if as_json:
         echo_json(result)
-        return
-    click.echo(
-        f"tournament {result['id']} {result['status']}: {result['matches_played']} matches played"
-        f" ({result['played_this_run']} now), {result['pending']} pending, {result['failed']} failed"
-    )
-    if result["status"] != "finished":
-        click.echo(f"continue with: arena tournament resume {result['id']}")
-    from arena.commands.leaderboard import print_leaderboard
+    else:
+        click.echo(
+            f"tournament {result['id']} {result['status']}: {result['matches_played']} matches "
+            f"played ({result['played_this_run']} now), {result['pending']} pending, "
+            f"{result['failed']} failed"
+        )
+        if result["status"] != "finished":
+            click.echo(f"continue with: arena tournament resume {result['id']}")
+        from arena.commands.leaderboard import print_leaderboard
 
-    games = result["games"]
-    print_leaderboard(db, games[0] if len(games) == 1 else None, limit=10)
+        games = result["games"]
+        print_leaderboard(db, games[0] if len(games) == 1 else None, limit=10)
+    if signals:
+        ctx.exit(EXIT_INTERRUPTED)
+    if result["status"] != "finished" or result["failed"]:
+        raise TournamentError(
+            f"tournament {result['id']} is {result['status']}: "
+            f"{result['errors_this_run']} matches ended in error in this run, "
+            f"{result['failed']} failed for good; see "
+            f"`arena matches list --tournament {result['id']} --status error`"
+        )
 
 
 @tournament_group.command("run")
@@ -107,10 +127,17 @@ def _run(
     default=None,
 )
 @click.option("--challenger", help="The gauntlet's challenger.")
-@click.option("--games-per-pair", type=int, default=None, help="Matches per pair and game.")
-@click.option("--rounds", type=int, default=None, help="Swiss rounds.")
-@click.option("--matches", type=int, default=None, help="The ladder's match budget.")
-@click.option("--concurrency", type=int, default=None, help="Matches at once.")
+@click.option(
+    "--games-per-pair",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Matches per pair and game.",
+)
+@click.option("--rounds", type=click.IntRange(min=1), default=None, help="Swiss rounds.")
+@click.option(
+    "--matches", type=click.IntRange(min=1), default=None, help="The ladder's match budget."
+)
+@click.option("--concurrency", type=CONCURRENCY, default=None, help="Matches at once (1-1024).")
 @click.option("--seed", type=int, default=None, help="The tournament seed.")
 @click.option("--name", default=None, help="A name to find it by.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
@@ -133,7 +160,7 @@ def run_command(
     quiet: bool,
 ) -> None:
     """Create a tournament from flags or --config, store its schedule, and play it."""
-    from arena.tournament.config import ConfigError, load_config, parse_config
+    from arena.tournament.config import load_config, parse_config
     from arena.tournament.setup import create_tournament
 
     try:
@@ -152,20 +179,15 @@ def run_command(
         "seed": seed,
         "name": name,
     }
-    try:
-        if config_path:
-            config = load_config(config_path, **overrides)
-        else:
-            if not games:
-                raise click.UsageError("give --game (repeatable) or --config FILE")
-            config = parse_config({k: v for k, v in overrides.items() if v is not None})
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    # ConfigError (an ArenaError) for anything wrong, before anything is written
+    if config_path:
+        config = load_config(config_path, **overrides)
+    else:
+        if not games:
+            raise click.UsageError("give --game (repeatable) or --config FILE")
+        config = parse_config({k: v for k, v in overrides.items() if v is not None})
     db = open_store(ctx)
-    try:
-        tournament_id = create_tournament(db, config)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    tournament_id = create_tournament(db, config)
     if not as_json:
         click.echo(f"tournament {tournament_id} created", err=True)
     _run(ctx, tournament_id, as_json, None, quiet)
@@ -173,7 +195,12 @@ def run_command(
 
 @tournament_group.command("resume")
 @click.argument("tournament_id", type=int)
-@click.option("--concurrency", type=int, default=None, help="Matches at once (default: as stored).")
+@click.option(
+    "--concurrency",
+    type=CONCURRENCY,
+    default=None,
+    help="Matches at once, 1-1024 (default: as stored).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @click.pass_context
@@ -190,10 +217,11 @@ def resume_command(
 @click.pass_context
 def list_command(ctx: click.Context, as_json: bool) -> None:
     """Every tournament, newest last."""
+    from arena.store.tournaments import tournament_ids
     from arena.tournament.runner import summary
 
     db = open_store(ctx)
-    rows = [summary(db, r["id"]) for r in db.query("SELECT id FROM tournaments ORDER BY id")]
+    rows = [summary(db, tid) for tid in tournament_ids(db)]
     if as_json:
         echo_json(rows)
         return
@@ -214,13 +242,10 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show_command(ctx: click.Context, tournament_id: int, as_json: bool) -> None:
     """A tournament's settings, progress and standings."""
-    from arena.tournament.runner import TournamentError, summary
+    from arena.tournament.runner import summary
 
     db = open_store(ctx)
-    try:
-        data = summary(db, tournament_id)
-    except TournamentError as exc:
-        raise click.ClickException(str(exc)) from None
+    data = summary(db, tournament_id)  # TournamentError for an unknown id
     if as_json:
         echo_json(data)
         return

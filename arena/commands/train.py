@@ -1,12 +1,14 @@
 """`arena train start|list|show|logs|stop|resume`: self-play training jobs, headless.
 
 A job runs as its own detached process (`python -m trainer`); these commands create it, start
-it, and follow it through the database and its log.
+it, and follow it through the database and its log. A `JobError` (an `ArenaError`) reaches the
+CLI's one handler: one line, exit 1.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,8 +22,12 @@ def train_group() -> None:
     """Start, list, follow, stop and resume self-play training jobs."""
 
 
-def _job_error(exc: Exception) -> click.ClickException:
-    return click.ClickException(str(exc))
+def _db_path(ctx: click.Context) -> Path:
+    """The command's database file (it may not exist yet)."""
+    from arena.store import default_db_path
+
+    path = (ctx.find_root().obj or {}).get("db")
+    return Path(path).expanduser() if path else default_db_path()
 
 
 @train_group.command("start")
@@ -39,8 +45,8 @@ def _job_error(exc: Exception) -> click.ClickException:
     multiple=True,
     help="A pool opponent: a built-in bot, a checkpoint or any registered player (repeat).",
 )
-@click.option("--steps", type=int, help="Training steps in all.")
-@click.option("--lr", type=float, help="Learning rate.")
+@click.option("--steps", type=int, help="Training steps in all (at least 1).")
+@click.option("--lr", type=float, help="Learning rate (positive, finite).")
 @click.option("--algorithm", type=click.Choice(["reinforce", "ppo"]), help="Policy gradient.")
 @click.option("--checkpoint-every", type=int, help="Steps between checkpoints.")
 @click.option("--name", help="The job's name (default: <game>-<id>).")
@@ -62,8 +68,13 @@ def start_command(
     as_json: bool,
     **opts: Any,
 ) -> None:
-    """Create a training job and start it in the background; prints its id."""
-    from arena.jobs import JobError, create_job, get_job, parse_config, start_job
+    """Create a training job and start it in the background; prints its id.
+
+    Everything is checked before the database is written or a process started: the config's
+    fields, the base model folder, the warm-start file, the players it names (opponents,
+    anchors, warm_start) and, for --device cuda, that a CUDA device is there."""
+    from arena.errors import ArenaUsageError
+    from arena.jobs import check_job_config, create_job, get_job, parse_config, start_job
 
     data: dict[str, Any] = {k: v for k, v in opts.items() if v is not None}
     if games:
@@ -72,16 +83,16 @@ def start_command(
         data["opponents"] = list(opponents)
     try:
         data.update(parse_params(extra))
-        config = parse_config(data)  # before the database is touched: bad input writes nothing
-    except (ValueError, JobError) as exc:
-        raise _job_error(exc) from None
+    except ValueError as exc:
+        raise ArenaUsageError(f"--set: {exc}") from None
+    # JobError (an ArenaError) for anything wrong, before the database is touched
+    config = parse_config(data)
+    if not _db_path(ctx).exists():  # no database yet: only built-in bots are players
+        check_job_config(config, None)
     db = open_store(ctx)
-    try:
-        job_id = create_job(db, config)
-        pid = start_job(db.path, job_id)  # type: ignore[attr-defined]
-        job = get_job(db, job_id)
-    except JobError as exc:
-        raise _job_error(exc) from None
+    job_id = create_job(db, config)  # checks again, with the registered players
+    pid = start_job(db.path, job_id)  # type: ignore[attr-defined]
+    job = get_job(db, job_id)
     if as_json:
         echo_json({"id": job.id, "name": job.name, "pid": pid, "log_path": job.log_path})
     else:
@@ -112,7 +123,7 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
     for j in jobs:
         games = ",".join(j.config.get("games", []))
         progress = f"{j.step}/{j.config.get('steps', '?')}"
-        click.echo(f"{j.id:>4}  {j.name:<{width}}  {j.status:<8}  {progress:>9}  {games}")
+        click.echo(f"{j.id:>4}  {j.name:<{width}}  {j.status:<11}  {progress:>9}  {games}")
 
 
 @train_group.command("show")
@@ -121,14 +132,11 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show_command(ctx: click.Context, job: str, as_json: bool) -> None:
     """A job's config, status, step and latest metrics."""
-    from arena.jobs import JobError, get_job, mark_dead_jobs, read_metrics
+    from arena.jobs import get_job, mark_dead_jobs, read_metrics
 
     db = open_store(ctx)
     mark_dead_jobs(db)
-    try:
-        row = get_job(db, job)
-    except JobError as exc:
-        raise _job_error(exc) from None
+    row = get_job(db, job)
     data = row.to_dict()
     data["latest_metrics"] = _latest(read_metrics(db, row.id))
     if as_json:
@@ -156,15 +164,12 @@ def show_command(ctx: click.Context, job: str, as_json: bool) -> None:
 @click.pass_context
 def logs_command(ctx: click.Context, job: str, lines: int, follow: bool) -> None:
     """The tail of a job's log."""
-    from arena.jobs import JobError, get_job, job_status, log_tail
+    from arena.jobs import get_job, job_status, log_tail
 
     db = open_store(ctx)
-    try:
-        row = get_job(db, job)
-        for line in log_tail(db, row.id, lines):
-            click.echo(line)
-    except JobError as exc:
-        raise _job_error(exc) from None
+    row = get_job(db, job)
+    for line in log_tail(db, row.id, lines):
+        click.echo(line)
     if not follow or not row.log_path:
         return
     try:
@@ -179,7 +184,9 @@ def logs_command(ctx: click.Context, job: str, lines: int, follow: bool) -> None
                 else:
                     time.sleep(0.3)
     except KeyboardInterrupt:
-        return
+        from arena.errors import EXIT_INTERRUPTED
+
+        ctx.exit(EXIT_INTERRUPTED)  # the job runs on: only the following ended
     except FileNotFoundError:
         return
 
@@ -190,14 +197,11 @@ def logs_command(ctx: click.Context, job: str, lines: int, follow: bool) -> None
 @click.pass_context
 def stop_command(ctx: click.Context, job: str, timeout: float) -> None:
     """Stop a running job at its next step boundary (it saves a checkpoint first)."""
-    from arena.jobs import JobError, get_job, stop_job
+    from arena.jobs import get_job, stop_job
 
     db = open_store(ctx)
-    try:
-        status = stop_job(db, job, timeout_s=timeout)
-        row = get_job(db, job)
-    except JobError as exc:
-        raise _job_error(exc) from None
+    status = stop_job(db, job, timeout_s=timeout)
+    row = get_job(db, job)
     if status == "running":
         click.echo(f"job {row.id} ({row.name}) was asked to stop; it stops after its current step")
     else:
@@ -209,16 +213,15 @@ def stop_command(ctx: click.Context, job: str, timeout: float) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def resume_command(ctx: click.Context, job: str, as_json: bool) -> None:
-    """Start a stopped or failed job again from its last checkpoint."""
-    from arena.jobs import JobError, get_job, resume_job
+    """Start a stopped, interrupted or failed job again from its last checkpoint (the step
+    reported; steps recorded after it are played again)."""
+    from arena.jobs import get_job, resume_job, resume_point
 
     db = open_store(ctx)
-    try:
-        row = get_job(db, job)
-        pid = resume_job(db.path, row.id)  # type: ignore[attr-defined]
-    except JobError as exc:
-        raise _job_error(exc) from None
+    row = get_job(db, job)
+    step = resume_point(row, db.path)  # type: ignore[attr-defined]
+    pid = resume_job(db.path, row.id)  # type: ignore[attr-defined]
     if as_json:
-        echo_json({"id": row.id, "name": row.name, "pid": pid, "step": row.step})
+        echo_json({"id": row.id, "name": row.name, "pid": pid, "step": step})
     else:
-        click.echo(f"resumed job {row.id} ({row.name}) from step {row.step}, pid {pid}")
+        click.echo(f"resumed job {row.id} ({row.name}) from step {step}, pid {pid}")

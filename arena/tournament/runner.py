@@ -5,7 +5,8 @@ Stopping: setting `stop` lets every match in flight end at its next move; they a
 `aborted` (unrated) and their slots stay pending for `resume`. Cancelling the task instead
 (a second Ctrl-C) drops in-flight matches without a trace; their slots also stay pending. A
 killed process leaves its slots pending too: the schedule is stored before play and each match
-commits atomically, so resume neither loses nor repeats a match.
+commits atomically, so resume neither loses nor repeats a match. The SQL is in
+`arena.store.tournaments`.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from arena.errors import ArenaError
 from arena.processes import process_running
+from arena.store import tournaments as store
 from arena.store.db import write
 from arena.store.players import get_player
 from arena.store.records import record_match
-from arena.store.schema import now
 from arena.tournament.config import ConfigError, TournamentConfig
 from arena.tournament.schedule import (
     GameEntry,
+    LadderPicker,
     Pairing,
-    ladder_next,
+    match_seed,
     swiss_pairings,
     swiss_round,
     swiss_rounds_default,
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
     from arena.players.base import Player
 
 
-class TournamentError(RuntimeError):
+class TournamentError(ArenaError):
     """The tournament cannot run (unknown id, finished, running elsewhere)."""
 
 
@@ -107,17 +110,15 @@ def tournament_status(row: dict[str, Any]) -> str:
 
 
 def load_tournament(db: Database, tournament_id: int) -> tuple[dict[str, Any], TournamentConfig]:
-    rows = list(db.query("SELECT * FROM tournaments WHERE id = ?", [tournament_id]))
-    if not rows:
+    """The tournament's row and its config; TournamentError when there is none."""
+    row = store.tournament_row(db, tournament_id)
+    if row is None:
         raise TournamentError(f"no tournament with id {tournament_id}")
-    return rows[0], TournamentConfig.model_validate_json(rows[0]["config"])
+    return row, TournamentConfig.model_validate_json(row["config"])
 
 
 def _slot(row: tuple) -> Slot:
     return Slot(row[0], row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]), row[6])
-
-
-_SLOT_COLUMNS = "id, idx, round, game, params, seats, seed"
 
 
 class _Planner:
@@ -131,19 +132,12 @@ class _Planner:
 
     def load(self) -> None:
         """Queue the pending slots stored since the last load (each handed out once per run)."""
-        rows = self.db.conn.execute(
-            f"SELECT {_SLOT_COLUMNS} FROM schedule WHERE tournament_id = ? AND state = 'pending' "
-            "AND id > ? ORDER BY idx",
-            (self.tid, self.seen),
-        )
-        for slot in map(_slot, rows):
+        for slot in map(_slot, store.pending_slots(self.db, self.tid, self.seen)):
             self.queue.append(slot)
             self.seen = max(self.seen, slot.id)
 
     def total(self) -> int:
-        return self.db.conn.execute(
-            "SELECT COUNT(*) FROM schedule WHERE tournament_id = ?", (self.tid,)
-        ).fetchone()[0]
+        return sum(store.slot_counts(self.db, self.tid).values())
 
     def next(self, busy: set[str], in_flight: int) -> Slot | None:
         return self.queue.popleft() if self.queue else None
@@ -164,9 +158,7 @@ class _SwissPlanner(_Planner):
         return self._round() < self.rounds()
 
     def _round(self) -> int:
-        return self.db.conn.execute(
-            "SELECT COALESCE(MAX(round), 0) FROM schedule WHERE tournament_id = ?", (self.tid,)
-        ).fetchone()[0]
+        return store.last_round(self.db, self.tid)
 
     def total(self) -> int:
         per_round = (len(self.config.players) // 2) * self.config.games_per_pair * len(self.entries)
@@ -177,19 +169,18 @@ class _SwissPlanner(_Planner):
             return self.queue.popleft()
         if in_flight:
             return None  # the round is still being played
-        round_no = self._round()
-        unfinished = self.db.conn.execute(
-            "SELECT COUNT(*) FROM schedule WHERE tournament_id = ? AND state = 'pending'",
-            (self.tid,),
-        ).fetchone()[0]
-        if unfinished or round_no >= self.rounds():
-            return None  # a match of this round failed in this run: resume retries it first
-        standings, played, byes = self._standings()
-        pairs, _bye = swiss_pairings(standings, played, round_no + 1, self.config.seed, byes=byes)
-        pairings = swiss_round(
-            pairs, self.entries, self.config.games_per_pair, self.config.seed, round_no + 1
-        )
-        with write(self.db):  # the round is stored before any of it is played
+        # the round is paired from what is stored and stored before any of it is played, in
+        # one transaction (pairing is quick: no model call is made here)
+        with write(self.db):
+            round_no = self._round()
+            unfinished = store.slot_counts(self.db, self.tid).get("pending", 0)
+            if unfinished or round_no >= self.rounds():
+                return None  # a match of this round failed in this run: resume retries it first
+            standings, played, byes = self._standings()
+            pairs, _ = swiss_pairings(standings, played, round_no + 1, self.config.seed, byes=byes)
+            pairings = swiss_round(
+                pairs, self.entries, self.config.games_per_pair, self.config.seed, round_no + 1
+            )
             insert_slots(self.db, self.tid, pairings)
         self.load()
         return self.queue.popleft() if self.queue else None
@@ -198,18 +189,11 @@ class _SwissPlanner(_Planner):
         standings = {p: 0.0 for p in self.config.players}
         played: dict[frozenset[str], int] = {}
         appeared: dict[int, set[str]] = {}
-        for round_no, seats in self.db.conn.execute(
-            "SELECT round, seats FROM schedule WHERE tournament_id = ?", (self.tid,)
-        ):
-            names = json.loads(seats)
+        for round_no, names in store.scheduled_seats(self.db, self.tid):
             appeared.setdefault(round_no, set()).update(names)
             key = frozenset(names)
             played[key] = played.get(key, 0) + 1
-        for name, outcome in self.db.conn.execute(
-            "SELECT p.name, r.outcome FROM results r JOIN matches m ON m.id = r.match_id "
-            "JOIN players p ON p.id = r.player_id WHERE m.tournament_id = ? AND m.status = 'finished'",
-            (self.tid,),
-        ):
+        for name, outcome in store.finished_outcomes(self.db, self.tid):
             standings[name] = standings.get(name, 0.0) + {"win": 1.0, "draw": 0.5}.get(outcome, 0.0)
         # a player absent from a played round had the bye (and scores a win for it)
         byes = []
@@ -222,11 +206,42 @@ class _SwissPlanner(_Planner):
 
 
 class _LadderPlanner(_Planner):
-    """Pairs on the fly: each new match goes where it shrinks rating uncertainty most."""
+    """Pairs on the fly: each new match goes where it shrinks rating uncertainty most.
+
+    Everything a pick needs is kept in memory (matches scheduled, games per player, the pair
+    weights in `LadderPicker`), built once from the schedule when the planner starts (so a
+    resume after a kill starts from what is stored) and updated as each pairing is stored; a
+    pick reads only the field's ratings. The cost of a pick does not grow with the matches
+    already scheduled.
+    """
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.rng = random.Random(f"ladder:{self.config.seed}:{self.played_count()}")
+        from arena.ratings import Rating
+        from arena.store.ratings import DEFAULT_PARAMS
+
+        self._rating, self._params = Rating, DEFAULT_PARAMS
+        games = dict.fromkeys(self.config.players, 0)
+        self.scheduled = 0  # the tournament's slots, of every state
+        for (seats,) in self.db.conn.execute(
+            "SELECT seats FROM schedule WHERE tournament_id = ?", (self.tid,)
+        ):
+            self.scheduled += 1
+            for name in json.loads(seats):
+                games[name] = games.get(name, 0) + 1
+        self.picker = LadderPicker(
+            self.config.players,
+            beta=DEFAULT_PARAMS.beta,
+            min_games=self.config.min_games,
+            games_played=games,
+        )
+        self.rng = random.Random(f"ladder:{self.config.seed}:{self.scheduled}")
+        names = list(self.config.players)
+        self._ratings_sql = (
+            "SELECT p.name, r.mu, r.sigma FROM ratings r JOIN players p ON p.id = r.player_id "
+            f"WHERE r.scope = ? AND p.name IN ({', '.join('?' * len(names))})"
+        )
+        self._names = names
 
     def budget(self) -> int:
         return self.config.matches or 10 * len(self.config.players)
@@ -235,55 +250,36 @@ class _LadderPlanner(_Planner):
         return self.budget()
 
     def unplanned(self) -> bool:
-        return self.played_count() < self.budget()
+        return self.scheduled < self.budget()
 
     def played_count(self) -> int:
-        return self.db.conn.execute(
-            "SELECT COUNT(*) FROM schedule WHERE tournament_id = ?", (self.tid,)
-        ).fetchone()[0]
+        return self.scheduled
+
+    def _ratings(self, entry: GameEntry) -> dict[str, Any]:
+        """The field's current ratings for the game (the default for a player never rated)."""
+        params, rating = self._params, self._rating
+        ratings = {p: rating(params.mu, params.sigma) for p in self._names}
+        for name, mu, sigma in self.db.conn.execute(self._ratings_sql, (entry.id, *self._names)):
+            ratings[name] = rating(mu, sigma)
+        return ratings
 
     def next(self, busy: set[str], in_flight: int) -> Slot | None:
         if self.queue:
             return self.queue.popleft()
-        count = self.played_count()
+        count = self.scheduled
         if count >= self.budget():
             return None
         entry = self.entries[count % len(self.entries)]
-        from arena.ratings import Rating
-        from arena.store.ratings import DEFAULT_PARAMS
-
-        ratings = {p: Rating(DEFAULT_PARAMS.mu, DEFAULT_PARAMS.sigma) for p in self.config.players}
-        for name, mu, sigma in self.db.conn.execute(
-            "SELECT p.name, r.mu, r.sigma FROM ratings r JOIN players p ON p.id = r.player_id "
-            "WHERE r.scope = ?",
-            (entry.id,),
-        ):
-            if name in ratings:
-                ratings[name] = Rating(mu, sigma)
-        games = dict.fromkeys(self.config.players, 0)
-        for (seats,) in self.db.conn.execute(
-            "SELECT seats FROM schedule WHERE tournament_id = ?", (self.tid,)
-        ):
-            for name in json.loads(seats):
-                games[name] = games.get(name, 0) + 1
-        seats = ladder_next(
-            ratings,
-            games,
-            entry,
-            beta=DEFAULT_PARAMS.beta,
-            min_games=self.config.min_games,
-            rng=self.rng,
-            busy=busy,
-        )
+        seats = self.picker.next(self._ratings(entry), entry, rng=self.rng, busy=busy)
         if seats is None:
             return None
-        from arena.tournament.schedule import match_seed
-
         pairing = Pairing(
             entry, tuple(seats), match_seed(self.config.seed, "ladder", count), count + 1
         )
         with write(self.db):
             insert_slots(self.db, self.tid, [pairing])
+        self.scheduled += 1
+        self.picker.record(seats)
         self.load()
         return self.queue.popleft() if self.queue else None
 
@@ -296,30 +292,25 @@ _PLANNERS = {
 }
 
 
-def _claim(db: Database, tid: int, status: str) -> None:
-    with write(db):
-        row = db.conn.execute("SELECT status, pid FROM tournaments WHERE id = ?", (tid,)).fetchone()
-        if row[0] == "running" and process_running(row[1]) and row[1] != os.getpid():
-            raise TournamentError(f"tournament {tid} is already running (process {row[1]})")
-        if row[0] == "finished":
-            raise TournamentError(f"tournament {tid} is finished")
-        db.conn.execute(
-            "UPDATE tournaments SET status = ?, pid = ?, started_at = COALESCE(started_at, ?) "
-            "WHERE id = ?",
-            (status, os.getpid(), now(), tid),
-        )
+def _claim(db: Database, tid: int) -> None:
+    """Mark the tournament running by this process (checked and written in one transaction)."""
+    refused = store.claim_tournament(db, tid, os.getpid(), running_elsewhere=process_running)
+    if refused == "missing":
+        raise TournamentError(f"no tournament with id {tid}")
+    if refused == "finished":
+        raise TournamentError(f"tournament {tid} is finished")
+    if refused is not None:
+        owner = refused.removeprefix("running ")
+        raise TournamentError(f"tournament {tid} is already running (process {owner})")
 
 
 def _settle(db: Database, tid: int, planner: _Planner, stopped: bool) -> str:
-    pending = db.conn.execute(
-        "SELECT COUNT(*) FROM schedule WHERE tournament_id = ? AND state = 'pending'", (tid,)
-    ).fetchone()[0]
-    status = "interrupted" if stopped or pending or planner.unplanned() else "finished"
+    """Record how the run ended: `interrupted` when stopped or anything is left to play,
+    else `finished`; decided inside the transaction that writes it."""
     with write(db):
-        db.conn.execute(
-            "UPDATE tournaments SET status = ?, pid = NULL, finished_at = ? WHERE id = ?",
-            (status, now() if status == "finished" else None, tid),
-        )
+        pending = store.slot_counts(db, tid).get("pending", 0)
+        status = "interrupted" if stopped or pending or planner.unplanned() else "finished"
+        store.end_tournament_run(db, tid, status)
     return status
 
 
@@ -364,7 +355,7 @@ async def run_tournament(
         entries, specs = check_config(db, config)
     except ConfigError as exc:
         raise TournamentError(str(exc)) from None
-    _claim(db, tournament_id, "running")
+    _claim(db, tournament_id)
     stop = stop or asyncio.Event()
     if go is None:
         go = asyncio.Event()
@@ -379,12 +370,7 @@ async def run_tournament(
     ids = {name: get_player(db, name).id for name in specs}
     pool = BackendPool()
     players: dict[str, Player] = {}
-    counts = dict(
-        db.conn.execute(
-            "SELECT state, COUNT(*) FROM schedule WHERE tournament_id = ? GROUP BY state",
-            (tournament_id,),
-        ).fetchall()
-    )
+    counts = store.slot_counts(db, tournament_id)
     progress = Progress(
         tournament_id, planner.total(), done=counts.get("done", 0), failed=counts.get("failed", 0)
     )
@@ -440,10 +426,7 @@ async def run_tournament(
                     _tally(progress.standings, slot.seats, result)
                 elif result.status == "error":
                     progress.errors += 1
-                    tries = db.conn.execute(
-                        "SELECT state FROM schedule WHERE id = ?", (slot.id,)
-                    ).fetchone()[0]
-                    progress.failed += tries == "failed"
+                    progress.failed += store.slot_state(db, slot.id) == "failed"
                 else:
                     progress.aborted += 1
     finally:
@@ -475,13 +458,7 @@ def _tally(standings: dict[str, list[int]], seats: list[str], result: MatchResul
 def standings(db: Database, tournament_id: int) -> list[dict[str, Any]]:
     """Each player's finished matches in this tournament: wins, draws, losses, points and mean
     return, best first."""
-    rows = db.conn.execute(
-        "SELECT p.name, COUNT(*), SUM(r.outcome = 'win'), SUM(r.outcome = 'draw'), "
-        "SUM(r.outcome = 'loss'), AVG(r.return) FROM results r JOIN matches m ON m.id = r.match_id "
-        "JOIN players p ON p.id = r.player_id WHERE m.tournament_id = ? AND m.status = 'finished' "
-        "GROUP BY p.name",
-        (tournament_id,),
-    ).fetchall()
+    rows = store.standing_rows(db, tournament_id)
     out = [
         {
             "name": name,
@@ -501,18 +478,8 @@ def standings(db: Database, tournament_id: int) -> list[dict[str, Any]]:
 def summary(db: Database, tournament_id: int) -> dict[str, Any]:
     """The tournament's row and its counts, as plain data (for `show --json`)."""
     row, config = load_tournament(db, tournament_id)
-    slots = dict(
-        db.conn.execute(
-            "SELECT state, COUNT(*) FROM schedule WHERE tournament_id = ? GROUP BY state",
-            (tournament_id,),
-        ).fetchall()
-    )
-    matches = dict(
-        db.conn.execute(
-            "SELECT status, COUNT(*) FROM matches WHERE tournament_id = ? GROUP BY status",
-            (tournament_id,),
-        ).fetchall()
-    )
+    slots = store.slot_counts(db, tournament_id)
+    matches = store.match_status_counts(db, tournament_id)
     return {
         "id": row["id"],
         "name": row["name"],

@@ -1,5 +1,6 @@
 """Creating a tournament: every check before anything is written, then the tournament and its
-schedule stored in one transaction (so a kill at any moment loses or duplicates nothing)."""
+schedule stored in one transaction (so a kill at any moment loses or duplicates nothing). The
+SQL is in `arena.store.tournaments`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from arena.specs import BotSpec, HumanSpec, OpenAISpec, SpecError, spec_to_dict
+from arena.store import tournaments as store
 from arena.store.db import write
 from arena.store.players import builtin_specs, find_player
 from arena.store.schema import now
@@ -140,53 +142,34 @@ def initial_schedule(config: TournamentConfig, entries: list[GameEntry]) -> list
 
 def insert_slots(db: Database, tournament_id: int, pairings: list[Pairing]) -> None:
     """Append pairings to the schedule (inside the caller's transaction)."""
-    start = db.conn.execute(
-        "SELECT COALESCE(MAX(idx) + 1, 0) FROM schedule WHERE tournament_id = ?", (tournament_id,)
-    ).fetchone()[0]
-    db.conn.executemany(
-        "INSERT INTO schedule (tournament_id, idx, round, game, params, seats, seed) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+    store.append_slots(
+        db,
+        tournament_id,
         [
-            (
-                tournament_id,
-                start + i,
-                p.round,
-                p.game.id,
-                p.game.params_key(),
-                json.dumps(list(p.seats)),
-                p.seed,
-            )
-            for i, p in enumerate(pairings)
+            (p.round, p.game.id, p.game.params_key(), json.dumps(list(p.seats)), p.seed)
+            for p in pairings
         ],
     )
 
 
-def create_tournament(db: Database, config: TournamentConfig) -> int:
+def create_tournament(db: Database, config: TournamentConfig, *, unique_name: bool = False) -> int:
     """Check everything, then store the tournament, its inline players and its schedule in
-    one transaction. Returns the tournament id."""
+    one transaction. With `unique_name`, a name taken already gets a ` (2)`, ` (3)`, ...
+    suffix (chosen inside that transaction). Returns the tournament id."""
     entries, specs = check_config(db, config)
     pairings = initial_schedule(config, entries)
     inline = {s.name for s in config.inline_specs()}
     with write(db):
-        for name in inline:
-            if not db.conn.execute("SELECT 1 FROM players WHERE name = ?", (name,)).fetchone():
-                spec = specs[name]
-                db.conn.execute(
-                    "INSERT INTO players (name, kind, spec, builtin, created_at) "
-                    "VALUES (?, ?, ?, 0, ?)",
-                    (name, spec.kind, json.dumps(spec_to_dict(spec)), now()),
-                )
-        cur = db.conn.execute(
-            "INSERT INTO tournaments (name, format, config, seed, status, created_at) "
-            "VALUES (?, ?, ?, ?, 'created', ?)",
-            (
-                config.name or f"{config.format} {now()[:16]}",
-                config.format,
-                config.model_dump_json(),
-                config.seed,
-                now(),
-            ),
+        store.insert_missing_players(
+            db, [(name, specs[name].kind, spec_to_dict(specs[name])) for name in inline]
         )
-        tournament_id = cur.lastrowid
+        tournament_id = store.insert_tournament(
+            db,
+            name=config.name or f"{config.format} {now()[:16]}",
+            format=config.format,
+            config=config.model_dump(mode="json"),
+            seed=config.seed,
+            unique_name=unique_name,
+        )
         insert_slots(db, tournament_id, pairings)
     return tournament_id

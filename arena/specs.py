@@ -285,8 +285,8 @@ class OpenAISpec(_ModelSpec):
     base_url: str = "https://api.openai.com/v1"
     model: str
     api_key_env: str | None = "OPENAI_API_KEY"
-    """The NAME of the environment variable holding the key (never the key itself); none for
-    a local server that needs no key."""
+    """The NAME of the environment variable holding the key (never the key itself); none (or
+    "" in a file) for a local server that needs no key."""
     timeout_s: float = Field(120.0, gt=0, le=DAY_S)
     """Seconds one request attempt may take, wall clock, from connecting to the last byte of
     the reply (retries get 3 times that in all)."""
@@ -312,8 +312,8 @@ class OpenAISpec(_ModelSpec):
     @classmethod
     def _check_env(cls, v: Any) -> Any:
         # Before type checks too, so that no error of any kind repeats what was pasted.
-        if v is None:
-            return v
+        if v is None or v == "":
+            return None  # no key: a local server (TOML has no null, so "" says it)
         if not isinstance(v, str) or looks_like_secret(v) or not valid_env_name(v):
             raise ValueError(API_KEY_ENV_REFUSED)
         return v

@@ -33,7 +33,7 @@ def run(db: Path, *args: str) -> tuple[int, str]:
 def spec(path: Path, name: str, base_url: str) -> Path:
     path.write_text(
         f'name = "{name}"\nkind = "openai"\nbase_url = "{base_url}"\n'
-        f'model = "m\\u001b[31m\\u202e"\napi_key_env = "NO_KEY_NEEDED"\nmax_retries = 0\n'
+        f'model = "m\\u001b[31m\\u202e"\napi_key_env = ""\nmax_retries = 0\n'
         '[prompt]\nreasoning = "direct"\n'
     )
     return path

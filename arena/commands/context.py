@@ -11,15 +11,12 @@ if TYPE_CHECKING:
 
 
 def open_store(ctx: click.Context) -> Database:
-    """Open (creating and migrating) the command's database, or exit with a clear error."""
-    from arena.store import StoreError, open_db
+    """Open (creating and migrating) the command's database. A file that cannot be used raises
+    `StoreError` (an `ArenaError`): the CLI's handler says why and exits 1."""
+    from arena.store import open_db
 
     root = ctx.find_root()
-    path = (root.obj or {}).get("db")
-    try:
-        return open_db(path)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
+    return open_db((root.obj or {}).get("db"))
 
 
 def echo_json(data: Any) -> None:
@@ -29,9 +26,9 @@ def echo_json(data: Any) -> None:
     click.echo(json_dumps(data, indent=2, default=str))
 
 
-def say(text: object = "", *, err: bool = False) -> None:
+def say(text: object = "", *, err: bool = False, nl: bool = True) -> None:
     """Print a line that may hold outside text (names, replies, server messages, config values)
     through the one sanitiser: nothing in it reaches the terminal as a control sequence."""
     from arena.safe_text import visible
 
-    click.echo(visible(text), err=err)
+    click.echo(visible(text), err=err, nl=nl)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from arena.commands.context import open_store
+from arena.commands.context import open_store, say
 
 
 @click.command("demo")
@@ -38,7 +38,7 @@ def demo_command(
             f"{', '.join(missing)} (pip install 'arena-games[llamacpp]')"
         )
     if shipped_model_path() is None and not demo_gguf_path(models_dir).exists():
-        click.echo("making the tiny demo model (once; under a minute)...", err=True)
+        say("making the tiny demo model (once; under a minute)...", err=True)
     spec = demo_player(models_dir)
     if throwaway:
         tmp = tempfile.mkdtemp(prefix="arena-demo-")
@@ -68,5 +68,5 @@ def demo_command(
         }
     )
     tournament_id = create_tournament(db, config)
-    click.echo(f"demo tournament {tournament_id} on {db.path}", err=True)  # type: ignore[attr-defined]
+    say(f"demo tournament {tournament_id} on {db.path}", err=True)  # type: ignore[attr-defined]
     _run(ctx, tournament_id, False, None, False)

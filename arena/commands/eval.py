@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from arena.commands.context import say
 from arena.commands.params import SEED
 
 
@@ -72,7 +73,7 @@ def exploitability_command(
 
     import games
     from arena.backends.base import BackendError
-    from arena.commands.context import echo_json, open_store
+    from arena.commands.context import echo_json, open_store, say
     from arena.exploitability import EvaluationError, check_game
     from arena.specs import SpecError
     from arena.store.db import default_db_path
@@ -98,7 +99,7 @@ def exploitability_command(
     except BackendError as exc:
         raise click.ClickException(f"the model could not be asked: {exc}") from None
     except KeyboardInterrupt:
-        click.echo("\naborted", err=True)
+        say("\naborted", err=True)
         sys.exit(130)
     finally:
         if progress is not None:
@@ -125,11 +126,9 @@ def exploitability_command(
         return
     _print(result)
     if stored is not None:
-        click.echo(f"stored as evaluation {stored}")
+        say(f"stored as evaluation {stored}")
     elif not no_store:
-        click.echo(
-            f"not stored: {result.player!r} is not a registered player (arena players import FILE)"
-        )
+        say(f"not stored: {result.player!r} is not a registered player (arena players import FILE)")
 
 
 def _user_error(message: str) -> click.ClickException:
@@ -173,31 +172,31 @@ def _registered_as(ref: str, name: str, db: Any) -> int | None:
 
 def _print(r: Any) -> None:
     if r.method == "exact":
-        click.echo(f"{r.player} at {r.game}: exploitability {r.exploitability:.4f} (exact)")
+        say(f"{r.player} at {r.game}: exploitability {r.exploitability:.4f} (exact)")
     else:
-        click.echo(
+        say(
             f"{r.player} at {r.game}: exploitability {r.exploitability:.4f} (sampled, "
             f"{r.confidence:.0%} CI {r.ci_low:.4f} to {r.ci_high:.4f})"
         )
-    click.echo(f"  from: {r.basis}")
+    say(f"  from: {r.basis}")
     seat0, seat1 = r.best_response_values
     own0, own1 = r.policy_values
-    click.echo(
+    say(
         f"  a best responder wins {seat0:+.4f} in seat 0 and {seat1:+.4f} in seat 1 "
         f"(the player against itself: {own0:+.4f}, {own1:+.4f})"
     )
     if r.method == "sampled":
-        click.echo(
+        say(
             f"  {r.samples} replies per information set; the empirical policy's own "
             f"exploitability is {r.empirical_exploitability:.4f} (biased upwards by the noise; "
             "the estimate corrects for it)"
         )
     if r.illegal:
-        click.echo(
+        say(
             f"  {r.illegal} of {r.queries} replies were not a legal move ({r.illegal_rate:.1%}); "
             "each counts as a uniformly random legal move"
         )
-    click.echo(f"  {r.infosets} information sets, {r.queries} queries, {r.seconds:.2f} s")
+    say(f"  {r.infosets} information sets, {r.queries} queries, {r.seconds:.2f} s")
 
 
 class _Progress:
@@ -216,8 +215,8 @@ class _Progress:
             return
         self._last = now
         self._shown = True
-        click.echo(f"\r  asked {done}/{total}", err=True, nl=False)
+        click.echo(f"\r  asked {done}/{total}", err=True, nl=False)  # numbers only
 
     def close(self) -> None:
         if self._shown:
-            click.echo("", err=True)
+            say("", err=True)

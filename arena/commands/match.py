@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from arena.commands.context import say
 from arena.commands.params import SEED, FiniteFloatRange, parse_params, storable_param_problem
+from arena.safe_text import one_line
 
 
 def _short(text: str, limit: int = 80) -> str:
-    """One line of untrusted model text, printable and short (escapes made visible)."""
-    flat = " ".join(text.split())
-    flat = flat.encode("unicode_escape").decode("ascii") if not flat.isprintable() else flat
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    """One line of untrusted model text, short, through the sanitiser."""
+    return one_line(" ".join(text.split()), limit)
 
 
 @click.command("match")
@@ -112,7 +111,7 @@ def match_command(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    from arena.commands.context import open_store
+    from arena.commands.context import echo_json, open_store, say
     from arena.store.db import default_db_path
 
     root = (ctx.find_root().obj or {}).get("db")
@@ -135,16 +134,16 @@ def match_command(
     except SpecError as exc:
         raise click.UsageError(str(exc)) from None
     except KeyboardInterrupt:
-        click.echo("\naborted", err=True)
+        say("\naborted", err=True)
         sys.exit(130)
     if as_json:
         record = result.to_dict()
         record["match_id"] = match_id
-        click.echo(json.dumps(record, indent=2, default=str))
+        echo_json(record)
     elif match_id is not None:
-        click.echo(f"stored as match {match_id} (arena matches show {match_id} --prompts)")
+        say(f"stored as match {match_id} (arena matches show {match_id} --prompts)")
     if result.status != "finished":
-        click.echo(f"match {result.status}: {result.error}", err=True)
+        say(f"match {result.status}: {result.error}", err=True)
         sys.exit(1)
 
 
@@ -176,22 +175,22 @@ async def _run(
             if not spectator:
                 return
             if isinstance(event, AttemptMade) and show_replies and not event.attempt.legal:
-                click.echo(
-                    f"     illegal: {_short(event.attempt.raw) or '(empty)'!r}: "
+                say(
+                    f"     illegal: '{_short(event.attempt.raw) or '(empty)'}': "
                     f"{_short(event.attempt.error or '', 120)}"
                 )
             elif isinstance(event, MovePlayed):
                 rec = event.record
                 if rec.seat == CHANCE:
-                    click.echo(f"  {rec.index:3d}. chance: {rec.action}")
+                    say(f"  {rec.index:3d}. chance: {rec.action}")
                     return
                 extra = " (random, after illegal replies)" if rec.forced else ""
-                click.echo(f"  {rec.index:3d}. {rec.player} (seat {rec.seat}): {rec.action}{extra}")
+                say(f"  {rec.index:3d}. {rec.player} (seat {rec.seat}): {rec.action}{extra}")
             elif isinstance(event, MatchEnded):
                 pass
 
         if spectator:
-            click.echo(f"{game.name}: " + " vs ".join(p.describe() for p in players))
+            say(f"{game.name}: " + " vs ".join(p.describe() for p in players))
         result = await play_match(game, players, seed, rules=rules, on_event=on_event)
         if not quiet:
             _print_result(game, result)
@@ -214,16 +213,16 @@ def _unique(names: list[str]) -> list[str]:
 def _print_result(game, result) -> None:
     if result.status != "finished":
         return
-    click.echo("")
+    say("")
     for seat, (name, ret) in enumerate(zip(result.players, result.returns)):
         bad = result.invalid_moves[seat]
         note = f", {bad} illegal attempt{'s' if bad != 1 else ''}" if bad else ""
-        click.echo(f"  seat {seat} {name}: {ret:+g}{note}")
+        say(f"  seat {seat} {name}: {ret:+g}{note}")
     if result.forfeit_seat is not None:
-        click.echo(f"  {result.players[result.forfeit_seat]} forfeited after illegal replies")
+        say(f"  {result.players[result.forfeit_seat]} forfeited after illegal replies")
     best = max(result.returns)
     winners = [n for n, r in zip(result.players, result.returns) if r == best]
     if len(winners) == len(result.players):
-        click.echo("result: draw")
+        say("result: draw")
     else:
-        click.echo(f"result: {', '.join(winners)} win{'s' if len(winners) == 1 else ''}")
+        say(f"result: {', '.join(winners)} win{'s' if len(winners) == 1 else ''}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from arena.commands.context import say
 from arena.commands.params import SEED
 
 
@@ -75,7 +76,7 @@ def make_tiny_command(
     loss = ""
     if report.first_loss is not None:
         loss = f", loss {report.first_loss:.2f} -> {report.last_loss:.2f}"
-    click.echo(
+    say(
         f"wrote {report.path}: {report.arch}, {report.parameters:,} parameters, "
         f"vocabulary {report.vocab_size}{loss}, {report.seconds:.1f} s"
     )
@@ -99,7 +100,7 @@ def export_gguf_command(hf_dir: Path, out: Path, dtype: str) -> None:
         summary = export_gguf(hf_dir, out, dtype)
     except (ExportError, OSError) as exc:  # a bad folder, or an unwritable destination
         raise click.ClickException(str(exc)) from None
-    click.echo(
+    say(
         f"wrote {summary.path}: {summary.arch}, {summary.dtype}, {summary.tensors} tensors, "
         f"{summary.parameters:,} parameters, vocabulary {summary.vocab_size} "
         f"(pre-tokenizer {summary.pre_tokenizer})"
@@ -128,7 +129,7 @@ def import_gguf_command(gguf_file: Path, out_dir: Path, dtype: str) -> None:
         summary = import_gguf(gguf_file, out_dir, dtype)
     except (GGUFImportError, OSError) as exc:  # a bad file, or an unwritable destination
         raise click.ClickException(str(exc)) from None
-    click.echo(
+    say(
         f"wrote {summary.path}: {summary.arch}, {summary.dtype} from "
         f"{'/'.join(summary.file_types)}, {summary.tensors} tensors, "
         f"{summary.parameters:,} parameters, vocabulary {summary.vocab_size} "

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from arena.commands.context import echo_json, open_store
+from arena.commands.context import echo_json, open_store, say
 from arena.commands.params import parse_params
 
 # The tournament config's own bounds (`TournamentConfig.concurrency`); `resume` does not
@@ -55,7 +55,7 @@ def _run(
         def on_signal(signum: int) -> None:
             signals.append(signum)
             if len(signals) == 1:
-                click.echo(
+                say(
                     "\nstopping: matches in flight end at their next move "
                     "(Ctrl-C again to drop them)",
                     err=True,
@@ -84,21 +84,19 @@ def _run(
         raise
     except (KeyboardInterrupt, asyncio.CancelledError):
         line.close()
-        click.echo(
-            f"dropped the matches in flight; `arena tournament resume {tournament_id}`", err=True
-        )
+        say(f"dropped the matches in flight; `arena tournament resume {tournament_id}`", err=True)
         ctx.exit(EXIT_INTERRUPTED)
     line.close()
     if as_json:
         echo_json(result)
     else:
-        click.echo(
+        say(
             f"tournament {result['id']} {result['status']}: {result['matches_played']} matches "
             f"played ({result['played_this_run']} now), {result['pending']} pending, "
             f"{result['failed']} failed"
         )
         if result["status"] != "finished":
-            click.echo(f"continue with: arena tournament resume {result['id']}")
+            say(f"continue with: arena tournament resume {result['id']}")
         from arena.commands.leaderboard import print_leaderboard
 
         games = result["games"]
@@ -189,7 +187,7 @@ def run_command(
     db = open_store(ctx)
     tournament_id = create_tournament(db, config)
     if not as_json:
-        click.echo(f"tournament {tournament_id} created", err=True)
+        say(f"tournament {tournament_id} created", err=True)
     _run(ctx, tournament_id, as_json, None, quiet)
 
 
@@ -226,11 +224,11 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
         echo_json(rows)
         return
     if not rows:
-        click.echo(
+        say(
             "no tournaments yet: arena tournament run --game tictactoe --player random --player minimax"
         )
     for r in rows:
-        click.echo(
+        say(
             f"{r['id']:>4}  {r['name'][:28]:<28}  {r['format']:<11}  {r['status']:<11}  "
             f"{r['matches_played']}/{r['scheduled']} played  {', '.join(r['games'])}"
         )
@@ -251,12 +249,12 @@ def show_command(ctx: click.Context, tournament_id: int, as_json: bool) -> None:
         return
     table = data.pop("standings")
     for key, value in data.items():
-        click.echo(f"{key:<16} {', '.join(value) if isinstance(value, list) else value}")
+        say(f"{key:<16} {', '.join(value) if isinstance(value, list) else value}")
     if table:
-        click.echo("\nstandings in this tournament (W-D-L, points, mean return)")
+        say("\nstandings in this tournament (W-D-L, points, mean return)")
         width = max(len(r["name"]) for r in table)
         for r in table:
-            click.echo(
+            say(
                 f"  {r['name']:<{width}}  {r['wins']}-{r['draws']}-{r['losses']}  "
                 f"{r['points']:g}/{r['games']}  {r['mean_return']:+.3f}"
             )

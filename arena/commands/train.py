@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from arena.commands.context import echo_json, open_store
+from arena.commands.context import echo_json, open_store, say
 from arena.commands.params import parse_params
 
 
@@ -96,7 +96,7 @@ def start_command(
     if as_json:
         echo_json({"id": job.id, "name": job.name, "pid": pid, "log_path": job.log_path})
     else:
-        click.echo(f"started job {job.id} ({job.name}), pid {pid}; log: {job.log_path}")
+        say(f"started job {job.id} ({job.name}), pid {pid}; log: {job.log_path}")
 
 
 def _latest(metrics: dict[str, list[tuple[int, float]]]) -> dict[str, dict[str, float]]:
@@ -117,13 +117,13 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
         echo_json([j.to_dict() for j in jobs])
         return
     if not jobs:
-        click.echo("no jobs yet: `arena train start --game kuhn_poker --base MODEL_DIR`")
+        say("no jobs yet: `arena train start --game kuhn_poker --base MODEL_DIR`")
         return
     width = max(len(j.name) for j in jobs)
     for j in jobs:
         games = ",".join(j.config.get("games", []))
         progress = f"{j.step}/{j.config.get('steps', '?')}"
-        click.echo(f"{j.id:>4}  {j.name:<{width}}  {j.status:<11}  {progress:>9}  {games}")
+        say(f"{j.id:>4}  {j.name:<{width}}  {j.status:<11}  {progress:>9}  {games}")
 
 
 @train_group.command("show")
@@ -142,19 +142,19 @@ def show_command(ctx: click.Context, job: str, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    click.echo(f"job {row.id} {row.name}: {row.status}, step {row.step}/{row.config.get('steps')}")
+    say(f"job {row.id} {row.name}: {row.status}, step {row.step}/{row.config.get('steps')}")
     if row.error:
-        click.echo(f"error: {row.error}")
+        say(f"error: {row.error}")
     for key in ("pid", "log_path", "created_at", "started_at", "finished_at"):
         if data[key] is not None:
-            click.echo(f"{key}: {data[key]}")
-    click.echo("config:")
+            say(f"{key}: {data[key]}")
+    say("config:")
     for key, value in row.config.items():
-        click.echo(f"  {key}: {value}")
+        say(f"  {key}: {value}")
     if data["latest_metrics"]:
-        click.echo("latest metrics:")
+        say("latest metrics:")
         for name, point in data["latest_metrics"].items():
-            click.echo(f"  {name}: {point['value']:.4g} (step {point['step']})")
+            say(f"  {name}: {point['value']:.4g} (step {point['step']})")
 
 
 @train_group.command("logs")
@@ -169,7 +169,7 @@ def logs_command(ctx: click.Context, job: str, lines: int, follow: bool) -> None
     db = open_store(ctx)
     row = get_job(db, job)
     for line in log_tail(db, row.id, lines):
-        click.echo(line)
+        say(line)
     if not follow or not row.log_path:
         return
     try:
@@ -178,7 +178,7 @@ def logs_command(ctx: click.Context, job: str, lines: int, follow: bool) -> None
             while True:
                 chunk = fh.read()
                 if chunk:
-                    click.echo(chunk.decode("utf-8", errors="replace"), nl=False)
+                    say(chunk.decode("utf-8", errors="replace"), nl=False)
                 elif job_status(get_job(db, row.id)) != "running":
                     return
                 else:
@@ -203,9 +203,9 @@ def stop_command(ctx: click.Context, job: str, timeout: float) -> None:
     status = stop_job(db, job, timeout_s=timeout)
     row = get_job(db, job)
     if status == "running":
-        click.echo(f"job {row.id} ({row.name}) was asked to stop; it stops after its current step")
+        say(f"job {row.id} ({row.name}) was asked to stop; it stops after its current step")
     else:
-        click.echo(f"job {row.id} ({row.name}) {status} at step {row.step}")
+        say(f"job {row.id} ({row.name}) {status} at step {row.step}")
 
 
 @train_group.command("resume")
@@ -224,4 +224,4 @@ def resume_command(ctx: click.Context, job: str, as_json: bool) -> None:
     if as_json:
         echo_json({"id": row.id, "name": row.name, "pid": pid, "step": step})
     else:
-        click.echo(f"resumed job {row.id} ({row.name}) from step {step}, pid {pid}")
+        say(f"resumed job {row.id} ({row.name}) from step {step}, pid {pid}")

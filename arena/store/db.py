@@ -16,13 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from arena.errors import ArenaError
+
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
 BUSY_TIMEOUT_MS = 60_000
 
 
-class StoreError(Exception):
+class StoreError(ArenaError):
     """The database cannot be used (newer schema, not a database, unwritable)."""
 
 

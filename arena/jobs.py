@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from arena.errors import ArenaError
 from arena.models.trainable import untrainable_reason
+from arena.private_files import open_private_append, private_dir
 from arena.processes import process_running
 from arena.specs import INT64_MAX, INT64_MIN
 from arena.store import jobs as store
@@ -315,7 +316,7 @@ def create_job(db: Database, config: TrainConfig, *, kind: str = "selfplay") -> 
     )
     if job_id is None:
         raise JobError(f"a job named {config.name!r} already exists")
-    jobs_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(jobs_dir)
     return job_id
 
 
@@ -432,7 +433,7 @@ def start_job(db_path: str | Path, job_id: int, *, python: str = sys.executable)
         if job.status == "running" and pid_alive(job.pid):
             raise JobError(f"job {job.name} is already running (pid {job.pid})")
         log_path = Path(job.log_path or db_path.parent / "jobs" / f"{job.id}.log")
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(log_path.parent)
         step = resume_point(job, db_path)
         cmd = [python, "-m", "trainer", "--db", str(db_path), "--job", str(job.id)]
         env = dict(os.environ, PYTHONUNBUFFERED="1")  # log lines appear as they are written
@@ -440,7 +441,7 @@ def start_job(db_path: str | Path, job_id: int, *, python: str = sys.executable)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (_source_root(), os.environ.get("PYTHONPATH")) if p
         )
-        with open(log_path, "ab") as log:
+        with open_private_append(log_path) as log:
             log.write(f"--- {now()} starting job {job.id} ({job.name})\n".encode())
             log.flush()
             proc = subprocess.Popen(

@@ -466,3 +466,17 @@ def test_resume_after_kill_9_between_checkpoints_reports_and_replays_from_the_ch
     assert sorted(steps) == list(range(1, 13))
     assert {s for s, n in steps.items() if n == 2} == {6, 7}  # played again, from step 5
     assert [s for s, _ in read_metrics(db, job_id)["reward"]] == list(range(1, 13))
+
+
+def test_a_job_log_and_its_folder_are_private_whatever_the_umask(arena):
+    db_path, db, base = arena
+    job_id = create_job(db, TrainConfig(base=str(base), steps=2))
+    old = os.umask(0o022)
+    try:
+        start_job(db_path, job_id)
+    finally:
+        os.umask(old)
+    _wait_for(lambda: job_status(get_job(db, job_id)) != "running", what="the job to end")
+    log = Path(get_job(db, job_id).log_path)
+    assert log.stat().st_mode & 0o777 == 0o600
+    assert log.parent.stat().st_mode & 0o777 == 0o700

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from arena.safe_text import visible
+
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
@@ -111,13 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         job = get_job(db, args.job)
     except JobError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        print(f"error: {visible(str(exc))}", file=sys.stderr, flush=True)
         return EXIT_REFUSED
     other = claim_job(db, job.id, me, alive=pid_alive)
     if other is not None:
         print(f"error: job {job.name} is already run by pid {other}", file=sys.stderr, flush=True)
         return EXIT_REFUSED
-    print(f"--- {now()} trainer pid {me} runs job {job.id} ({job.name})", flush=True)
+    print(f"--- {now()} trainer pid {me} runs job {job.id} ({visible(job.name)})", flush=True)
     steps = int(job.config.get("steps", 0))
     try:
         parse_config(job.config)  # a base folder may have gone since
@@ -135,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         error = f"{type(exc).__name__}: {exc}"
         end_job(db, job.id, "failed", pid=me, error=error)
-        print(f"--- {now()} failed: {error}", flush=True)
+        print(f"--- {now()} failed: {visible(error)}", flush=True)
         return EXIT_FAILED
     _ignore_signals()
     # a signal before the last step is an interruption; after it the job is done anyway
@@ -156,9 +158,16 @@ def _quiet_logging() -> None:
     libraries' progress bars."""
     import logging
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout, force=True
-    )
+    class VisibleFormatter(logging.Formatter):
+        """Log lines quote replies and server messages: their control characters are written
+        escaped, so that `tail -f` on the log is as safe as `arena train logs`."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            return visible(super().format(record))
+
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(VisibleFormatter("%(asctime)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as hf_logging
 

@@ -116,3 +116,17 @@ def conservative_rating_history(db: Database, player_id: int, scope: str) -> lis
     """The conservative rating (`Rating.conservative`) after each rated match in `scope`,
     oldest first."""
     return [r.conservative for r in rating_history(db, player_id, scope)]
+
+
+def ratings_of(db: Database, scope: str, names: list[str]) -> dict[str, Rating]:
+    """The current ratings of the players `names` in `scope` (players never rated there are
+    left out). One indexed read: the ladder asks before every pick."""
+    if not names:
+        return {}
+    marks = ", ".join("?" * len(names))
+    rows = db.conn.execute(
+        "SELECT p.name, r.mu, r.sigma FROM ratings r JOIN players p ON p.id = r.player_id "
+        f"WHERE r.scope = ? AND p.name IN ({marks})",
+        (scope, *names),
+    )
+    return {name: Rating(mu, sigma) for name, mu, sigma in rows}

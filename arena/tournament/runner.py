@@ -27,6 +27,7 @@ from arena.store import tournaments as store
 from arena.store.db import write
 from arena.store.players import get_player
 from arena.store.records import record_match
+from arena.store.standings import ratings_of
 from arena.tournament.config import ConfigError, TournamentConfig
 from arena.tournament.schedule import (
     GameEntry,
@@ -223,11 +224,9 @@ class _LadderPlanner(_Planner):
         self._rating, self._params = Rating, DEFAULT_PARAMS
         games = dict.fromkeys(self.config.players, 0)
         self.scheduled = 0  # the tournament's slots, of every state
-        for (seats,) in self.db.conn.execute(
-            "SELECT seats FROM schedule WHERE tournament_id = ?", (self.tid,)
-        ):
+        for _, seats in store.scheduled_seats(self.db, self.tid):
             self.scheduled += 1
-            for name in json.loads(seats):
+            for name in seats:
                 games[name] = games.get(name, 0) + 1
         self.picker = LadderPicker(
             self.config.players,
@@ -236,12 +235,7 @@ class _LadderPlanner(_Planner):
             games_played=games,
         )
         self.rng = random.Random(f"ladder:{self.config.seed}:{self.scheduled}")
-        names = list(self.config.players)
-        self._ratings_sql = (
-            "SELECT p.name, r.mu, r.sigma FROM ratings r JOIN players p ON p.id = r.player_id "
-            f"WHERE r.scope = ? AND p.name IN ({', '.join('?' * len(names))})"
-        )
-        self._names = names
+        self._names = list(self.config.players)
 
     def budget(self) -> int:
         return self.config.matches or 10 * len(self.config.players)
@@ -259,8 +253,7 @@ class _LadderPlanner(_Planner):
         """The field's current ratings for the game (the default for a player never rated)."""
         params, rating = self._params, self._rating
         ratings = {p: rating(params.mu, params.sigma) for p in self._names}
-        for name, mu, sigma in self.db.conn.execute(self._ratings_sql, (entry.id, *self._names)):
-            ratings[name] = rating(mu, sigma)
+        ratings.update(ratings_of(self.db, entry.id, self._names))
         return ratings
 
     def next(self, busy: set[str], in_flight: int) -> Slot | None:

@@ -15,12 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from servers import RawServer, completion_json, respond
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -194,7 +197,10 @@ def _spec_case(name: str, text: str, command: str = "import") -> Case:
 
 def _option_case(kind: str, name: str, *command: str, gguf: bytes | None = None) -> Case:
     def setup(folder: Path) -> tuple[list[str], list[Path]]:
+        from model_folders import stub_model_folder
+
         db = arena_db(folder)
+        stub_model_folder(folder / "model")
         if gguf is not None:
             (folder / "model.gguf").write_bytes(gguf)
         (folder / "adir.gguf").mkdir(exist_ok=True)
@@ -372,11 +378,39 @@ CASES: list[Case] = [
         "--opponent",
         "nobody-at-all",
     ),  # fmt: skip
+    _option_case(
+        "train start",
+        "steps = 0",
+        "train",
+        "start",
+        "--game",
+        "kuhn_poker",
+        "--base",
+        "model",
+        "--steps",
+        "0",
+    ),  # fmt: skip
     _option_case("matches show", "a match that is not there", "matches", "show", "99999"),
     _option_case(
         "tournament resume", "a tournament that is not there", "tournament", "resume", "424242"
     ),  # fmt: skip
 ]
+
+if shutil.which("nvidia-smi") is None:  # a machine with no GPU: asking for one is an error
+    CASES.append(
+        _option_case(
+            "train start",
+            "--device cuda with no GPU",
+            "train",
+            "start",
+            "--game",
+            "kuhn_poker",
+            "--base",
+            "model",
+            "--device",
+            "cuda",
+        )  # fmt: skip
+    )
 
 SECRETS = ("sk-proj-abc123DEF456", "hf_abcdefghijklmnop", "AKIAABCDEFGHIJKLMNOP", "hunter2",
            "ghp_abcdefghijklmnop1234")  # fmt: skip
@@ -424,3 +458,100 @@ def as_json(results: list[tuple[Case, Outcome]]) -> str:
         ],
         indent=1,
     )
+
+
+# --- hostile text for the output paths -------------------------------------------------------
+
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x9b31m\u202eevil\u2066\x08\x7f\x00"
+REPLY = f"{HOSTILE}\nThe board is mine.\nFinal answer: b2"
+SERVER_ERROR = json.dumps({"error": {"message": f"overloaded {HOSTILE}", "type": "server"}})
+
+
+def run_in_process(db: Path, *args: str) -> tuple[int, str]:
+    """`arena --db DB ARGS` in this process, its output as a terminal would get it (click strips
+    colour sequences off a pipe by itself, which would hide a leak)."""
+    from click.testing import CliRunner
+
+    from arena.cli import cli
+
+    result = CliRunner().invoke(cli, ["--db", str(db), *args], color=True)
+    return result.exit_code, result.output  # stdout and stderr, interleaved
+
+
+def hostile_spec(path: Path, name: str, base_url: str) -> Path:
+    path.write_text(
+        f'name = "{name}"\nkind = "openai"\nbase_url = "{base_url}"\n'
+        f'model = "m\\u001b[31m\\u202e"\napi_key_env = ""\nmax_retries = 0\n'
+        '[prompt]\nreasoning = "direct"\n'
+    )
+    return path
+
+
+def build_hostile_db(tmp: Path) -> dict:
+    """A database full of hostile text, made the way it gets there: matches against real servers
+    that answer with it, and rows an older or foreign-written database may hold. Returns the
+    database, the output of the commands that made it, and the folder."""
+    db = tmp / "arena.db"
+    outputs: dict[str, str] = {}
+    with (
+        RawServer(respond(200, completion_json(REPLY))) as good,
+        RawServer(respond(500, SERVER_ERROR)) as bad,
+    ):
+        good_spec = hostile_spec(tmp / "good.toml", "talker", good.base_url)
+        bad_spec = hostile_spec(tmp / "bad.toml", "crasher", bad.base_url)
+        outputs["match"] = run_in_process(
+            db, "match", "tictactoe", str(good_spec), "random", "--seed", "1"
+        )[1]
+        outputs["match --json"] = run_in_process(
+            db, "match", "tictactoe", str(good_spec), "random", "--seed", "2", "--json"
+        )[1]
+        outputs["match (server error)"] = run_in_process(
+            db, "match", "tictactoe", str(bad_spec), "random", "--seed", "3"
+        )[1]
+        outputs["tournament run"] = run_in_process(
+            db,
+            "tournament", "run", "--game", "tictactoe", "--player", "talker",
+            "--player", "random", "--games-per-pair", "1", "--name", f"t{HOSTILE}",
+        )[1]  # fmt: skip
+    # What an older or foreign-written database may hold: names and a job with hostile text.
+    log = tmp / "job.log"
+    log.write_text(f"step 1\n{HOSTILE}\nstep 2\n")
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "INSERT INTO players (name, kind, spec, created_at) VALUES (?, 'bot', ?, '2026')",
+            (f"p{HOSTILE}", json.dumps({"kind": "bot", "name": f"p{HOSTILE}", "bot": "random"})),
+        )
+        conn.execute("UPDATE tournaments SET name = ? WHERE name NOT LIKE 't%'", (f"t{HOSTILE}",))
+        conn.execute(
+            "INSERT INTO jobs (name, status, config, error, log_path, created_at) "
+            "VALUES (?, 'failed', '{}', ?, ?, '2026')",
+            (f"j{HOSTILE}", f"boom {HOSTILE}", str(log)),
+        )
+    conn.close()
+    return {"db": db, "outputs": outputs, "tmp": tmp}
+
+
+# Every command that shows stored text, run against `build_hostile_db`'s database.
+OUTPUT_COMMANDS = [
+    ("players", "list"),
+    ("players", "show", f"p{HOSTILE}"),
+    ("players", "show", "talker"),
+    ("leaderboard",),
+    ("leaderboard", "--json"),
+    ("leaderboard", "--game", "tictactoe"),
+    ("matches", "list"),
+    ("matches", "list", "--json"),
+    ("matches", "show", "1"),
+    ("matches", "show", "1", "--prompts"),
+    ("matches", "show", "1", "--json"),
+    ("matches", "show", "3"),
+    ("tournament", "list"),
+    ("tournament", "list", "--json"),
+    ("tournament", "show", "1"),
+    ("tournament", "show", "1", "--json"),
+    ("train", "list"),
+    ("train", "show", "1"),
+    ("train", "logs", "1"),
+    ("export", "matches"),
+]

@@ -14,71 +14,18 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from servers import RawServer, completion_json, respond
+from hostile_cases import HOSTILE, OUTPUT_COMMANDS, build_hostile_db, run_in_process
 
-from arena.cli import cli
 from arena.safe_text import has_unsafe, one_line
-
-HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x9b31m\u202eevil\u2066\x08\x7f\x00"
-REPLY = f"{HOSTILE}\nThe board is mine.\nFinal answer: b2"
-SERVER_ERROR = json.dumps({"error": {"message": f"overloaded {HOSTILE}", "type": "server"}})
 
 
 def run(db: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["--db", str(db), *args], color=True)
-    return result.exit_code, result.output  # stdout and stderr, interleaved
-
-
-def spec(path: Path, name: str, base_url: str) -> Path:
-    path.write_text(
-        f'name = "{name}"\nkind = "openai"\nbase_url = "{base_url}"\n'
-        f'model = "m\\u001b[31m\\u202e"\napi_key_env = ""\nmax_retries = 0\n'
-        '[prompt]\nreasoning = "direct"\n'
-    )
-    return path
+    return run_in_process(db, *args)
 
 
 @pytest.fixture(scope="module")
 def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    tmp = tmp_path_factory.mktemp("hostile")
-    db = tmp / "arena.db"
-    outputs: dict[str, str] = {}
-    with (
-        RawServer(respond(200, completion_json(REPLY))) as good,
-        RawServer(respond(500, SERVER_ERROR)) as bad,
-    ):
-        good_spec = spec(tmp / "good.toml", "talker", good.base_url)
-        bad_spec = spec(tmp / "bad.toml", "crasher", bad.base_url)
-        outputs["match"] = run(db, "match", "tictactoe", str(good_spec), "random", "--seed", "1")[1]
-        outputs["match --json"] = run(
-            db, "match", "tictactoe", str(good_spec), "random", "--seed", "2", "--json"
-        )[1]
-        outputs["match (server error)"] = run(
-            db, "match", "tictactoe", str(bad_spec), "random", "--seed", "3"
-        )[1]
-        outputs["tournament run"] = run(
-            db,
-            "tournament", "run", "--game", "tictactoe", "--player", "talker",
-            "--player", "random", "--games-per-pair", "1", "--name", f"t{HOSTILE}",
-        )[1]  # fmt: skip
-    # What an older or foreign-written database may hold: names and a job with hostile text.
-    log = tmp / "job.log"
-    log.write_text(f"step 1\n{HOSTILE}\nstep 2\n")
-    conn = sqlite3.connect(db)
-    with conn:
-        conn.execute(
-            "INSERT INTO players (name, kind, spec, created_at) VALUES (?, 'bot', ?, '2026')",
-            (f"p{HOSTILE}", json.dumps({"kind": "bot", "name": f"p{HOSTILE}", "bot": "random"})),
-        )
-        conn.execute("UPDATE tournaments SET name = ? WHERE name NOT LIKE 't%'", (f"t{HOSTILE}",))
-        conn.execute(
-            "INSERT INTO jobs (name, status, config, error, log_path, created_at) "
-            "VALUES (?, 'failed', '{}', ?, ?, '2026')",
-            (f"j{HOSTILE}", f"boom {HOSTILE}", str(log)),
-        )
-    conn.close()
-    return {"db": db, "outputs": outputs, "tmp": tmp}
+    return build_hostile_db(tmp_path_factory.mktemp("hostile"))
 
 
 def _match_ids(db: Path) -> list[int]:
@@ -89,24 +36,7 @@ def _match_ids(db: Path) -> list[int]:
         conn.close()
 
 
-COMMANDS = [
-    ("players", "list"),
-    ("players", "show", f"p{HOSTILE}"),
-    ("players", "show", "talker"),
-    ("leaderboard",),
-    ("leaderboard", "--json"),
-    ("leaderboard", "--game", "tictactoe"),
-    ("matches", "list"),
-    ("matches", "list", "--json"),
-    ("tournament", "list"),
-    ("tournament", "list", "--json"),
-    ("tournament", "show", "1"),
-    ("tournament", "show", "1", "--json"),
-    ("train", "list"),
-    ("train", "show", "1"),
-    ("train", "logs", "1"),
-    ("export", "matches"),
-]
+COMMANDS = OUTPUT_COMMANDS
 
 
 def test_the_hostile_text_was_recorded(hostile_db: dict) -> None:

@@ -14,9 +14,11 @@ from arena.ratings.tables import win_rate_matrix
 from arena.ratings.trueskill_rating import (
     Rating,
     TrueSkillParams,
+    draw_margin,
     draw_probability,
     outcome_ranks,
     rate_match,
+    rate_two_players,
 )
 
 __all__ = [
@@ -24,10 +26,12 @@ __all__ = [
     "Rating",
     "TrueSkillParams",
     "bootstrap_intervals",
+    "draw_margin",
     "draw_probability",
     "fit_bradley_terry",
     "outcome_ranks",
     "pairwise_counts",
     "rate_match",
+    "rate_two_players",
     "win_rate_matrix",
 ]

@@ -166,7 +166,8 @@ def draw_probability(
     if prior_weight < 0 or games + prior_weight <= 0:
         raise ValueError(f"prior_weight must be >= 0 (and > 0 before any game): {prior_weight}")
     estimate = (draws + prior * prior_weight) / (games + prior_weight)
-    return min(ceiling, max(floor, estimate))
+    # min(ceiling, max(floor, estimate)) without the two calls: a recompute asks every match.
+    return floor if estimate < floor else ceiling if estimate > ceiling else estimate
 
 
 # --- the normal distribution and TrueSkill's v/w functions --------------------------------------
@@ -192,10 +193,10 @@ def _too_improbable() -> FloatingPointError:
 def _v_w_win(t: float, margin: float) -> tuple[float, float]:
     """Mean and variance corrections for 'the first team won' (t, margin in units of c)."""
     x = t - margin
-    denom = _cdf(x)
+    denom = 0.5 * math.erfc(-x / _SQRT2)  # _cdf(x), inline: a recompute calls this a million times
     if denom == 0.0:
         raise _too_improbable()
-    v = _pdf(x) / denom
+    v = _INV_SQRT_2PI * math.exp(-0.5 * x * x) / denom  # _pdf(x) / denom
     w = v * (v + x)
     if not 0.0 < w < 1.0:
         raise _too_improbable()
@@ -218,13 +219,49 @@ def _v_w_draw(t: float, margin: float) -> tuple[float, float]:
     return (-v if t < 0 else v), w
 
 
-@lru_cache(maxsize=4096)
-def _draw_margin(draw_probability: float, beta: float, players: int) -> float:
-    """The performance gap under which two teams of ``players`` in all draw."""
+def draw_margin(draw_probability: float, beta: float, players: int = 2) -> float:
+    """The performance gap under which two teams of ``players`` in all draw (what
+    ``rate_two_players`` takes)."""
     return _ppf((draw_probability + 1.0) / 2.0) * math.sqrt(players) * beta
 
 
+_draw_margin = lru_cache(maxsize=4096)(draw_margin)
+
+
 # --- two teams: the factor graph has no loop, so the update has a closed form ------------------
+
+
+def rate_two_players(
+    mu_a: float,
+    sigma_a: float,
+    mu_b: float,
+    sigma_b: float,
+    drawn: bool,
+    beta: float,
+    tau: float,
+    margin: float,
+) -> tuple[float, float, float, float]:
+    """``rate_match`` for one player against one, on plain floats: ``a`` won (or tied with)
+    ``b``; returns ``(mu_a, sigma_a, mu_b, sigma_b)`` after the match. ``margin`` is
+    ``draw_margin(draw_probability, beta)``.
+
+    The same arithmetic, in the same order, as the general two-team update (``rate_match``
+    calls this for one against one), without its checks: the caller passes finite ratings with
+    sigma > 0 and the margin of a draw probability strictly between 0 and 1. ``arena ratings
+    recompute`` replays every stored match through it."""
+    tau2 = tau * tau
+    beta2 = beta * beta
+    s2a = sigma_a * sigma_a + tau2
+    s2b = sigma_b * sigma_b + tau2
+    c2 = (s2a + beta2) + (s2b + beta2)
+    c = math.sqrt(c2)
+    v, w = (_v_w_draw if drawn else _v_w_win)((mu_a - mu_b) / c, margin / c)
+    return (
+        mu_a + (s2a / c) * v,
+        math.sqrt(s2a * (1.0 - (s2a / c2) * w)),
+        mu_b - (s2b / c) * v,
+        math.sqrt(s2b * (1.0 - (s2b / c2) * w)),
+    )
 
 
 def _rate_two_teams(
@@ -236,6 +273,14 @@ def _rate_two_teams(
     out: list[Rating | None],
 ) -> None:
     """Rate ``first`` (better or tied) against ``second``, writing into ``out`` by seat."""
+    if len(first) == 1 and len(second) == 1:
+        a, b = ratings[first[0]], ratings[second[0]]
+        margin = _draw_margin(params.draw_probability, params.beta, 2)
+        mu_a, sigma_a, mu_b, sigma_b = rate_two_players(
+            a.mu, a.sigma, b.mu, b.sigma, drawn, params.beta, params.tau, margin
+        )
+        out[first[0]], out[second[0]] = Rating(mu_a, sigma_a), Rating(mu_b, sigma_b)
+        return
     beta2, tau2 = params.beta * params.beta, params.tau * params.tau
     variance: dict[int, float] = {}  # per seat: prior variance after the dynamics term
     c2 = 0.0

@@ -13,13 +13,28 @@ starts from the default prior.
 
 from __future__ import annotations
 
+import contextlib
+import marshal
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import groupby
+from operator import itemgetter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from arena.ratings import Rating, TrueSkillParams, draw_probability, outcome_ranks, rate_match
-from arena.store.db import write
+from arena.ratings import (
+    Rating,
+    TrueSkillParams,
+    draw_margin,
+    draw_probability,
+    outcome_ranks,
+    rate_match,
+    rate_two_players,
+)
+from arena.store.db import StoreError, file_uri, write
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -90,8 +105,44 @@ def widened_sigma(parent_sigma: float, cap: float = DEFAULT_PARAMS.sigma) -> flo
     return min(math.sqrt(parent_sigma**2 + WIDEN**2), cap)
 
 
+# A standing while a book rates matches: Standing's fields, in order, in a list changed in place
+# (a replay of a million matches makes no object per match and seat), then, at `_HISTORY`, the
+# ratings it has had since they were last handed over (flat: match_id, mu, sigma, ...). A seat
+# as the book reads it: (match_id, game, player_id, team, return, decisions, attempts,
+# invalid_moves, latency_s, tokens, cost_usd), a row of `_RATED_SEATS_SQL`.
+_NEW_COUNTERS = (0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0.0, None)
+_WINS, _DRAWS, _LOSSES, _HISTORY = 3, 4, 5, 13
+# The whole-number counters (games ... invalid_moves, tokens) and last_match_id, last.
+_COUNTERS = (2, 3, 4, 5, 6, 7, 8, 10, 12)
+_NO_COUNTS = (0, 0, 0, 0, 0, 0, 0, 0, None)
+_OUTCOME_COLUMN = {"win": _WINS, "draw": _DRAWS, "loss": _LOSSES}
+_MATCH_ID = itemgetter(0)
+_HELD = 1 << 22  # ratings a replay holds before it hands them over (some 300 MB)
+
+History = Callable[[list[tuple[int, str, list]]], None]
+
+
+def _row_of(s: Standing) -> list:
+    return [
+        s.mu,
+        s.sigma,
+        s.games,
+        s.wins,
+        s.draws,
+        s.losses,
+        s.decisions,
+        s.attempts,
+        s.invalid_moves,
+        s.latency_s,
+        s.tokens,
+        s.cost_usd,
+        s.last_match_id,
+        [],
+    ]
+
+
 class RatingBook:
-    """Ratings and per-game draw counts in memory; `apply` rates one match.
+    """Ratings and per-game draw counts in memory; `apply` rates one match, `replay` a history.
 
     `parents` maps a player id to its parent's id: a player with no standing in a scope starts
     from its parent's standing there (widened), when the parent has one."""
@@ -115,44 +166,249 @@ class RatingBook:
             return found
         parent = self.parents.get(player_id)
         inherited = None if parent is None else self.standings.get((parent, scope))
+        rows = {} if inherited is None else {parent: _row_of(inherited)}
+        return Standing(*self._start(rows, player_id)[:_HISTORY])
+
+    def _start(self, rows: dict[int, list], player_id: int) -> list:
+        """The row a player's first rated match in a scope starts from (`rows`: that scope's
+        rows by player): its parent's rating there, widened, when the parent has one, else the
+        default prior."""
+        parent = self.parents.get(player_id)
+        inherited = None if parent is None else rows.get(parent)
         if inherited is not None:
             # Only the rating carries over; the counters are the child's own (none yet).
-            return Standing(inherited.mu, widened_sigma(inherited.sigma, self.params.sigma))
-        return Standing(self.params.mu, self.params.sigma)
+            sigma = widened_sigma(inherited[1], self.params.sigma)
+            return [inherited[0], sigma, *_NEW_COUNTERS, []]
+        return [self.params.mu, self.params.sigma, *_NEW_COUNTERS, []]
 
     def apply(
         self, match_id: int, game: str, seats: Sequence[SeatResult]
     ) -> list[tuple[int, str, Standing]]:
         """Rate one finished match; returns the changed standings."""
-        returns = [s.ret for s in seats]
-        teams = [s.team for s in seats]
-        _, outcomes, drawn = seat_outcomes(returns, teams)
-        params = replace(self.params, draw_probability=self.draw_probability(game))
+        live: dict[str, dict[int, list]] = {game: {}, OVERALL: {}}
+        for scope, rows in live.items():
+            for s in seats:
+                parent = self.parents.get(s.player_id)
+                for pid in (s.player_id,) if parent is None else (s.player_id, parent):
+                    found = self.standings.get((pid, scope))
+                    if found is not None:
+                        rows[pid] = _row_of(found)
+        seat_rows = [
+            (match_id, game, s.player_id, s.team, s.ret, s.decisions, s.attempts)
+            + (s.invalid_moves, s.latency_s, s.tokens, s.cost_usd)
+            for s in seats
+        ]
+        self._replay(live, seat_rows, None, None)
         changed = []
         for scope in (game, OVERALL):
-            before = [self.standing(s.player_id, scope) for s in seats]
-            after = rate_match(params, [b.rating for b in before], returns, teams)
-            for seat, old, new, outcome in zip(seats, before, after, outcomes):
-                standing = Standing(
-                    mu=new.mu,
-                    sigma=new.sigma,
-                    games=old.games + 1,
-                    wins=old.wins + (outcome == "win"),
-                    draws=old.draws + (outcome == "draw"),
-                    losses=old.losses + (outcome == "loss"),
-                    decisions=old.decisions + seat.decisions,
-                    attempts=old.attempts + seat.attempts,
-                    invalid_moves=old.invalid_moves + seat.invalid_moves,
-                    latency_s=old.latency_s + seat.latency_s,
-                    tokens=old.tokens + seat.tokens,
-                    cost_usd=old.cost_usd + seat.cost_usd,
-                    last_match_id=match_id,
-                )
-                self.standings[(seat.player_id, scope)] = standing
-                changed.append((seat.player_id, scope, standing))
-        games, draws = self.game_counts.get(game, (0, 0))
-        self.game_counts[game] = (games + 1, draws + drawn)
+            for s in seats:
+                standing = Standing(*live[scope][s.player_id][:_HISTORY])
+                self.standings[(s.player_id, scope)] = standing
+                changed.append((s.player_id, scope, standing))
         return changed
+
+    def replay(
+        self,
+        seat_rows: Iterable[Sequence],
+        history: History | None = None,
+        *,
+        history_game: str | None = None,
+    ) -> int:
+        """Rate a whole history; returns the number of matches rated.
+
+        `seat_rows`: one row per seat, `(match_id, game, player_id, team, return, decisions,
+        attempts, invalid_moves, latency_s, tokens, cost_usd)`, in match order (finish order)
+        and seat order within a match. `history`, when given, receives every rating each seat
+        had after each match, in its game and overall (with `history_game`, only in that game
+        and overall), some million at a time, as runs `(player_id, scope, [match_id, mu, sigma,
+        match_id, mu, sigma, ...])` in match order, the runs sorted by player and scope: the
+        order of `rating_history`'s key, the order in which SQLite inserts them fastest."""
+        live: dict[str, dict[int, list]] = {OVERALL: {}}
+        for (pid, scope), s in self.standings.items():
+            live.setdefault(scope, {})[pid] = _row_of(s)
+        matches = self._replay(live, seat_rows, history, history_game)
+        self.standings = {
+            (pid, scope): Standing(*row[:_HISTORY])
+            for scope, rows in live.items()
+            for pid, row in rows.items()
+        }
+        return matches
+
+    def _replay(
+        self,
+        live: dict[str, dict[int, list]],
+        seat_rows: Iterable[Sequence],
+        history: History | None,
+        history_game: str | None,
+    ) -> int:
+        """Rate matches given as seat rows, changing `live` (scope -> player -> row) in place:
+        the one implementation behind `apply` (one match) and `replay` (all of them), so the
+        incremental ratings and a recompute are the same arithmetic in the same order.
+
+        The overall rows get their ratings and their float totals (latency, cost: sums in
+        match order) match by match; their whole-number counters are their games' summed at
+        the end, exactly."""
+        params = self.params
+        beta, tau = params.beta, params.tau
+        counts, configured, start = self.game_counts, self.configured, self._start
+        overall = live[OVERALL]
+        counted = {
+            (scope, pid): [row[i] for i in _COUNTERS]
+            for scope, rows in live.items()
+            if scope != OVERALL
+            for pid, row in rows.items()
+        }
+        keep_overall = history is not None
+        # game -> [its rows, keep its history, rated games, draws, draw probability, margin]
+        per_game: dict[str, list] = {}
+        matches = held = 0
+        for _, group in groupby(seat_rows, key=_MATCH_ID):
+            seats = list(group)
+            a = seats[0]
+            match_id, game = a[0], a[1]
+            state = per_game.get(game)
+            if state is None:
+                keep = keep_overall and (history_game is None or game == history_game)
+                state = per_game[game] = [
+                    live.setdefault(game, {}),
+                    keep,
+                    *counts.get(game, (0, 0)),
+                ]
+                state += (None, None)
+            in_game, keep_game, games, draws, p, margin = state
+            q = draw_probability(draws, games, configured=configured.get(game))
+            if q != p:  # estimated, it changes with every match
+                state[4], state[5] = p, margin = q, draw_margin(q, beta)
+            if len(seats) == 2 and a[3] != seats[1][3] and a[2] != seats[1][2]:
+                # One against one, the common case, on plain floats.
+                b = seats[1]
+                ret_a, ret_b = a[4], b[4]
+                if not (math.isfinite(ret_a) and math.isfinite(ret_b)):
+                    raise ValueError(f"returns must be finite numbers, got {[ret_a, ret_b]!r}")
+                drawn = ret_a == ret_b
+                first, second = (a, b) if ret_a >= ret_b else (b, a)  # the winner first
+                won, lost = (_DRAWS, _DRAWS) if drawn else (_WINS, _LOSSES)
+                p1, p2 = first[2], second[2]
+                # The game's rows.
+                one, two = in_game.get(p1), in_game.get(p2)
+                if one is None or two is None:
+                    one = one or start(in_game, p1)
+                    two = two or start(in_game, p2)
+                    in_game[p1], in_game[p2] = one, two
+                before = one[0], one[1], two[0], two[1]
+                mu1, sigma1, mu2, sigma2 = rate_two_players(*before, drawn, beta, tau, margin)
+                one[0] = mu1
+                one[1] = sigma1
+                one[2] += 1
+                one[won] += 1
+                one[6] += first[5]
+                one[7] += first[6]
+                one[8] += first[7]
+                one[9] += first[8]
+                one[10] += first[9]
+                one[11] += first[10]
+                one[12] = match_id
+                two[0] = mu2
+                two[1] = sigma2
+                two[2] += 1
+                two[lost] += 1
+                two[6] += second[5]
+                two[7] += second[6]
+                two[8] += second[7]
+                two[9] += second[8]
+                two[10] += second[9]
+                two[11] += second[10]
+                two[12] = match_id
+                if keep_game:
+                    one[13] += (match_id, mu1, sigma1)
+                    two[13] += (match_id, mu2, sigma2)
+                    held += 2
+                # The overall rows.
+                one, two = overall.get(p1), overall.get(p2)
+                if one is None or two is None:
+                    one = one or start(overall, p1)
+                    two = two or start(overall, p2)
+                    overall[p1], overall[p2] = one, two
+                if (one[0], one[1], two[0], two[1]) != before:
+                    mu1, sigma1, mu2, sigma2 = rate_two_players(
+                        one[0], one[1], two[0], two[1], drawn, beta, tau, margin
+                    )
+                # else both have played only this game so far (or stand exactly as if): the
+                # same update of the same ratings, already made.
+                one[0] = mu1
+                one[1] = sigma1
+                one[9] += first[8]
+                one[11] += first[10]
+                two[0] = mu2
+                two[1] = sigma2
+                two[9] += second[8]
+                two[11] += second[10]
+                if keep_overall:
+                    one[13] += (match_id, mu1, sigma1)
+                    two[13] += (match_id, mu2, sigma2)
+                    held += 2
+            else:
+                returns = [s[4] for s in seats]
+                teams = [s[3] for s in seats]
+                _, outcomes, drawn = seat_outcomes(returns, teams)
+                rated = replace(params, draw_probability=p)
+                for rows, keep in ((in_game, keep_game), (overall, keep_overall)):
+                    before = [rows.get(s[2]) or start(rows, s[2]) for s in seats]
+                    after = rate_match(rated, [Rating(r[0], r[1]) for r in before], returns, teams)
+                    for seat, row, new, outcome in zip(seats, before, after, outcomes):
+                        rows[seat[2]] = row
+                        row[0] = new.mu
+                        row[1] = new.sigma
+                        row[9] += seat[8]
+                        row[11] += seat[10]
+                        if rows is in_game:
+                            row[2] += 1
+                            row[_OUTCOME_COLUMN[outcome]] += 1
+                            row[6] += seat[5]
+                            row[7] += seat[6]
+                            row[8] += seat[7]
+                            row[10] += seat[9]
+                            row[12] = match_id
+                        if keep:
+                            row[13] += (match_id, new.mu, new.sigma)
+                            held += 1
+            state[2] = games + 1
+            state[3] = draws + drawn
+            matches += 1
+            if held >= _HELD:
+                _hand_over(live, history)  # type: ignore[arg-type]
+                held = 0
+        for game, state in per_game.items():
+            counts[game] = (state[2], state[3])
+        # The overall counters: what each game's rows counted in this replay, added up.
+        for scope, rows in live.items():
+            if scope == OVERALL:
+                continue
+            for pid, row in rows.items():
+                before = counted.get((scope, pid))
+                if before is None or row[12] != before[-1]:
+                    total = overall[pid]
+                    for i, was in zip(_COUNTERS, before or _NO_COUNTS):
+                        if i == 12:
+                            if total[12] is None or row[12] > total[12]:
+                                total[12] = row[12]
+                        else:
+                            total[i] += row[i] - was
+        if held:
+            _hand_over(live, history)  # type: ignore[arg-type]
+        return matches
+
+
+def _hand_over(live: dict[str, dict[int, list]], history: History) -> None:
+    """Give `history` the ratings the rows hold, as runs sorted by player and scope."""
+    runs = []
+    for scope, rows in live.items():
+        for pid, row in rows.items():
+            if row[_HISTORY]:
+                runs.append((pid, scope, row[_HISTORY]))
+                row[_HISTORY] = []
+    runs.sort(key=lambda run: (run[0], run[1]))
+    history(runs)
 
 
 _STANDING_COLUMNS = (
@@ -254,75 +510,163 @@ def player_standing(db: Database, player_id: int, scope: str) -> Standing:
     return _load_book(db, [player_id], scope).standing(player_id, scope)
 
 
-def _rated_matches(db: Database, game: str | None) -> Iterable[tuple[int, str, list[SeatResult]]]:
-    sql = (
-        "SELECT m.id, m.game, r.player_id, r.team, r.return, r.decisions, r.attempts, "
-        "r.invalid_moves, "
-        "r.latency_s, r.tokens, r.cost_usd FROM matches m JOIN results r ON r.match_id = m.id "
-        "WHERE m.rated = 1"
-    )
-    args: list = []
-    if game is not None:
-        sql += " AND m.game = ?"
-        args.append(game)
-    current: tuple[int, str] | None = None
-    seats: list[SeatResult] = []
-    for row in db.conn.execute(sql + " ORDER BY m.id, r.seat", args):
-        key = (row[0], row[1])
-        if key != current:
-            if current is not None:
-                yield current[0], current[1], seats
-            current, seats = key, []
-        seats.append(SeatResult(*row[2:]))
-    if current is not None:
-        yield current[0], current[1], seats
+# Every rated match's seats in finish order, as `RatingBook.replay` takes them: one query, no
+# object per match.
+_RATED_SEATS_SQL = (
+    "SELECT r.match_id, m.game, r.player_id, r.team, r.return, r.decisions, r.attempts, "
+    "r.invalid_moves, r.latency_s, r.tokens, r.cost_usd "
+    "FROM matches m JOIN results r ON r.match_id = m.id WHERE m.rated = 1 ORDER BY m.id, r.seat"
+)
+_HISTORY_ROWS = 300  # ratings per INSERT (902 parameters: under every SQLite's limit, 999)
+
+
+# From this many matches on, a helper process reads the seat rows: sqlite3 makes a Python object
+# per value at some 0.13 us each (3 s for a million matches), which the helper does while this
+# process replays, handing them over in marshal chunks that cost a quarter of that to load.
+HELPER_MATCHES = 100_000
+_READER = """
+import marshal, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], uri=True, isolation_level=None)
+conn.execute("PRAGMA busy_timeout = 60000")
+cursor = conn.execute(sys.argv[2])
+out = sys.stdout.buffer
+while True:
+    rows = cursor.fetchmany(16384)
+    chunk = marshal.dumps(rows)
+    out.write(len(chunk).to_bytes(8, "little") + chunk)
+    if not rows:
+        break
+out.flush()
+"""
+
+
+def _rated_matches(db: Database, helper: bool | None = None) -> Iterator[tuple]:
+    """Seat rows of every rated match, in the order `recompute_ratings` replays them: read
+    here, or (`helper`; by default from `HELPER_MATCHES` matches on) by a helper process.
+
+    Call it inside the write transaction: the helper's read then starts while this process
+    holds the write lock, so it sees exactly what this connection sees of the matches."""
+    path = getattr(db, "path", None)
+    if helper is None:
+        top = db.conn.execute("SELECT MAX(id) FROM matches").fetchone()[0] or 0
+        helper = path is not None and top >= HELPER_MATCHES
+    if helper and path is not None and not getattr(sys, "frozen", False):
+        try:
+            reader = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _READER, file_uri(Path(path), "ro")]
+                + [_RATED_SEATS_SQL],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except OSError:
+            pass  # no interpreter to start (an embedded or frozen Python): read here
+        else:
+            return _handed_over(reader, path)
+    return iter(db.conn.execute(_RATED_SEATS_SQL))
+
+
+def _handed_over(reader: subprocess.Popen, path: object) -> Iterator[tuple]:
+    try:
+        pipe = reader.stdout
+        while True:
+            try:
+                size = int.from_bytes(pipe.read(8), "little")  # type: ignore[union-attr]
+                rows = marshal.loads(pipe.read(size))  # type: ignore[union-attr]
+            except (EOFError, ValueError, TypeError):
+                reader.kill()
+                err = reader.communicate()[1].decode(errors="replace").strip()
+                why = err.splitlines()[-1] if err else f"exit status {reader.returncode}"
+                raise StoreError(f"reading the matches of {path} failed: {why}") from None
+            if not rows:
+                break
+            yield from rows
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+        reader.communicate()
+
+
+def _history_rows(n: int) -> str:
+    marks = ", ".join(f"(?1, ?2, ?{3 * i + 3}, ?{3 * i + 4}, ?{3 * i + 5})" for i in range(n))
+    return f"INSERT INTO rating_history (player_id, scope, match_id, mu, sigma) VALUES {marks}"
+
+
+def _history_writer(db: Database) -> History:
+    """A function that inserts the runs of rating history `RatingBook.replay` hands over,
+    in their order (the table's key order), many ratings per statement."""
+    conn = db.conn
+    full = _history_rows(_HISTORY_ROWS)
+    step = 3 * _HISTORY_ROWS
+
+    def insert(runs: list[tuple[int, str, list]]) -> None:
+        for pid, scope, values in runs:
+            whole = len(values) - len(values) % step
+            for i in range(0, whole, step):
+                conn.execute(full, [pid, scope, *values[i : i + step]])
+            if whole < len(values):
+                conn.execute(
+                    _history_rows((len(values) - whole) // 3), [pid, scope, *values[whole:]]
+                )
+
+    return insert
+
+
+@contextlib.contextmanager
+def _bulk_rewrite(db: Database) -> Iterator[None]:
+    """Foreign-key checks off while one transaction rewrites the derived tables (set outside
+    the transaction: SQLite ignores the pragma inside one). Every row written refers to a
+    match and players read in that transaction, so nothing is left unchecked; with the checks
+    on, `DELETE FROM rating_history` goes row by row and every insert looks up its match."""
+    conn = db.conn
+    keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {int(keys)}")
 
 
 def recompute_ratings(db: Database, game: str | None = None) -> int:
     """Rebuild ratings from the match history in finish order; returns the matches replayed.
 
     With `game`, that game's ratings are rebuilt; the overall ratings always need every game,
-    so they are rebuilt from all rated matches either way."""
-    book = RatingBook(parents=_parents(db))
-    for row in db.conn.execute(
-        "SELECT game, draw_probability FROM game_stats WHERE draw_probability IS NOT NULL"
-    ):
-        book.configured[row[0]] = row[1]
-    changed: dict[tuple[int, str], Standing] = {}
-    history: list[tuple[int, int, str, float, float]] = []
-    replayed = 0
-    for match_id, match_game, seats in _rated_matches(db, None):
-        for pid, scope, standing in book.apply(match_id, match_game, seats):
-            changed[(pid, scope)] = standing
-            history.append((match_id, pid, scope, standing.mu, standing.sigma))
-        replayed += game is None or match_game == game
-    scopes = None if game is None else {game, OVERALL}
+    so they are rebuilt from all rated matches either way.
 
-    def keep(scope: str) -> bool:
-        return scopes is None or scope in scopes
-
-    with write(db):
+    One write transaction reads the history and writes what it derives, so a match recorded
+    by another process meanwhile is either replayed here or rated after this commits, never
+    lost; a million matches take a few seconds, during which other writers wait."""
+    conn = db.conn
+    with _bulk_rewrite(db), write(db):
+        book = RatingBook(parents=_parents(db))
+        for row in conn.execute(
+            "SELECT game, draw_probability FROM game_stats WHERE draw_probability IS NOT NULL"
+        ):
+            book.configured[row[0]] = row[1]
+        scopes = None if game is None else (game, OVERALL)
         if scopes is None:
-            db.conn.execute("DELETE FROM ratings")
-            db.conn.execute("DELETE FROM rating_history")
+            conn.execute("DELETE FROM ratings")
+            conn.execute("DELETE FROM rating_history")
         else:
             for scope in scopes:
-                db.conn.execute("DELETE FROM ratings WHERE scope = ?", (scope,))
-                db.conn.execute("DELETE FROM rating_history WHERE scope = ?", (scope,))
-        final = [(pid, scope, s) for (pid, scope), s in changed.items() if keep(scope)]
+                conn.execute("DELETE FROM ratings WHERE scope = ?", (scope,))
+                conn.execute("DELETE FROM rating_history WHERE scope = ?", (scope,))
+        with contextlib.closing(_rated_matches(db)) as rows:
+            replayed = book.replay(rows, _history_writer(db), history_game=game)
+        final = [
+            (pid, scope, s)
+            for (pid, scope), s in book.standings.items()
+            if scopes is None or scope in scopes
+        ]
         _save(db, final, history=False)
-        db.conn.executemany(
-            "INSERT INTO rating_history (match_id, player_id, scope, mu, sigma) VALUES (?, ?, ?, ?, ?)",
-            [h for h in history if keep(h[2])],
-        )
         for match_game, (games, draws) in book.game_counts.items():
             if game is None or match_game == game:
-                db.conn.execute(
+                conn.execute(
                     "INSERT INTO game_stats (game, games, draws) VALUES (?, ?, ?) ON CONFLICT "
                     "(game) DO UPDATE SET games = excluded.games, draws = excluded.draws",
                     (match_game, games, draws),
                 )
-    return replayed
+    return replayed if game is None else book.game_counts.get(game, (0, 0))[0]
 
 
 def set_draw_probability(db: Database, game: str, value: float | None) -> None:

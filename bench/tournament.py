@@ -31,7 +31,7 @@ from arena.players.bot import BotPlayer  # noqa: E402
 from arena.specs import parse_spec  # noqa: E402
 from arena.store import open_db, write  # noqa: E402
 from arena.store.players import add_player  # noqa: E402
-from arena.store.ratings import recompute_ratings  # noqa: E402
+from arena.store.recompute import recompute_ratings  # noqa: E402
 from arena.tournament.config import parse_config  # noqa: E402
 from arena.tournament.runner import run_tournament  # noqa: E402
 from arena.tournament.setup import create_tournament  # noqa: E402

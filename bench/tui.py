@@ -165,7 +165,7 @@ def main() -> None:
     t0 = time.perf_counter()
     total = scale.build_scale_db(work / "big.db", 3000, args.matches)
     from arena.store import open_db
-    from arena.store.ratings import recompute_ratings
+    from arena.store.recompute import recompute_ratings
 
     recompute_ratings(open_db(work / "big.db"))
     print(f"# database of {total} matches built in {time.perf_counter() - t0:.1f} s")

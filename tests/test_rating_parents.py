@@ -24,9 +24,9 @@ from arena.store.ratings import (
     RatingBook,
     Standing,
     player_standing,
-    recompute_ratings,
     set_draw_probability,
 )
+from arena.store.recompute import recompute_ratings
 from arena.store.records import record_match
 
 trueskill = pytest.importorskip("trueskill")

@@ -23,9 +23,9 @@ import games
 from arena.match import play_match
 from arena.players.bot import BotPlayer
 from arena.specs import parse_spec
-from arena.store import open_db, ratings
+from arena.store import open_db, recompute
 from arena.store.players import add_player, player_ids
-from arena.store.ratings import recompute_ratings
+from arena.store.recompute import recompute_ratings
 from arena.store.records import record_match
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def test_recompute_during_a_tournament_loses_no_rating_update(
     # after growing sleeps, and a recompute that starts a helper process holds it longer.
     pause = 0.002
     if reader == "helper":  # a helper process reads the matches, as for large databases
-        monkeypatch.setattr(ratings, "HELPER_MATCHES", 0)
+        monkeypatch.setattr(recompute, "HELPER_MATCHES", 0)
         pause = 0.03
     path = tmp_path / "arena.db"
     db = open_db(path)
@@ -154,7 +154,7 @@ def test_the_helper_process_hands_over_exactly_the_rows_read_here(tmp_path: Path
             play_match(games.make("kuhn_poker"), [BotPlayer(n) for n in seats], seed)
         )
         record_match(db, result, player_ids(db, seats))
-    here = list(ratings._rated_matches(db, helper=False))
-    handed = list(ratings._rated_matches(db, helper=True))
+    here = list(recompute._rated_matches(db, helper=False))
+    handed = list(recompute._rated_matches(db, helper=True))
     assert len(here) == 60 and handed == here
     assert [type(v) for v in handed[0]] == [type(v) for v in here[0]]

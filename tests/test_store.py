@@ -28,7 +28,8 @@ from arena.store.players import (
     remove_player,
 )
 from arena.store.queries import export_moves, list_matches, match_transcript
-from arena.store.ratings import recompute_ratings, set_draw_probability
+from arena.store.ratings import set_draw_probability
+from arena.store.recompute import recompute_ratings
 from arena.store.records import record_match
 from arena.store.schema import MIGRATIONS
 

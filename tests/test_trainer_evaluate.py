@@ -15,9 +15,9 @@ from arena.store.players import add_player, get_player
 from arena.store.ratings import (
     DEFAULT_PARAMS,
     WIDEN,
-    recompute_ratings,
     set_draw_probability,
 )
+from arena.store.recompute import recompute_ratings
 from trainer.evaluate import default_anchors, evaluate_checkpoint
 
 GAMES = ["tictactoe", "kuhn_poker"]

@@ -106,7 +106,7 @@ def recompute_command(ctx: click.Context, game: str | None) -> None:
     incremental updates)."""
     import time
 
-    from arena.store.ratings import recompute_ratings
+    from arena.store.recompute import recompute_ratings
 
     t0 = time.perf_counter()
     n = recompute_ratings(open_store(ctx), game)

@@ -336,13 +336,22 @@ class FaultProxy:
             self._state.seen.append(Seen(method, path, time.monotonic(), headers, body, fault))
             self._state.in_flight += 1
             self._state.max_in_flight = max(self._state.max_in_flight, self._state.in_flight)
+        done = [False]
+
+        def answered() -> None:
+            # "In flight" ends when the answer starts: the client may have its whole reply (and
+            # send its next request) before this relay sees the upstream close.
+            if not done[0]:
+                done[0] = True
+                with self._lock:
+                    self._state.in_flight -= 1
+
         try:
-            await self._act(fault, method, path, headers, body, writer)
+            await self._act(fault, method, path, headers, body, writer, answered)
         except (ConnectionError, OSError):
             pass
         finally:
-            with self._lock:
-                self._state.in_flight -= 1
+            answered()
             writer.close()
 
     async def _act(
@@ -353,6 +362,7 @@ class FaultProxy:
         headers: dict[str, str],
         body: bytes,
         writer: asyncio.StreamWriter,
+        answered: Callable[[], None] = lambda: None,
     ) -> None:
         assert self._stopping is not None
         if fault.kind == "hang":
@@ -376,6 +386,7 @@ class FaultProxy:
             return
         if fault.delay_s:
             await asyncio.sleep(fault.delay_s)
+        answered()
         await self._forward(method, path, headers, body, writer)
 
     async def _forward(

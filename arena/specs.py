@@ -291,6 +291,12 @@ class OpenAISpec(_ModelSpec):
     """Seconds one request attempt may take, wall clock, from connecting to the last byte of
     the reply (retries get 3 times that in all)."""
     max_retries: int = Field(3, ge=0, le=20)
+    total_timeout_s: float | None = Field(None, gt=0, le=DAY_S)
+    """Seconds all attempts of one request may take together, with the waits between them
+    (default: 3 x `timeout_s`)."""
+    max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 28)
+    """The largest reply body read (a longer one is abandoned where it passes this: a recorded
+    error, not megabytes in memory)."""
     concurrency: int = Field(4, ge=1, le=4096)
     price_input_per_mtok: float | None = Field(None, ge=0)
     price_output_per_mtok: float | None = Field(None, ge=0)

@@ -520,3 +520,23 @@ def test_arena_match_against_a_5_mb_server_stores_an_unrated_error(tmp_path):
     finally:
         db.close()
     assert db_path.stat().st_size < 1 << 20  # nothing near the 5 MB reached the store
+
+
+def test_a_players_spec_sets_the_reply_cap_and_the_total_budget():
+    """`max_body_bytes` and `total_timeout_s` in a player's spec reach the backend it plays
+    through: a 5 KB reply is refused under a 2 KB cap, and a hanging server is given up on
+    when the whole budget is spent, not after every attempt's own deadline."""
+    from arena.players.factory import BackendPool
+    from arena.specs import parse_spec
+
+    def spec_backend(url: str, **fields):
+        data = {"name": "s", "kind": "openai", "base_url": url, "model": "m", "api_key_env": ""}
+        return BackendPool().get(parse_spec({**data, **fields}))
+
+    with RawServer(respond(200, completion_json("x" * 5000))) as big:
+        out, _ = ask(spec_backend(big.base_url, max_body_bytes=2048, max_retries=0))
+    assert isinstance(out, BackendBadReply) and "over the cap of 2 KiB" in str(out)
+    with RawServer(hang()) as stuck:
+        b = spec_backend(stuck.base_url, timeout_s=5, total_timeout_s=1.0, max_retries=3)
+        out, elapsed = ask(b)
+    assert isinstance(out, BackendTimeout) and elapsed < 3

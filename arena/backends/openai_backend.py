@@ -142,7 +142,9 @@ class OpenAIBackend(Backend):
         retry_after_max_s: float = 30.0,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+            raise ValueError(
+                f"base_url must start with http:// or https://, got {redact_url(base_url)!r}"
+            )
         total = 3 * timeout_s if total_timeout_s is None else total_timeout_s
         if timeout_s <= 0 or total <= 0 or max_retries < 0 or concurrency < 1:
             raise ValueError(

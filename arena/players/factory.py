@@ -33,6 +33,8 @@ _BACKEND_FIELDS = {
         "api_key_env",
         "timeout_s",
         "max_retries",
+        "total_timeout_s",
+        "max_body_bytes",
         "concurrency",
         "price_input_per_mtok",
         "price_output_per_mtok",

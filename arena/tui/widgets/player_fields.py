@@ -101,6 +101,8 @@ FIELDS: tuple[FieldDef, ...] = (
     _f("api_key_env", "API key variable", "text", ("openai",), nullable=True, hint="empty: none"),
     _f("timeout_s", "timeout s", "float", ("openai",)),
     _f("max_retries", "max retries", "int", ("openai",)),
+    _f("total_timeout_s", "total timeout s", "float", ("openai",), nullable=True),
+    _f("max_body_bytes", "max reply bytes", "int", ("openai",)),
     _f("concurrency", "concurrency", "int", ("openai",)),
     _f("price_input_per_mtok", "$ / M input", "float", ("openai",), nullable=True),
     _f("price_output_per_mtok", "$ / M output", "float", ("openai",), nullable=True),

@@ -28,6 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# Kept in the checkout (ignored by git), not in /tmp: a sweep takes hours and resumes across
+# sessions and reboots.
+SWEEP_DB = Path(__file__).resolve().parents[1] / ".bench-sweep" / "arena-sweep.db"
+
 ALL_GAMES = (
     "tictactoe",
     "kuhn_poker",
@@ -319,7 +323,7 @@ def main() -> None:
     p = sub.add_parser("sweep")
     p.add_argument("--matches", type=int, default=100)
     p.add_argument("--games", default="")
-    p.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "arena-sweep.db"))
+    p.add_argument("--db", default=str(SWEEP_DB))
     p = sub.add_parser("speed")
     p.add_argument("--decisions", type=int, default=20)
     p.add_argument("--rounds", type=int, default=3)
@@ -327,7 +331,7 @@ def main() -> None:
     p.add_argument("--decisions", type=int, default=20)
     p = sub.add_parser("report")
     p.add_argument("--games", default="")
-    p.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "arena-sweep.db"))
+    p.add_argument("--db", default=str(SWEEP_DB))
     args = parser.parse_args()
     if args.what == "report":
         from arena.store import open_db

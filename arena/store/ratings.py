@@ -455,23 +455,7 @@ def _save(db: Database, changed: list[tuple[int, str, Standing]], *, history: bo
         f"INSERT OR REPLACE INTO ratings (player_id, scope, {_STANDING_COLUMNS}) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (
-                pid,
-                scope,
-                s.mu,
-                s.sigma,
-                s.games,
-                s.wins,
-                s.draws,
-                s.losses,
-                s.decisions,
-                s.attempts,
-                s.invalid_moves,
-                s.latency_s,
-                s.tokens,
-                s.cost_usd,
-                s.last_match_id,
-            )
+            (pid, scope, *_row_of(s)[:-1])  # the standing's columns, without the replay's list
             for pid, scope, s in changed
         ],
     )

@@ -8,14 +8,14 @@ and come back. A process that died without saying so (kill -9, out of memory) is
 `interrupted`; `arena train stop` sends SIGTERM and records the end it asked for as `stopped`.
 Either resumes from the job's latest checkpoint. The SQL is in `arena.store.jobs`.
 
-The job config, `TrainConfig`, lives here rather than in `trainer/`: the arena core validates it
-before anything is written, and the core never imports the trainer (see ARCHITECTURE.md).
-`trainer.config` re-exports it.
+The job config, `TrainConfig`, is in `arena.train_config`: validated there before anything is
+written, and parsed again from the job's row by the trainer.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -24,176 +24,27 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from arena.errors import ArenaError
-from arena.models.trainable import untrainable_reason
 from arena.private_files import open_private_append, private_dir
 from arena.processes import process_running
-from arena.specs import INT64_MAX, INT64_MIN
 from arena.store import jobs as store
 from arena.store.db import open_db
 from arena.store.schema import now
+from arena.train_config import JobError, TrainConfig, parse_config
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
+
+log = logging.getLogger(__name__)
 
 # `interrupted`: ended by SIGTERM or SIGINT from outside (not `arena train stop`); resumable.
 # The status column is free text: a new status needs no migration.
 STATUSES = ("created", "running", "stopped", "interrupted", "failed", "finished")
 DIED = "the trainer process died (see the log)"
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.+\-]{0,47}$")
 # A checkpoint folder is `<job dir>/step-<N>/`, complete once this file is in it.
 CHECKPOINT_STATE_FILE = "trainer_state.pt"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
-
-
-class JobError(ArenaError, ValueError):
-    """A job operation cannot be done (unknown job, bad config, wrong status, ...)."""
-
-
-class TrainConfig(BaseModel):
-    """A training job's settings: plain data, stored as JSON with the job."""
-
-    # NaN and infinity are never a setting (`lr=inf` would pass `gt=0`).
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    games: list[str] = Field(default_factory=lambda: ["kuhn_poker"], min_length=1)
-    """Game ids to train on (a mixture when more than one)."""
-    base: str
-    """The Hugging Face model folder training starts from (stored as an absolute path)."""
-    steps: int = Field(100, ge=1)
-    """Optimizer steps in all (a resumed job continues up to this number)."""
-    batch_games: int = Field(16, ge=1)
-    """Games played per step."""
-    lr: float = Field(1e-4, gt=0)
-    """Learning rate (1e-3 collapses the tiny model to a pure strategy within two steps)."""
-    lr_end_ratio: float = Field(1.0, gt=0, le=1)
-    """The learning rate at the last step as a share of `lr`, reached linearly (1 = constant)."""
-    algorithm: Literal["reinforce", "ppo"] = "reinforce"
-    """Policy-gradient flavour."""
-    ppo_epochs: int = Field(2, ge=1, le=8)
-    """PPO: passes over each batch."""
-    clip: float = Field(0.2, gt=0, le=1)
-    """PPO: ratio clipping range."""
-    kl_coef: float = Field(0.0, ge=0)
-    """Weight of the KL penalty to the starting model (0 = none)."""
-    entropy_coef: float = Field(0.01, ge=0)
-    """Weight of the entropy bonus."""
-    epsilon: float = Field(0.1, ge=0, lt=1)
-    """Exploration: probability of playing a uniformly random legal action instead."""
-    estimator: Literal["importance", "natural"] = "importance"
-    """How a move's advantage reaches the policy: importance (REINFORCE's log-probability
-    gradient, exploration corrected by truncated importance weights) or natural (the advantage
-    divided by the move's behaviour probability, applied to its centred logit: the natural
-    gradient of a softmax policy, which does not vanish on moves the policy has given up)."""
-    magnet_coef: float = Field(0.0, ge=0)
-    """Pull of the logits over the legal moves toward uniform (magnetic mirror descent; keeps
-    the policy mixed where moves are near equal)."""
-    baseline_decay: float = Field(0.9, ge=0, lt=1)
-    """Decay of the per-(game, seat) moving-average baseline of returns."""
-    normalize_advantages: bool = False
-    """Divide each (game, seat) group's advantages by their standard deviation (MARS)."""
-    include_rules: bool = True
-    """Put the game's rules in the prompt; checkpoints are registered with the same prompt."""
-    temperature: float = Field(1.0, gt=0)
-    """Sampling temperature of rollouts."""
-    player_temperature: float | None = Field(None, ge=0)
-    """Temperature of the registered checkpoint players (0 = greedy; default: `temperature`).
-    Greedy and sampled play of one checkpoint are different players."""
-    average_checkpoints: int = Field(4, ge=0)
-    """kuhn_poker and leduc_poker: also report the exploitability of the average strategy of
-    the last this many checkpoints (0 = off)."""
-    checkpoint_every: int = Field(25, ge=1)
-    """Save (and register as a player) a checkpoint every this many steps."""
-    eval_games: int = Field(0, ge=0)
-    """Evaluation games per checkpoint against each anchor on each game (0 = no evaluation);
-    they are recorded and rated like any match."""
-    anchors: list[str] = Field(default_factory=list)
-    """Evaluation opponents (empty: `random`, the games' built-in bots, the last checkpoint)."""
-    opponents: list[str] = Field(default_factory=list)
-    """Player names for an opponent pool (built-in bots, earlier checkpoints, any registered
-    player); empty = pure self-play."""
-    opponent_share: float = Field(0.5, ge=0, le=1)
-    """Share of each step's games played against the pool (the pool player takes one seat)."""
-    warm_start: list[str] = Field(default_factory=list)
-    """Players (e.g. `cfr`, `minimax`) whose recorded moves on the job's games the model imitates
-    before self-play: the supervised warm start SPIRAL compares against (empty = none)."""
-    warm_start_file: str = ""
-    """A JSONL move file (`arena export matches --format jsonl`) to imitate instead."""
-    warm_start_epochs: int = Field(2, ge=1, le=100)
-    """Passes over the warm start's moves."""
-    warm_start_lr: float | None = Field(None, gt=0)
-    """The warm start's learning rate (default: `lr`)."""
-    seed: int = Field(0, ge=INT64_MIN, le=INT64_MAX)
-    """Seeds rollouts, exploration and initialisation."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """Where to train."""
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    """Weights' dtype (auto: bfloat16 on GPU, float32 on CPU)."""
-    lora: bool = False
-    """Train LoRA adapters (peft) instead of every weight; checkpoints hold the merged weights
-    (they play and export like any model) and the adapters (for resuming)."""
-    lora_rank: int = Field(8, ge=1, le=256)
-    """LoRA: the adapters' rank."""
-    name: str | None = None
-    """The job's unique name (default: `<first game>-<job id>`); checkpoints are `<name>@<step>`."""
-
-    @field_validator("games")
-    @classmethod
-    def _known_games(cls, v: list[str]) -> list[str]:
-        from games import game_ids
-
-        known = game_ids()
-        for gid in v:
-            if gid not in known:
-                raise ValueError(f"unknown game {gid!r} (known: {', '.join(known)})")
-        return v
-
-    @field_validator("base")
-    @classmethod
-    def _base_is_trainable(cls, v: str) -> str:
-        # Files only (config.json, weights, tokenizer, chat template): cheap, no torch.
-        reason = untrainable_reason(v)
-        if reason is not None:
-            raise ValueError(reason)
-        return str(Path(v).expanduser().resolve())
-
-    @field_validator("warm_start_file")
-    @classmethod
-    def _warm_start_file_exists(cls, v: str) -> str:
-        if not v:
-            return v
-        path = Path(v).expanduser()
-        if not path.is_file():
-            raise ValueError(f"no such file: {v}")
-        return str(path.resolve())  # the trainer may run from another folder
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, v: str | None) -> str | None:
-        if v is not None and not _NAME_RE.match(v):
-            raise ValueError(
-                "a job name is 1-48 characters: letters, digits and _ . + - (starting with a letter)"
-            )
-        return v
-
-
-def parse_config(data: dict[str, Any]) -> TrainConfig:
-    """Validate config data; `JobError` with every problem on one line."""
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(config)"
-            if err["type"] == "extra_forbidden":
-                problems.append(f"unknown config field {where!r}")
-            else:
-                problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
-        raise JobError("invalid job config: " + "; ".join(problems)) from None
 
 
 @dataclass(frozen=True)
@@ -327,6 +178,12 @@ def get_job(db: Database, id_or_name: int | str) -> Job:
     if row is None:
         raise JobError(f"no job {key!r} (see `arena train list`)")
     return _job(row)
+
+
+def job_config(job: Job) -> TrainConfig:
+    """A stored job's config parsed as `arena train start` parses it (`JobError` if, e.g., its
+    base folder has gone since), its `name` the job's own."""
+    return parse_config({**job.config, "name": job.config.get("name") or job.name})
 
 
 def list_jobs(db: Database) -> list[Job]:
@@ -533,11 +390,20 @@ def log_tail(db: Database, job_id: int | str, lines: int = 50) -> list[str]:
 
 def record_metrics(
     db: Database, job_id: int, step: int, metrics: dict[str, float], *, set_step: bool = False
-) -> None:
-    """Store a step's metrics (a value written again for the same step replaces the old one;
-    non-finite values are skipped); with `set_step`, it becomes the job's step in the same
-    transaction."""
-    store.write_job_metrics(db, job_id, step, metrics, set_step=set_step)
+) -> list[str]:
+    """Store a step's metrics (a value written again for the same step replaces the old one);
+    with `set_step`, it becomes the job's step in the same transaction. The one way metrics
+    are written: a NaN or infinite value (a diverged loss) is recorded as missing, one warning
+    a call naming those skipped, never an error. Returns the names skipped."""
+    skipped = store.write_job_metrics(db, job_id, step, metrics, set_step=set_step)
+    if skipped:
+        log.warning(
+            "step %d: %d non-finite metric(s) not recorded: %s",
+            step,
+            len(skipped),
+            ", ".join(sorted(skipped)),
+        )
+    return skipped
 
 
 def read_metrics(

@@ -45,6 +45,7 @@ else:  # pragma: no cover
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+\-]{0,63}$")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_TEMPERATURE = 5.0  # a sampling temperature's bound (a training job's too: it becomes one)
 DAY_S = 86_400.0  # the longest wait that makes sense for one request or one move
 API_KEY_ENV_REFUSED = (
     "api_key_env takes the NAME of an environment variable that holds the key (letters, digits "
@@ -124,7 +125,7 @@ class PromptSpec(_Strict):
 class SamplingSpec(_Strict):
     """Decoding settings; part of a player's identity."""
 
-    temperature: float = Field(0.0, ge=0.0, le=5.0)
+    temperature: float = Field(0.0, ge=0.0, le=MAX_TEMPERATURE)
     """0 means greedy."""
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int = Field(0, ge=0)

@@ -31,8 +31,9 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import games  # noqa: E402
-from arena.jobs import create_job, parse_config  # noqa: E402
+from arena.jobs import create_job  # noqa: E402
 from arena.store import open_db  # noqa: E402
+from arena.train_config import parse_config  # noqa: E402
 
 RECIPES: dict[str, dict] = {
     # Natural-gradient updates with a magnet toward uniform (magnetic mirror descent) and a

@@ -241,16 +241,15 @@ def test_every_quantization_type_dequantizes_to_the_weights_it_was_made_from(tmp
 
 
 def test_an_imported_folder_is_accepted_and_trains_a_step(tiny_llama, tmp_path):
-    from arena.jobs import parse_config
+    from arena.train_config import TrainConfig, parse_config
     from trainer.run import Trainer
-    from trainer.settings import Settings
 
     out = import_gguf(tiny_llama.gguf_f32, tmp_path / "imported").path
     assert parse_config({"base": str(out)}).base == str(out.resolve())
-    settings = Settings(
+    config = TrainConfig(
         games=["kuhn_poker"], base=str(out), steps=1, batch_games=4, device="cpu", name="imp"
     )
-    trainer = Trainer(settings, tmp_path / "job")
+    trainer = Trainer(config, tmp_path / "job")
     before = [p.detach().clone() for p in trainer.model.parameters()]
     trainer.train_step()
     after = list(trainer.model.parameters())
@@ -467,7 +466,7 @@ def test_train_start_refuses_a_folder_holding_only_a_gguf_file(tiny_gguf, tmp_pa
     ],
 )
 def test_train_config_names_what_a_base_folder_lacks(tmp_path, remove, edit, message):
-    from arena.jobs import JobError, parse_config
+    from arena.train_config import JobError, parse_config
 
     folder = stub_model_folder(tmp_path / "base")
     assert untrainable_reason(folder) is None

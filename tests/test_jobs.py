@@ -8,6 +8,7 @@ the learning algorithm.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -25,14 +26,12 @@ from arena.cli import cli
 from arena.jobs import (
     DIED,
     JobError,
-    TrainConfig,
     create_job,
     get_job,
     job_status,
     list_jobs,
     log_tail,
     mark_dead_jobs,
-    parse_config,
     pid_alive,
     read_metrics,
     record_metrics,
@@ -41,6 +40,7 @@ from arena.jobs import (
     stop_job,
 )
 from arena.store import open_db
+from arena.train_config import TrainConfig, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -292,7 +292,10 @@ def test_stop_and_resume_refuse_jobs_in_the_wrong_state(arena):
 def test_metrics_skip_non_finite_values_and_can_be_read_from_a_step_on(arena):
     _, db, base = arena
     job_id = create_job(db, TrainConfig(base=str(base)))
-    record_metrics(db, job_id, 1, {"loss": 2.0, "reward": float("nan")})
+    skipped = record_metrics(
+        db, job_id, 1, {"loss": 2.0, "reward": float("nan"), "kl": -math.inf, "x": None}
+    )
+    assert skipped == ["reward", "kl", "x"]
     record_metrics(db, job_id, 2, {"loss": 1.5, "reward": 0.25})
     record_metrics(db, job_id, 2, {"loss": 1.25})  # written again: replaces
     assert read_metrics(db, job_id) == {"loss": [(1, 2.0), (2, 1.25)], "reward": [(2, 0.25)]}

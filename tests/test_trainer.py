@@ -17,13 +17,13 @@ transformers = pytest.importorskip("transformers")
 import games  # noqa: E402
 from arena.players.base import Turn  # noqa: E402
 from arena.prompts import PromptOptions, build_messages  # noqa: E402
+from arena.train_config import TrainConfig  # noqa: E402
 from games.analysis import exploitability  # noqa: E402
 from trainer.checkpoint import latest_checkpoint, load_training_state  # noqa: E402
 from trainer.loss import Baselines, assign_advantages, policy_loss  # noqa: E402
 from trainer.policy import ActionPolicy, exact_exploitability  # noqa: E402
 from trainer.rollout import Episode, TurnRecord, choose, rollout  # noqa: E402
 from trainer.run import Trainer, run_job  # noqa: E402
-from trainer.settings import Settings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +194,7 @@ def test_kl_to_the_reference_is_zero_for_the_reference_itself(tiny):
     assert stats.entropy > 0
 
 
-def _settings(base, **kw) -> Settings:
+def _config(base, **kw) -> TrainConfig:
     defaults = dict(
         games=["kuhn_poker"],
         base=str(base),
@@ -206,20 +206,20 @@ def _settings(base, **kw) -> Settings:
         device="cpu",
         name="kt",
     )
-    return Settings(**{**defaults, **kw})
+    return TrainConfig(**{**defaults, **kw})
 
 
 def test_resume_from_a_checkpoint_takes_the_same_next_step(tiny_model_dir, tmp_path):
-    straight = Trainer(_settings(tiny_model_dir), tmp_path / "a")
+    straight = Trainer(_config(tiny_model_dir), tmp_path / "a")
     straight.train_step()
     straight.train_step()
 
-    first = Trainer(_settings(tiny_model_dir), tmp_path / "b")
+    first = Trainer(_config(tiny_model_dir), tmp_path / "b")
     first.train_step()
     first.save()
     saved = load_training_state(latest_checkpoint(tmp_path / "b"))
     assert saved.step == 1 and saved.baselines == first.baselines.values
-    resumed = Trainer(_settings(tiny_model_dir), tmp_path / "b")
+    resumed = Trainer(_config(tiny_model_dir), tmp_path / "b")
     assert resumed.step == 1
     assert resumed.baselines.values == first.baselines.values
     opt_a = resumed.optimizer.state_dict()["state"]
@@ -250,7 +250,7 @@ def _job_db(tmp_path, config: dict) -> tuple[object, int]:
 def test_run_job_registers_checkpoints_as_players_and_writes_metrics(tiny_model_dir, tmp_path):
     from arena.store import open_db
 
-    config = _settings(tiny_model_dir, checkpoint_every=2).to_config()
+    config = _config(tiny_model_dir, checkpoint_every=2).model_dump(mode="json")
     path, job_id = _job_db(tmp_path, config)
     assert run_job(path, job_id) == 2
     db = open_db(path)
@@ -284,7 +284,7 @@ def test_run_job_registers_checkpoints_as_players_and_writes_metrics(tiny_model_
 def test_run_job_stops_when_asked_with_a_checkpoint_and_resumes_after_it(tiny_model_dir, tmp_path):
     from arena.store import open_db
 
-    config = _settings(tiny_model_dir, steps=3, checkpoint_every=10).to_config()
+    config = _config(tiny_model_dir, steps=3, checkpoint_every=10).model_dump(mode="json")
     path, job_id = _job_db(tmp_path, config)
     assert run_job(path, job_id, should_stop=lambda: True) == 1
     assert (tmp_path / "jobs" / "kt" / "step-1").is_dir()
@@ -308,7 +308,7 @@ def test_run_job_plays_pool_opponents_and_evaluates_checkpoints_against_anchors(
 ):
     from arena.store import open_db
 
-    config = _settings(
+    config = _config(
         tiny_model_dir,
         checkpoint_every=1,
         opponents=["random"],
@@ -316,7 +316,7 @@ def test_run_job_plays_pool_opponents_and_evaluates_checkpoints_against_anchors(
         eval_games=2,
         player_temperature=0.0,
         include_rules=False,
-    ).to_config()
+    ).model_dump(mode="json")
     path, job_id = _job_db(tmp_path, config)
     assert run_job(path, job_id) == 2
     db = open_db(path)
@@ -347,7 +347,7 @@ def test_run_job_plays_pool_opponents_and_evaluates_checkpoints_against_anchors(
 
 
 def test_the_learning_rate_decays_linearly_to_its_end_ratio_by_step(tiny_model_dir, tmp_path):
-    trainer = Trainer(_settings(tiny_model_dir, steps=11, lr=1e-3, lr_end_ratio=0.1), tmp_path)
+    trainer = Trainer(_config(tiny_model_dir, steps=11, lr=1e-3, lr_end_ratio=0.1), tmp_path)
     rates = []
     for step in range(11):
         trainer.step = step  # the schedule is a function of the step alone (resume-safe)
@@ -363,14 +363,14 @@ def test_a_lora_job_checkpoints_merged_weights_and_resumes_its_adapters(tiny_mod
     pytest.importorskip("peft")
     from trainer.checkpoint import ADAPTER_DIR
 
-    settings = _settings(tiny_model_dir, lora=True, lora_rank=4)
-    straight = Trainer(settings, tmp_path / "a")
+    config = _config(tiny_model_dir, lora=True, lora_rank=4)
+    straight = Trainer(config, tmp_path / "a")
     trainable = [n for n, p in straight.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     straight.train_step()
     straight.train_step()
 
-    first = Trainer(settings, tmp_path / "b")
+    first = Trainer(config, tmp_path / "b")
     first.train_step()
     folder = first.save()
     assert (folder / ADAPTER_DIR).is_dir()
@@ -384,7 +384,7 @@ def test_a_lora_job_checkpoints_merged_weights_and_resumes_its_adapters(tiny_mod
         (theirs,) = ActionPolicy(plain.eval(), first.tokenizer).scores([pos])
     assert torch.allclose(mine, theirs, atol=1e-4)
 
-    resumed = Trainer(settings, tmp_path / "b")
+    resumed = Trainer(config, tmp_path / "b")
     assert resumed.step == 1
     resumed.train_step()
     for p, q in zip(resumed.model.parameters(), straight.model.parameters(), strict=True):
@@ -398,7 +398,7 @@ def test_a_job_warm_starts_on_a_bots_recorded_moves_before_self_play(tiny_model_
     from arena.sessions import play_recorded
     from arena.store import open_db
 
-    config = _settings(tiny_model_dir, steps=1, warm_start=["cfr"]).to_config()
+    config = _config(tiny_model_dir, steps=1, warm_start=["cfr"]).model_dump(mode="json")
     path, job_id = _job_db(tmp_path, config)
     db = open_db(path)
     game = games.make("kuhn_poker")
@@ -425,7 +425,7 @@ def test_a_job_warm_starts_on_a_bots_recorded_moves_before_self_play(tiny_model_
 
 
 def test_a_warm_start_with_no_recorded_moves_fails_clearly(tiny_model_dir, tmp_path):
-    config = _settings(tiny_model_dir, steps=1, warm_start=["cfr"]).to_config()
+    config = _config(tiny_model_dir, steps=1, warm_start=["cfr"]).model_dump(mode="json")
     path, job_id = _job_db(tmp_path, config)
     with pytest.raises(ValueError, match="cfr"):
         run_job(path, job_id)
@@ -438,9 +438,9 @@ def test_a_registered_model_in_the_pool_plays_through_its_backend_across_steps(
     from arena.store import open_db
     from arena.store.players import add_player
 
-    config = _settings(
+    config = _config(
         tiny_model_dir, steps=2, checkpoint_every=10, opponents=["old@1"], opponent_share=1.0
-    ).to_config()
+    ).model_dump(mode="json")
     path, job_id = _job_db(tmp_path, config)
     db = open_db(path)
     # An earlier checkpoint, registered as jobs register them: a transformers player.
@@ -468,7 +468,7 @@ def test_the_trainer_process_trains_logs_its_steps_and_finishes_the_job(tiny_mod
     """The real `python -m trainer` on the tiny model, started as `arena train start` does."""
     import time
 
-    from arena.jobs import TrainConfig, create_job, get_job, log_tail, start_job
+    from arena.jobs import create_job, get_job, log_tail, start_job
     from arena.store import open_db
 
     db_path = tmp_path / "arena.db"
@@ -503,9 +503,9 @@ def test_checkpoints_store_their_policy_and_the_job_measures_their_average(
     from games.analysis import exploitability as exact
     from trainer.policy import table_policy
 
-    config = _settings(
+    config = _config(
         tiny_model_dir, steps=3, checkpoint_every=1, average_checkpoints=2, lr=1e-3
-    ).to_config()
+    ).model_dump(mode="json")
     path, job_id = _job_db(tmp_path, config)
     assert run_job(path, job_id) == 3
     from arena.store import open_db
@@ -534,23 +534,61 @@ def test_checkpoints_store_their_policy_and_the_job_measures_their_average(
 
 
 def test_an_unknown_pool_opponent_fails_the_job_clearly_before_training(tiny_model_dir, tmp_path):
-    config = _settings(tiny_model_dir, opponents=["nobody"]).to_config()
+    config = _config(tiny_model_dir, opponents=["nobody"]).model_dump(mode="json")
     path, job_id = _job_db(tmp_path, config)
     with pytest.raises(Exception, match="nobody"):
         run_job(path, job_id)
     assert not (tmp_path / "jobs" / "kt").exists()  # no checkpoint, no step taken
 
 
-def test_the_trainers_settings_and_the_job_config_know_the_same_fields_and_defaults():
-    from dataclasses import fields
+def test_a_stored_config_is_parsed_with_the_clis_checks_before_training(tiny_model_dir, tmp_path):
+    """The trainer reads a job's JSON with `TrainConfig`, the model the CLI and the TUI use:
+    what `arena train start` refuses, the trainer refuses too, before any step."""
+    from arena.jobs import JobError
 
-    from arena.jobs import TrainConfig
+    for bad, match in (
+        ({"ppo_epochs": 9}, "ppo_epochs"),
+        ({"lr": "inf"}, "lr"),
+        ({"device": "gpu"}, "device"),
+        ({"temperature": 6.0}, "temperature"),  # the checkpoints' players could not be registered
+        ({"typo": 1}, "unknown config field 'typo'"),
+    ):
+        folder = tmp_path / next(iter(bad))
+        folder.mkdir()
+        path, job_id = _job_db(folder, {**_config(tiny_model_dir).model_dump(mode="json"), **bad})
+        with pytest.raises(JobError, match=match):
+            run_job(path, job_id)
+        assert not (folder / "jobs" / "kt").exists()
 
-    config = TrainConfig.model_fields
-    assert {f.name for f in fields(Settings)} == set(config)
-    defaults = Settings()
-    for name, field in config.items():
-        if name in ("base", "name"):  # required, and filled in from the job's row
-            continue
-        default = field.default_factory() if field.default_factory else field.default
-        assert getattr(defaults, name) == default, name
+
+def test_a_nan_or_infinite_metric_is_recorded_as_missing_and_the_job_trains_on(
+    tiny_model_dir, tmp_path, monkeypatch, caplog
+):
+    """A diverged step (NaN loss, infinite gradient norm) goes through the trainer's one
+    metrics path: those values are left out, logged once a step, and the job goes on."""
+    import logging
+
+    from arena.store import open_db
+
+    real_step = Trainer.train_step
+
+    def diverging_step(self):
+        metrics = real_step(self)
+        metrics.update(loss=float("nan"), grad_norm=float("inf"))
+        return metrics
+
+    monkeypatch.setattr(Trainer, "train_step", diverging_step)
+    path, job_id = _job_db(tmp_path, _config(tiny_model_dir, checkpoint_every=10).model_dump())
+    with caplog.at_level(logging.WARNING, logger="arena.jobs"):
+        assert run_job(path, job_id) == 2
+    db = open_db(path)
+    assert db.conn.execute("SELECT step FROM jobs WHERE id = ?", (job_id,)).fetchone()[0] == 2
+    stored = {(s, n) for s, n in db.conn.execute("SELECT step, name FROM job_metrics")}
+    for step in (1, 2):
+        assert (step, "entropy") in stored and (step, "reward/kuhn_poker/0") in stored
+        assert (step, "loss") not in stored and (step, "grad_norm") not in stored
+    assert (2, "exploitability/kuhn_poker") in stored
+    warnings = [r.getMessage() for r in caplog.records if "non-finite" in r.getMessage()]
+    assert warnings == [
+        f"step {step}: 2 non-finite metric(s) not recorded: grad_norm, loss" for step in (1, 2)
+    ]

@@ -17,7 +17,6 @@ pytest.importorskip("transformers")
 
 from arena.cli import cli  # noqa: E402
 from arena.jobs import (  # noqa: E402
-    TrainConfig,
     create_job,
     get_job,
     job_dir,
@@ -28,6 +27,7 @@ from arena.jobs import (  # noqa: E402
     start_job,
 )
 from arena.store import open_db  # noqa: E402
+from arena.train_config import TrainConfig  # noqa: E402
 
 
 def _wait_for(predicate, db, job_id, timeout: float = 180.0, what: str = "condition"):

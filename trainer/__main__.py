@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, flag.handle)
     signal.signal(signal.SIGINT, flag.handle)
 
-    from arena.jobs import JobError, get_job, parse_config, pid_alive
+    from arena.jobs import JobError, get_job, job_config, pid_alive
     from arena.store import open_db
     from arena.store.jobs import claim_job, end_job
     from arena.store.schema import now
@@ -122,14 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"--- {now()} trainer pid {me} runs job {job.id} ({visible(job.name)})", flush=True)
     steps = int(job.config.get("steps", 0))
     try:
-        parse_config(job.config)  # a base folder may have gone since
+        config = job_config(job)  # as `arena train start` checked it: a base folder may have gone
         if os.environ.get("ARENA_TRAINER_FAKE") == "1":
             reached = _fake_run(db, job.id, lambda: flag.set)
         else:
             _quiet_logging()
             from trainer.run import run_job
 
-            reached = run_job(args.db, job.id, should_stop=lambda: flag.set)
+            reached = run_job(args.db, job.id, should_stop=lambda: flag.set, config=config)
     except _HardStop:
         reached = -1
     except Exception as exc:

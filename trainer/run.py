@@ -36,10 +36,10 @@ from trainer.crash import crash_point
 from trainer.loss import Baselines, LossStats, assign_advantages, policy_loss
 from trainer.policy import ActionPolicy, exact_exploitability, policy_table, table_policy
 from trainer.rollout import Episode, rollout
-from trainer.settings import Settings
 
 if TYPE_CHECKING:
     from arena.players.base import Player
+    from arena.train_config import TrainConfig
 
 log = logging.getLogger("trainer")
 
@@ -52,7 +52,7 @@ class Trainer:
     """The model, optimizer and baselines of one job, with `train_step` and `save`."""
 
     def __init__(
-        self, settings: Settings, job_dir: str | Path, opponents: list[Player] | None = None
+        self, config: TrainConfig, job_dir: str | Path, opponents: list[Player] | None = None
     ) -> None:
         import asyncio
 
@@ -62,31 +62,31 @@ class Trainer:
         import games
         from arena.backends.transformers_backend import resolve_device, resolve_dtype
 
-        self.settings = settings
+        self.config = config
         self.job_dir = Path(job_dir)
-        device = resolve_device(settings.device)
+        device = resolve_device(config.device)
         if device == "cpu":
             torch.set_num_threads(1)  # fastest for small models on a small shared machine
-        dtype = resolve_dtype(settings.dtype, device)
+        dtype = resolve_dtype(config.dtype, device)
         ckpt = latest_checkpoint(self.job_dir)
         # A LoRA job always starts from the base: its checkpoints keep the adapters apart.
-        source = str(settings.base if settings.lora else ckpt or settings.base)
+        source = str(config.base if config.lora else ckpt or config.base)
         if not source:
             raise ValueError("the job names no base model")
-        torch.manual_seed(settings.seed)
+        torch.manual_seed(config.seed)
         self.tokenizer = AutoTokenizer.from_pretrained(source)
         self.model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device)
         self.model.eval()  # no dropout: the rollout's and the loss's probabilities agree
-        if settings.lora:
+        if config.lora:
             from trainer.checkpoint import ADAPTER_DIR
             from trainer.lora import apply_lora, load_adapter
 
-            self.model = apply_lora(self.model, rank=settings.lora_rank)
+            self.model = apply_lora(self.model, rank=config.lora_rank)
             if ckpt is not None:
                 self.model = load_adapter(self.model, ckpt / ADAPTER_DIR)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
-        self.baselines = Baselines(settings.baseline_decay)
+        self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+        self.baselines = Baselines(config.baseline_decay)
         self.step = 0
         if ckpt is not None:
             state = load_training_state(ckpt)
@@ -94,26 +94,26 @@ class Trainer:
             self.baselines.values = dict(state.baselines)
             self.step = state.step
             restore_rng(state)
-        prompt = PromptOptions(reasoning="direct", include_rules=settings.include_rules)
+        prompt = PromptOptions(reasoning="direct", include_rules=config.include_rules)
         self.policy = ActionPolicy(
-            self.model, self.tokenizer, device, temperature=settings.temperature, prompt=prompt
+            self.model, self.tokenizer, device, temperature=config.temperature, prompt=prompt
         )
         self.reference: ActionPolicy | None = None
-        if settings.kl_coef > 0:
-            ref = AutoModelForCausalLM.from_pretrained(settings.base, dtype=dtype).to(device)
+        if config.kl_coef > 0:
+            ref = AutoModelForCausalLM.from_pretrained(config.base, dtype=dtype).to(device)
             ref.eval().requires_grad_(False)
             self.reference = ActionPolicy(ref, self.tokenizer, device, prompt=prompt)
-        self.games = [games.make(g) for g in settings.games]
+        self.games = [games.make(g) for g in config.games]
         self.resumed_from = ckpt
         self.opponents = list(opponents or [])
         self.loop = asyncio.new_event_loop()
 
     def warm_start(self, db_path: str | Path | None) -> dict[str, float]:
-        """Imitate the recorded moves the settings name (before the first step only);
+        """Imitate the recorded moves the config names (before the first step only);
         returns the loss of the first and the last pass."""
         from trainer.sft import examples_from_db, examples_from_jsonl, sft, targets
 
-        s = self.settings
+        s = self.config
         if s.warm_start_file:
             examples = examples_from_jsonl(s.warm_start_file, players=s.warm_start or None)
         elif s.warm_start and db_path is not None:
@@ -143,7 +143,7 @@ class Trainer:
         PPO); return the step's metrics."""
         import torch
 
-        s = self.settings
+        s = self.config
         t0 = time.perf_counter()
         episodes = rollout(
             self.policy,
@@ -203,7 +203,7 @@ class Trainer:
     def learning_rate(self) -> float:
         """This step's learning rate: `lr`, decayed linearly to `lr * lr_end_ratio` at the
         last step (a function of the step alone, so a resumed job follows the same schedule)."""
-        s = self.settings
+        s = self.config
         done = min(1.0, self.step / max(1, s.steps - 1))
         return s.lr * (1.0 - (1.0 - s.lr_end_ratio) * done)
 
@@ -231,7 +231,7 @@ class Trainer:
                 continue
             tree = GameTree.build(game)
             out[game.id] = exact_exploitability(self.policy, game, tree)
-            k = self.settings.average_checkpoints
+            k = self.config.average_checkpoints
             if folder is None or k < 1:
                 continue
             name = f"policy-{game.id}.json"
@@ -283,8 +283,8 @@ def _score(ep: Episode) -> float:
     return 1.0 if mine > theirs else 0.5 if mine == theirs else 0.0
 
 
-def register_checkpoint(db: Any, name: str, step: int, folder: Path, settings: Settings) -> str:
-    """Register the checkpoint as a player `<name>@<step>` (scored play at the settings'
+def register_checkpoint(db: Any, name: str, step: int, folder: Path, config: TrainConfig) -> str:
+    """Register the checkpoint as a player `<name>@<step>` (scored play at the config's
     player temperature), parented to the job's checkpoint of the highest earlier step.
     Idempotent: a registered checkpoint is left as it is."""
     from arena.specs import PromptSpec, SamplingSpec, TransformersSpec, spec_to_dict
@@ -295,11 +295,11 @@ def register_checkpoint(db: Any, name: str, step: int, folder: Path, settings: S
         name=player,
         model=str(folder),
         decode="score",
-        prompt=PromptSpec(reasoning="direct", include_rules=settings.include_rules),
+        prompt=PromptSpec(reasoning="direct", include_rules=config.include_rules),
         sampling=SamplingSpec(
-            temperature=settings.temperature
-            if settings.player_temperature is None
-            else settings.player_temperature
+            temperature=config.temperature
+            if config.player_temperature is None
+            else config.player_temperature
         ),
         device="auto",
     )
@@ -309,40 +309,45 @@ def register_checkpoint(db: Any, name: str, step: int, folder: Path, settings: S
     return player
 
 
-def register_checkpoints(db: Any, job_dir: Path, settings: Settings) -> list[str]:
+def register_checkpoints(db: Any, job_dir: Path, config: TrainConfig) -> list[str]:
     """Register every complete checkpoint in the job's folder that is not a player yet (one
     renamed into place by a job killed before it could register it); returns those players."""
     from arena.store.jobs import checkpoint_steps
 
-    registered = set(checkpoint_steps(db, settings.name))
+    registered = set(checkpoint_steps(db, config.name))
     added = []
     for step, folder in list_checkpoints(job_dir):
         if step not in registered:
-            added.append(register_checkpoint(db, settings.name, step, folder, settings))
+            added.append(register_checkpoint(db, config.name, step, folder, config))
             log.info("registered checkpoint %s, left unregistered by an earlier run", added[-1])
     return added
 
 
 def run_job(
-    db_path: str | Path, job_id: int, should_stop: Callable[[], bool] = lambda: False
+    db_path: str | Path,
+    job_id: int,
+    should_stop: Callable[[], bool] = lambda: False,
+    *,
+    config: TrainConfig | None = None,
 ) -> int:
     """Train job `job_id` up to its last step (or until `should_stop()`, checked after each
-    step); returns the step reached. Resumes from the job's latest checkpoint: steps the job
+    step); returns the step reached. `config` is the job's, parsed (`arena.jobs.job_config`)
+    by a caller that has it already (default: parsed here from the job's row). Resumes from the job's latest checkpoint: steps the job
     recorded after it are played again, checkpoints left unregistered are registered, and the
     checkpoint's exploitability and evaluation games are completed if a run ended before."""
-    from arena.jobs import get_job, job_dir
+    from arena.jobs import get_job, job_config, job_dir
     from arena.players.factory import BackendPool
     from arena.sessions import players_by_name
     from arena.store import open_db
 
     db = open_db(db_path)
     job = get_job(db, job_id)
-    settings = Settings.from_config({**job.config, "name": job.config.get("name") or job.name})
+    config = config or job_config(job)
     pool = BackendPool()
-    opponents = players_by_name(db, settings.opponents, pool) if settings.opponents else []
-    trainer = Trainer(settings, job_dir(job, db_path), opponents)
+    opponents = players_by_name(db, config.opponents, pool) if config.opponents else []
+    trainer = Trainer(config, job_dir(job, db_path), opponents)
     try:
-        return _train(db, db_path, job_id, trainer, settings, should_stop)
+        return _train(db, db_path, job_id, trainer, config, should_stop)
     finally:
         trainer.loop.run_until_complete(pool.aclose())
         trainer.close()
@@ -354,31 +359,32 @@ def _train(
     db_path: str | Path,
     job_id: int,
     trainer: Trainer,
-    settings: Settings,
+    config: TrainConfig,
     should_stop: Callable[[], bool],
 ) -> int:
     from arena.jobs import record_metrics
     from arena.store.jobs import rewind_job
 
-    name = settings.name
-    register_checkpoints(db, trainer.job_dir, settings)
+    name = config.name
+    assert name, "job_config names every job"
+    register_checkpoints(db, trainer.job_dir, config)
     if trainer.resumed_from is not None:
         log.info("resuming %s from %s (step %d)", name, trainer.resumed_from, trainer.step)
         rewind_job(db, job_id, trainer.step)  # steps recorded after the checkpoint run again
-        metrics = complete_checkpoint(db, db_path, job_id, trainer, settings, should_stop)
+        metrics = complete_checkpoint(db, db_path, job_id, trainer, config, should_stop)
         record_metrics(db, job_id, trainer.step, metrics)
         if should_stop():  # e.g. during that evaluation: its resume must find it incomplete
             return trainer.step
-    elif settings.warm_start or settings.warm_start_file:
+    elif config.warm_start or config.warm_start_file:
         # The warm-started model is checkpoint 0: a rated player, SPIRAL's supervised baseline
         # that the self-play checkpoints are measured against (and what a resume starts from).
         metrics = trainer.warm_start(db_path)
         record_metrics(db, job_id, 0, metrics, set_step=True)
-        metrics = checkpoint(db, db_path, trainer, settings, should_stop=should_stop)
+        metrics = checkpoint(db, db_path, trainer, config, should_stop=should_stop)
         record_metrics(db, job_id, 0, metrics)
         if should_stop():
             return trainer.step
-    while trainer.step < settings.steps:
+    while trainer.step < config.steps:
         metrics = trainer.train_step()
         step = trainer.step
         log.info(
@@ -392,9 +398,9 @@ def _train(
         record_metrics(db, job_id, step, metrics, set_step=True)
         crash_point("after_step_metrics", step)
         stopping = should_stop()
-        if step % settings.checkpoint_every == 0 or step == settings.steps or stopping:
+        if step % config.checkpoint_every == 0 or step == config.steps or stopping:
             metrics = checkpoint(
-                db, db_path, trainer, settings, evaluate=not stopping, should_stop=should_stop
+                db, db_path, trainer, config, evaluate=not stopping, should_stop=should_stop
             )
             record_metrics(db, job_id, step, metrics)
             stopping = stopping or should_stop()  # e.g. asked during the evaluation
@@ -408,7 +414,7 @@ def complete_checkpoint(
     db_path: str | Path,
     job_id: int,
     trainer: Trainer,
-    settings: Settings,
+    config: TrainConfig,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, float]:
     """Finish what an earlier run left undone of the checkpoint the trainer resumed from (a
@@ -420,18 +426,18 @@ def complete_checkpoint(
 
     step = trainer.step
     have = {name for name, _, _ in job_metric_rows(db, job_id, step=step)}
-    exact = [g for g in settings.games if g in EXACT_GAMES]
+    exact = [g for g in config.games if g in EXACT_GAMES]
     need_exploitability = any(f"exploitability/{g}" not in have for g in exact)
-    need_evaluation = settings.eval_games > 0 and not any(n.startswith("rating/") for n in have)
+    need_evaluation = config.eval_games > 0 and not any(n.startswith("rating/") for n in have)
     if not (need_exploitability or need_evaluation):
         return {}
-    log.info("completing checkpoint %s@%d left incomplete by an earlier run", settings.name, step)
+    log.info("completing checkpoint %s@%d left incomplete by an earlier run", config.name, step)
     assert trainer.resumed_from is not None
     return checkpoint(
         db,
         db_path,
         trainer,
-        settings,
+        config,
         save=False,
         exploit=need_exploitability,
         evaluate=need_evaluation,
@@ -443,7 +449,7 @@ def checkpoint(
     db: Any,
     db_path: str | Path,
     trainer: Trainer,
-    settings: Settings,
+    config: TrainConfig,
     *,
     evaluate: bool = True,
     save: bool = True,
@@ -460,7 +466,7 @@ def checkpoint(
         folder = trainer.save()
     else:
         folder = checkpoint_dir(trainer.job_dir, trainer.step)
-    player = register_checkpoint(db, settings.name, trainer.step, folder, settings)
+    player = register_checkpoint(db, config.name, trainer.step, folder, config)
     out = {}
     for key, value in (trainer.exploitability(folder) if exploit else {}).items():
         game_id, _, avg = key.partition(":")
@@ -470,16 +476,16 @@ def checkpoint(
         else:
             out[f"exploitability/{game_id}"] = value
             log.info("%s exploitability on %s: %.4f", player, game_id, value)
-    if evaluate and settings.eval_games > 0:
-        anchors = settings.anchors or default_anchors(db, settings.games, player)
+    if evaluate and config.eval_games > 0:
+        anchors = config.anchors or default_anchors(db, config.games, player)
         try:
             results = evaluate_checkpoint(
                 db_path,
                 player,
-                games=settings.games,
+                games=config.games,
                 anchors=anchors,
-                games_per_anchor=settings.eval_games,
-                seed=settings.seed + trainer.step,
+                games_per_anchor=config.eval_games,
+                seed=config.seed + trainer.step,
                 resume=True,
                 should_stop=should_stop,
             )

@@ -74,7 +74,8 @@ def start_command(
     fields, the base model folder, the warm-start file, the players it names (opponents,
     anchors, warm_start) and, for --device cuda, that a CUDA device is there."""
     from arena.errors import ArenaUsageError
-    from arena.jobs import check_job_config, create_job, get_job, parse_config, start_job
+    from arena.jobs import check_job_config, create_job, get_job, start_job
+    from arena.train_config import parse_config
 
     data: dict[str, Any] = {k: v for k, v in opts.items() if v is not None}
     if games:

@@ -172,13 +172,20 @@ def write_job_metrics(
     metrics: dict[str, float],
     *,
     set_step: bool = False,
-) -> None:
+) -> list[str]:
     """Store a step's metrics (a value written again for the same step replaces the old one)
-    and, with `set_step`, make it the job's step, in one transaction. Non-finite values are
-    skipped (SQLite stores NaN as NULL, which the NOT NULL column refuses)."""
-    rows = [(job_id, step, k, float(v)) for k, v in metrics.items() if math.isfinite(float(v))]
+    and, with `set_step`, make it the job's step, in one transaction. A value that is not a
+    finite number (NaN, infinity, None) is a missing value: skipped, never an error (SQLite
+    stores NaN as NULL, which the NOT NULL column refuses). Returns the names skipped."""
+    rows, skipped = [], []
+    for name, value in metrics.items():
+        finite = _finite(value)
+        if finite is None:
+            skipped.append(name)
+        else:
+            rows.append((job_id, step, name, finite))
     if not rows and not set_step:
-        return
+        return skipped
     with write(db):
         db.conn.executemany(
             "INSERT OR REPLACE INTO job_metrics (job_id, step, name, value) VALUES (?, ?, ?, ?)",
@@ -186,6 +193,16 @@ def write_job_metrics(
         )
         if set_step:
             db.conn.execute("UPDATE jobs SET step = ? WHERE id = ?", [step, job_id])
+    return skipped
+
+
+def _finite(value: Any) -> float | None:
+    """`value` as a float if it is a finite number (a tensor's `float()` included), else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def job_metric_rows(

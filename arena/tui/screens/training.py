@@ -162,7 +162,8 @@ class TrainingScreen(Screen):
 
     def start_from_form(self) -> None:
         from arena.commands.params import parse_params
-        from arena.jobs import JobError, create_job, parse_config
+        from arena.jobs import JobError, create_job
+        from arena.train_config import parse_config
 
         error = self.query_one("#form-error", Label)
         games = [g.strip() for g in self.query_one("#games", Input).value.split(",") if g.strip()]

@@ -47,6 +47,20 @@ class TrainConfig(BaseModel):
     lr_end_ratio: float = Field(1.0, gt=0, le=1)
     """The learning rate at the last step as a share of `lr`, reached linearly (1 = constant).
     Decaying steps settle a self-play policy that otherwise circles the equilibrium."""
+    policy: Literal["score", "generate"] = "score"
+    """How the model plays during training. `score`: each legal move's text is scored as the
+    whole reply (`direct` prompt) and the move is drawn from their softmax, so every move is
+    legal. `generate`: the model writes a whole reply from the arena's `think` prompt (reasoning,
+    then `Final answer: <move>`), sampled at `temperature` up to `max_new_tokens`, parsed like
+    any model's reply; the loss falls on the generated tokens. An illegal, ambiguous or
+    unparseable answer ends the game: that seat gets `illegal_penalty`, the others 0."""
+    max_new_tokens: int = Field(64, ge=1, le=32768)
+    """Generate: the token budget of a reply (a reply cut off before a move is illegal)."""
+    illegal_penalty: float = -1.0
+    """Generate: the return of a seat whose answer is illegal, ambiguous or unparseable."""
+    format_reward: float = 0.0
+    """Generate: added to a seat's return, times the share of its replies that carry the answer
+    marker and parse to a legal move (0 = none)."""
     algorithm: Literal["reinforce", "ppo"] = "reinforce"
     """Policy-gradient flavour."""
     ppo_epochs: int = Field(2, ge=1, le=8)

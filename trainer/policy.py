@@ -74,7 +74,7 @@ class ActionPolicy:
         self.prompt = prompt or PromptOptions(reasoning="direct")
         self._positions: dict[Hashable, Position] = {}
         self._probs: dict[Position, list[float]] = {}
-        self._pad = _pad_id(tokenizer)
+        self._pad = pad_id(tokenizer)
 
     # --- positions -------------------------------------------------------------------------
     def position(self, turn: Turn) -> Position:
@@ -260,7 +260,8 @@ def table_policy(
     return policy
 
 
-def _pad_id(tokenizer: Any) -> int:
+def pad_id(tokenizer: Any) -> int:
+    """The id that pads a batch: the pad token, else the end-of-sequence token, else 0."""
     for attr in ("pad_token_id", "eos_token_id"):
         value = getattr(tokenizer, attr, None)
         if value is not None:

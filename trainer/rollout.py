@@ -31,6 +31,11 @@ class TurnRecord:
     behaviour_prob: float  # probability the move was drawn with (the epsilon mixture)
     policy_prob: float  # the policy's own probability of the move at rollout time
 
+    @property
+    def reply_tokens(self) -> int:
+        """Tokens of the reply the move was played with."""
+        return len(self.position.candidates[self.chosen])
+
 
 @dataclass
 class Episode:
@@ -191,6 +196,22 @@ def rollout(
     drawn from the pool. The policy's probability cache is cleared first (the model changed
     since the last step). `loop`: the event loop to play on (default: a fresh one)."""
     policy.invalidate()
+    pairings = make_pairings(games, batch_games, seed, step, opponents, opponent_share)
+    play = play_selfplay(policy, pairings, epsilon=epsilon)
+    # The trainer keeps one loop for the whole job: opponents' backends outlive a step.
+    return loop.run_until_complete(play) if loop is not None else asyncio.run(play)
+
+
+def make_pairings(
+    games: list[Game],
+    batch_games: int,
+    seed: int,
+    step: int,
+    opponents: list[Player] | None = None,
+    opponent_share: float = 0.5,
+) -> list[Pairing]:
+    """A step's games, spread over `games` in turn, with distinct seeds; with `opponents`, a
+    share of them (each drawn by a seeded coin) put one seat, in turn, to a pool opponent."""
     rng = random.Random(match_seed(seed, step, -1))
     pairings: list[Pairing] = []
     seeds: set[int] = set()
@@ -205,6 +226,4 @@ def rollout(
             pairings.append(Pairing(game, s, opp, (step + i) % game.num_players))
         else:
             pairings.append(Pairing(game, s))
-    play = play_selfplay(policy, pairings, epsilon=epsilon)
-    # The trainer keeps one loop for the whole job: opponents' backends outlive a step.
-    return loop.run_until_complete(play) if loop is not None else asyncio.run(play)
+    return pairings

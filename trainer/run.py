@@ -107,6 +107,11 @@ class Trainer:
         self.resumed_from = ckpt
         self.opponents = list(opponents or [])
         self.loop = asyncio.new_event_loop()
+        self.generator = None  # generation mode's player (the model writes whole replies)
+        if config.policy == "generate":
+            from trainer.generate_step import make_generating_player
+
+            self.generator = make_generating_player(self)
 
     def warm_start(self, db_path: str | Path | None) -> dict[str, float]:
         """Imitate the recorded moves the config names (before the first step only);
@@ -143,6 +148,10 @@ class Trainer:
         PPO); return the step's metrics."""
         import torch
 
+        if self.generator is not None:
+            from trainer.generate_step import generate_step
+
+            return generate_step(self, self.generator)
         s = self.config
         t0 = time.perf_counter()
         episodes = rollout(
@@ -225,7 +234,9 @@ class Trainer:
         (metric `<game>:avg`)."""
         from games.analysis import GameTree, average_policy, exploitability
 
-        out = {}
+        out: dict[str, float] = {}
+        if self.config.policy == "generate":
+            return out  # the scored policy is not the player that generates its replies
         for game in self.games:
             if game.id not in EXACT_GAMES:
                 continue
@@ -269,9 +280,7 @@ def episode_metrics(episodes: list[Episode], baselines: Baselines) -> dict[str, 
     turns = [t for ep in episodes for t in ep.turns]
     out["decisions_per_game"] = len(turns) / max(1, len(episodes))
     out["invalid_rate"] = 0.0  # moves are drawn among the legal actions only
-    out["reply_tokens"] = sum(len(t.position.candidates[t.chosen]) for t in turns) / max(
-        1, len(turns)
-    )
+    out["reply_tokens"] = sum(t.reply_tokens for t in turns) / max(1, len(turns))
     return out
 
 
@@ -285,24 +294,33 @@ def _score(ep: Episode) -> float:
 
 def register_checkpoint(db: Any, name: str, step: int, folder: Path, config: TrainConfig) -> str:
     """Register the checkpoint as a player `<name>@<step>` (scored play at the config's
-    player temperature), parented to the job's checkpoint of the highest earlier step.
+    player temperature; in generation mode, free `think` replies of at most `max_new_tokens`), parented to the job's checkpoint of the highest earlier step.
     Idempotent: a registered checkpoint is left as it is."""
     from arena.specs import PromptSpec, SamplingSpec, TransformersSpec, spec_to_dict
     from arena.store.jobs import register_checkpoint_player
 
     player = f"{name}@{step}"
-    spec = TransformersSpec(
-        name=player,
-        model=str(folder),
-        decode="score",
-        prompt=PromptSpec(reasoning="direct", include_rules=config.include_rules),
-        sampling=SamplingSpec(
-            temperature=config.temperature
-            if config.player_temperature is None
-            else config.player_temperature
-        ),
-        device="auto",
+    temperature = (
+        config.temperature if config.player_temperature is None else config.player_temperature
     )
+    if config.policy == "generate":  # as `trainer.generate` plays: think, then free text
+        spec = TransformersSpec(
+            name=player,
+            model=str(folder),
+            decode="free",
+            prompt=PromptSpec(reasoning="think", include_rules=config.include_rules),
+            sampling=SamplingSpec(temperature=temperature, max_tokens=config.max_new_tokens),
+            device="auto",
+        )
+    else:
+        spec = TransformersSpec(
+            name=player,
+            model=str(folder),
+            decode="score",
+            prompt=PromptSpec(reasoning="direct", include_rules=config.include_rules),
+            sampling=SamplingSpec(temperature=temperature),
+            device="auto",
+        )
     register_checkpoint_player(
         db, job_name=name, step=step, kind=spec.kind, spec=spec_to_dict(spec)
     )

@@ -48,6 +48,12 @@ def _db_path(ctx: click.Context) -> Path:
 @click.option("--steps", type=int, help="Training steps in all (at least 1).")
 @click.option("--lr", type=float, help="Learning rate (positive, finite).")
 @click.option("--algorithm", type=click.Choice(["reinforce", "ppo"]), help="Policy gradient.")
+@click.option(
+    "--policy",
+    type=click.Choice(["score", "generate"]),
+    help="score: the model scores each legal move; generate: it writes whole replies "
+    "(reasoning, then 'Final answer: <move>'), trained on the generated tokens.",
+)
 @click.option("--checkpoint-every", type=int, help="Steps between checkpoints.")
 @click.option("--name", help="The job's name (default: <game>-<id>).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train.")

@@ -106,7 +106,11 @@ class LLMPlayer(Player):
                 cost_usd=gen.cost_usd,
                 finish_reason=gen.finish_reason,
                 reasoning=gen.meta.get("reasoning"),
-                meta={"token_ids": gen.token_ids} if gen.token_ids is not None else {},
+                # The backend's notes travel with the reply (a trainer's backend leaves the
+                # prompt's ids and the tokens' log-probabilities there).
+                meta={**gen.meta, "token_ids": gen.token_ids}
+                if gen.token_ids is not None
+                else dict(gen.meta),
             )
         reply.messages = [dict(m) for m in messages]
         remember_reply(turn, self.prompt, reply.text)

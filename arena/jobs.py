@@ -415,3 +415,33 @@ def read_metrics(
     for name, step, value in store.job_metric_rows(db, job_id, since_step=since_step):
         out.setdefault(name, []).append((step, value))
     return out
+
+
+# In generate mode the trainer records each step's mean reply length under this name.
+REPLY_LENGTH_METRIC = "mean_reply_tokens"
+_COLLAPSE_WINDOW = 3  # steps averaged at the start and at the end
+_COLLAPSE_MIN_TOKENS = 4.0  # a start shorter than this has no reasoning to lose
+
+
+def thinking_collapse(metrics: dict[str, list[tuple[int, float]]]) -> str | None:
+    """A warning when a generation-mode job's replies have shrunk to under half their length at
+    the start (SPIRAL's "thinking collapse": the model stops reasoning and answers at once);
+    None otherwise. `metrics` as `read_metrics` returns them.
+
+    The rule, robust to one short step: the start is the mean of `mean_reply_tokens` over the
+    first 3 steps from the first recorded (1..3 of a job: step 0 plays no rollouts), the latest
+    is the mean of the last 3 points recorded after those; it warns when latest < start / 2,
+    with at least 3 points after the start and a start of at least 4 tokens."""
+    points = sorted(metrics.get(REPLY_LENGTH_METRIC, []))
+    if not points:
+        return None
+    first = points[0][0]
+    early = [v for s, v in points if s < first + _COLLAPSE_WINDOW]
+    late = [v for s, v in points if s >= first + _COLLAPSE_WINDOW][-_COLLAPSE_WINDOW:]
+    if len(late) < _COLLAPSE_WINDOW:
+        return None
+    start = sum(early) / len(early)
+    latest = sum(late) / len(late)
+    if start < _COLLAPSE_MIN_TOKENS or latest >= start / 2:
+        return None
+    return f"reply length fell from {start:.0f} to {latest:.0f} tokens: thinking collapse? (SPIRAL)"

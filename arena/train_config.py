@@ -10,17 +10,52 @@ TUI load it.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from arena.errors import ArenaError
+from arena.models.param_count import model_parameters
 from arena.models.trainable import untrainable_reason
 from arena.specs import INT64_MAX, INT64_MIN, MAX_TEMPERATURE
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.+\-]{0,47}$")
+
+# (parameters, full fine-tune lr, LoRA lr): see `TrainConfig.lr`.
+LR_POINTS = ((20e6, 1e-4, 1e-4), (100e6, 2e-6, 2e-5), (4e9, 1e-6, 1e-5))
+# (at least this many parameters, games per step): see `TrainConfig.batch_games`.
+BATCH_POINTS = ((0, 16), (100e6, 32), (1e9, 64))
+
+
+def default_lr(parameters: int | None, *, lora: bool = False) -> float:
+    """The learning rate for a base of `parameters` (None: unknown, treated as tiny): the
+    `LR_POINTS` table, interpolated in log-log space between its rows, held beyond them."""
+    column = 2 if lora else 1
+    if parameters is None or parameters <= LR_POINTS[0][0]:
+        return LR_POINTS[0][column]
+    for low, high in zip(LR_POINTS, LR_POINTS[1:]):
+        if parameters <= high[0]:
+            t = math.log(parameters / low[0]) / math.log(high[0] / low[0])
+            value = math.exp(
+                math.log(low[column]) + t * (math.log(high[column]) - math.log(low[column]))
+            )
+            return float(f"{value:.3g}")  # a figure a user can read in `train show`
+    return LR_POINTS[-1][column]
+
+
+def default_batch_games(parameters: int | None) -> int:
+    """Games per step for a base of `parameters` (None: unknown, treated as tiny)."""
+    return max(b for n, b in BATCH_POINTS if (parameters or 0) >= n)
 
 
 class JobError(ArenaError, ValueError):
@@ -40,10 +75,33 @@ class TrainConfig(BaseModel):
     """The Hugging Face model folder training starts from (stored as an absolute path)."""
     steps: int = Field(100, ge=1)
     """Optimizer steps in all (a resumed job continues up to this number)."""
-    batch_games: int = Field(16, ge=1)
-    """Games played per step (spread over `games` in turn)."""
-    lr: float = Field(1e-4, gt=0)
-    """AdamW learning rate (1e-3 collapses the tiny model to a pure strategy within two steps)."""
+    batch_games: int | None = Field(None, ge=1)
+    """Games played per step (spread over `games` in turn). Default: from the base model's
+    size (`default_batch_games`), filled in when the config is parsed and stored with the job:
+    16 below 100M parameters (or size unknown), 32 from 100M, 64 from 1B. A larger model's
+    smaller steps want a less noisy gradient, and its rollouts batch on an accelerator."""
+    lr: float | None = Field(None, gt=0)
+    """AdamW learning rate. Default: from the base model's size (`default_lr`), filled in when
+    the config is parsed and stored with the job, so the trainer and `arena train show` see the
+    value used; an explicit value always wins. By parameter count, interpolated in log-log
+    space between these points and held beyond them:
+
+    | parameters       | full fine-tune | LoRA  |
+    |------------------|----------------|-------|
+    | <= 20M (unknown) | 1e-4           | 1e-4  |
+    | 100M             | 2e-6           | 2e-5  |
+    | >= 4B            | 1e-6           | 1e-5  |
+
+    The tiny models (tests, the shipped tictactoe model) keep 1e-4 (1e-3 collapses them to a
+    pure strategy within two steps). Real models get SPIRAL's range: its code fine-tunes
+    Qwen3-4B in full at 1e-6; 2e-6 at 100M (SmolLM2-135M) is the same order for a model whose
+    updates move fewer, smaller weights. LoRA trains a low-rank update that starts at zero and
+    needs about 10 times the step of a full fine-tune for the same change (the usual LoRA
+    practice)."""
+    base_parameters: int | None = Field(None, ge=0)
+    """The base model's parameter count that the defaults above follow: read when the config
+    is parsed (exact from the safetensors headers, else estimated from config.json), stored
+    with the job; None when the folder does not tell. Give it to override the reading."""
     lr_end_ratio: float = Field(1.0, gt=0, le=1)
     """The learning rate at the last step as a share of `lr`, reached linearly (1 = constant).
     Decaying steps settle a self-play policy that otherwise circles the equilibrium."""
@@ -99,6 +157,10 @@ class TrainConfig(BaseModel):
     the last this many checkpoints (0 = off)."""
     checkpoint_every: int = Field(25, ge=1)
     """Save (and register as a player) a checkpoint every this many steps."""
+    evaluate_start: bool = True
+    """Before the first step of a fresh job (not a resumed one), measure the starting model as
+    a checkpoint is measured (exploitability; with `eval_games`, evaluation games as the player
+    `<name>@0`), recorded as step 0. A warm-started job's checkpoint 0 is evaluated anyway."""
     eval_games: int = Field(0, ge=0)
     """Evaluation games per checkpoint against each anchor on each game (0 = no evaluation);
     they are recorded and rated like any match."""
@@ -125,9 +187,16 @@ class TrainConfig(BaseModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights' dtype (auto: bfloat16 on GPU, float32 on CPU)."""
     lora: bool = False
-    """Train LoRA adapters (peft) instead of every weight; checkpoints hold the merged weights
-    (they play and export like any model) and the adapters (for resuming)."""
+    """Train LoRA adapters (peft) instead of every weight; checkpoints hold the adapter only
+    (with the base folder's path: they play as base + adapter; `trainer.lora.merge_checkpoint`
+    writes a plain folder, e.g. to export a GGUF)."""
     lora_rank: int = Field(8, ge=1, le=256)
+    loss_micro_tokens: int = Field(2048, ge=1, le=1 << 20)
+    """Generate: padded tokens per micro-batch of the token loss (gradients accumulate over
+    them; lower it if a step runs out of memory)."""
+    gradient_checkpointing: bool = True
+    """Generate: recompute activations in the backward pass instead of holding them (about 1.2-2
+    GB less for SmolLM2-135M at 16 games, the update about 1.5-1.9x slower)."""
     """LoRA: the adapters' rank."""
     name: str | None = None
     """The job's unique name (default: `<first game>-<job id>`); checkpoints are `<name>@<step>`."""
@@ -151,6 +220,17 @@ class TrainConfig(BaseModel):
         if reason is not None:
             raise ValueError(reason)
         return str(Path(v).expanduser().resolve())
+
+    @model_validator(mode="after")
+    def _defaults_from_model_size(self) -> TrainConfig:
+        # Once: the stored config carries the values, and parsing it again changes nothing.
+        if self.base_parameters is None:
+            self.base_parameters = model_parameters(self.base)
+        if self.lr is None:
+            self.lr = default_lr(self.base_parameters, lora=self.lora)
+        if self.batch_games is None:
+            self.batch_games = default_batch_games(self.base_parameters)
+        return self
 
     @field_validator("warm_start_file")
     @classmethod

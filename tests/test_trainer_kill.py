@@ -95,14 +95,15 @@ def test_a_checkpoint_renamed_into_place_before_a_kill_is_registered_on_resume_o
     assert [s for s, _ in list_checkpoints(job_dir(row))] == [1]
     assert _players(db, "kr") == {}  # the folder is there, the player is not
     assert _metric_steps(db, job_id, "loss") == [1]  # the step's own metrics were kept
-    assert "exploitability/kuhn_poker" not in read_metrics(db, job_id)
+    # only the starting model's, measured as step 0 before training
+    assert _metric_steps(db, job_id, "exploitability/kuhn_poker") == [0]
 
     assert _resume(db_path, db, job_id) == 1
     assert _players(db, "kr") == {"kr@1": None, "kr@2": "kr@1"}  # each once, chained
     assert get_job(db, job_id).step == 2
     assert _metric_steps(db, job_id, "loss") == [1, 2]
     # the checkpoint's own work was completed on resume
-    assert _metric_steps(db, job_id, "exploitability/kuhn_poker") == [1, 2]
+    assert _metric_steps(db, job_id, "exploitability/kuhn_poker") == [0, 1, 2]
     lines = log_tail(db, job_id, 200)
     assert sum("registered checkpoint kr@1, left unregistered" in line for line in lines) == 1
 
@@ -115,7 +116,12 @@ def test_a_checkpoint_renamed_into_place_before_a_kill_is_registered_on_resume_o
 
 def test_an_evaluation_killed_midway_is_completed_on_resume_without_repeating_a_match(job):
     db_path, db, job_id = job(
-        "during_evaluation", steps=1, checkpoint_every=1, eval_games=6, name="ke"
+        "during_evaluation",
+        steps=1,
+        checkpoint_every=1,
+        eval_games=6,
+        evaluate_start=False,  # the checkpoint's evaluation is the one killed
+        name="ke",
     )
     tournaments = db.conn.execute(
         "SELECT id, name, status FROM tournaments WHERE name LIKE 'eval ke@1 on %'"
@@ -179,6 +185,7 @@ def test_a_stop_during_an_evaluation_leaves_it_for_the_resumed_run(tiny_model_di
         batch_games=4,
         checkpoint_every=1,
         eval_games=6,  # more matches than run at once: the stop comes midway
+        evaluate_start=False,  # the checkpoint's evaluation is the one stopped
         device="cpu",
         include_rules=False,
         name="ks",

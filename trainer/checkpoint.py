@@ -2,10 +2,15 @@
 
 - the model (`save_pretrained`, safetensors) and its tokenizer: a Hugging Face folder that the
   arena's transformers backend loads as a player;
+- for a LoRA job, the adapters alone instead of the model (peft's `adapter_config.json` and
+  `adapter_model.safetensors`, a few MB rather than the whole model), with the tokenizer;
+  `adapter_config.json` names the base folder by its absolute path, and transformers (with
+  peft installed) loads such a folder as base + adapters, so it still plays as a player.
+  Resuming loads the adapters onto the base (`trainer.lora.load_adapter`). `merge_checkpoint`
+  writes a plain folder (for the GGUF export, or a machine without peft). Older LoRA
+  checkpoints (merged weights plus `adapter/`) still resume and play;
 - `trainer_state.pt`: the step, the optimizer's state, the EMA baselines and the random
-  generators' states;
-- for a LoRA job, `adapter/`: the adapters alone (what resuming loads onto the base model),
-  while the folder's own weights are the base with the adapters merged in.
+  generators' states.
 
 A checkpoint is written under a temporary name and renamed into place, so a job killed while
 saving leaves the previous checkpoint as the latest.
@@ -25,7 +30,7 @@ from arena.jobs import CHECKPOINT_STATE_FILE as STATE_FILE
 from arena.jobs import list_checkpoints
 from trainer.crash import crash_point
 
-ADAPTER_DIR = "adapter"
+ADAPTER_DIR = "adapter"  # older LoRA checkpoints: the adapters, beside merged weights
 
 
 @dataclass
@@ -59,11 +64,11 @@ def save_checkpoint(
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    from trainer.lora import is_lora, save_adapter, save_merged
+    from trainer.lora import is_lora, save_adapter
 
     if is_lora(model):
-        save_merged(model, tokenizer, tmp)  # a plain folder: it plays and exports like any
-        save_adapter(model, tmp / ADAPTER_DIR)
+        save_adapter(model, tmp)  # the base is named by its absolute path: it plays as is
+        tokenizer.save_pretrained(tmp)
     else:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
@@ -81,6 +86,32 @@ def save_checkpoint(
     tmp.rename(final)
     crash_point("after_checkpoint_rename", step)
     return final
+
+
+def adapter_folder(checkpoint: str | Path) -> Path | None:
+    """Where a LoRA checkpoint's adapters are (the folder itself, or an older checkpoint's
+    `adapter/`); None for a checkpoint of a full fine-tune."""
+    for folder in (Path(checkpoint), Path(checkpoint) / ADAPTER_DIR):
+        if (folder / "adapter_config.json").is_file():
+            return folder
+    return None
+
+
+def merge_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write a LoRA checkpoint as a plain Hugging Face folder (its base with the adapters
+    merged in) at `out`; a full fine-tune's checkpoint is copied (weights, config, tokenizer)."""
+    out = Path(out)
+    adapters = adapter_folder(checkpoint)
+    if adapters is None:
+        shutil.copytree(checkpoint, out, ignore=shutil.ignore_patterns(STATE_FILE))
+        return out
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainer.lora import adapter_base, load_adapter, save_merged
+
+    base = AutoModelForCausalLM.from_pretrained(adapter_base(adapters))
+    model = load_adapter(base, adapters)
+    return save_merged(model, AutoTokenizer.from_pretrained(str(checkpoint)), out)
 
 
 def latest_checkpoint(job_dir: str | Path) -> Path | None:

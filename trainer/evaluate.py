@@ -83,7 +83,9 @@ def evaluate_checkpoint(
     cannot play are skipped), `games_per_anchor` matches per pair with seats alternating, each
     match stored and rated. Returns, per game and anchor, `eval/<game>/<anchor>/score` (mean of
     win 1, draw 0.5, loss 0), `.../not_lose` and `.../games` (finished matches), and per game
-    `rating/<game>/mu`, `.../sigma` and `.../conservative` of `player` afterwards.
+    `rating/<game>/mu`, `.../sigma` and `.../conservative` of `player` afterwards, and how it
+    answered: `eval/<game>/invalid_rate` (invalid attempts / attempts), `eval/<game>/reply_tokens`
+    and `eval/<game>/reply_chars` (mean length of its replies, where recorded).
 
     With `resume`, a game whose evaluation tournament of the same name exists is not played
     again: an unfinished one is played on, a finished one only read. `should_stop()` is polled
@@ -257,8 +259,9 @@ async def _play(db: Database, tid: int, should_stop: Callable[[], bool] | None) 
 
 
 def _game_metrics(db: Database, tid: int, player: str, game_id: str) -> dict[str, float]:
-    """Score and not-losing rate per anchor over the tournament's finished matches, and the
-    player's rating in the game now."""
+    """Score and not-losing rate per anchor over the tournament's finished matches, the
+    player's invalid-move rate and reply length in them, and its rating in the game now."""
+    from arena.store.eval_stats import tournament_reply_stats
     from arena.store.players import get_player
     from arena.store.ratings import player_standing
     from arena.store.tournaments import results_against
@@ -280,6 +283,14 @@ def _game_metrics(db: Database, tid: int, player: str, game_id: str) -> dict[str
         out[f"eval/{game_id}/{anchor}/not_lose/seat{seat}"] = sum(v > 0.0 for v in values) / len(
             values
         )
+    replies = tournament_reply_stats(db, tid, pid)
+    for name, value in (
+        ("invalid_rate", replies.invalid_rate),
+        ("reply_tokens", replies.reply_tokens),
+        ("reply_chars", replies.reply_chars),
+    ):
+        if value is not None:
+            out[f"eval/{game_id}/{name}"] = value
     rating = player_standing(db, pid, game_id).rating
     out[f"rating/{game_id}/mu"] = rating.mu
     out[f"rating/{game_id}/sigma"] = rating.sigma

@@ -138,22 +138,29 @@ def sample_reply(
     from arena.backends.torch_cache import cache_kwargs, output_cache
 
     generator = torch.Generator().manual_seed(seed)
+    out: Any = None
     step_ids = torch.tensor([list(prompt)], dtype=torch.long, device=device)
     past = None
     ids: list[int] = []
     logps: list[float] = []
+    finish = "length"
     with torch.no_grad():
         for _ in range(max_new_tokens):
-            out = model(input_ids=step_ids, use_cache=True, **cache_kwargs(model, past))
+            # logits_to_keep=1: the prompt's pass needs its last position's logits only
+            out = model(
+                input_ids=step_ids, use_cache=True, logits_to_keep=1, **cache_kwargs(model, past)
+            )
             past = output_cache(out)
             logp = torch.log_softmax(out.logits[0, -1].float() / temperature, dim=-1).cpu()
             token = int(torch.multinomial(logp.exp(), 1, generator=generator))
             ids.append(token)
             logps.append(float(logp[token]))
             if token in eos_ids:
-                return ids, logps, "stop"
+                finish = "stop"
+                break
             step_ids = torch.tensor([[token]], dtype=torch.long, device=device)
-    return ids, logps, "length"
+    del out, past  # the key-value cache goes before the next reply (or the loss) starts
+    return ids, logps, finish
 
 
 class GeneratingPlayer(LLMPlayer):

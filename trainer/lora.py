@@ -5,7 +5,9 @@ weights stay frozen. Two ways out:
 
 - `save_merged` writes a plain Hugging Face folder with the adapters folded into a copy of the
   weights: the arena's transformers backend and the GGUF export load it like any model;
-- `save_adapter` / `load_adapter` keep the adapter weights alone, to checkpoint and resume.
+- `save_adapter` / `load_adapter` keep the adapter weights alone, to checkpoint and resume; a
+  saved adapter names its base by absolute path, so transformers (with peft) loads the folder
+  as base + adapter, as a player.
 
 peft is imported inside the functions (it is optional, and heavy), with a clear message when it
 is missing.
@@ -120,8 +122,25 @@ def save_adapter(model: Any, folder: str | Path) -> Path:
         raise ValueError("save_adapter needs a LoRA model (see apply_lora)")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    for config in model.peft_config.values():
+        # A local base by its absolute path: transformers loads the folder as base + adapters
+        # from anywhere (a registered checkpoint player is loaded from another directory).
+        base = config.base_model_name_or_path
+        if base and Path(base).expanduser().exists():
+            config.base_model_name_or_path = str(Path(base).expanduser().resolve())
     model.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def adapter_base(folder: str | Path) -> str:
+    """The base model an adapter folder was trained on (`adapter_config.json`)."""
+    import json
+
+    path = Path(folder) / "adapter_config.json"
+    base = json.loads(path.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not base:
+        raise ValueError(f"{path} names no base model")
+    return str(base)
 
 
 def load_adapter(model: Any, folder: str | Path) -> Any:
@@ -132,6 +151,10 @@ def load_adapter(model: Any, folder: str | Path) -> Any:
     overwritten in place, so an optimizer built on them stays valid)."""
     peft = _peft()
     folder = Path(folder)
+    if folder.name == "adapter" and not folder.exists():
+        # A checkpoint's adapters live in the checkpoint folder itself now (they lived in its
+        # `adapter/` beside merged weights): callers that name the old place still find them.
+        folder = folder.parent
     if not (folder / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{folder} holds no LoRA adapter (no adapter_config.json)")
     if not is_lora(model):

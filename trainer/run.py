@@ -5,7 +5,9 @@ loads the base model or the latest checkpoint, and loops rollouts -> loss -> opt
 writing each step's metrics (and the job's step) in a short transaction of its own (never
 across a training step). Every `checkpoint_every` steps (and when asked to stop) it saves a
 checkpoint, registers it as a player `<job>@<step>`, for kuhn_poker and leduc_poker records the
-checkpoint's exact exploitability, and with `eval_games` plays its evaluation games.
+checkpoint's exact exploitability, and with `eval_games` plays its evaluation games. A fresh job
+first measures its starting model the same way, as step 0 (`evaluate_start`; a warm-started
+job's checkpoint 0 is the warm-started model, saved and evaluated as any checkpoint).
 
 A resumed job picks up whatever a killed or stopped run left: steps recorded after the latest
 checkpoint are dropped and played again, checkpoint folders not registered as players are
@@ -402,6 +404,14 @@ def _train(
         record_metrics(db, job_id, 0, metrics)
         if should_stop():
             return trainer.step
+    elif config.evaluate_start:  # a fresh job: where the starting model stands, as step 0
+        metrics = evaluate_start(db, db_path, job_id, trainer, config, should_stop)
+        record_metrics(db, job_id, 0, metrics)
+        if should_stop() and _start_unevaluated(db, job_id, config):
+            # Stopped during step 0's evaluation games: end before training, so the resumed
+            # run is a fresh one again and plays them on. A stop otherwise ends the first
+            # step, with its checkpoint, as any stop does.
+            return trainer.step
     while trainer.step < config.steps:
         metrics = trainer.train_step()
         step = trainer.step
@@ -478,15 +488,62 @@ def checkpoint(
     a player, measure exploitability and (with `eval_games`, unless the job is stopping) play
     the evaluation games; returns the metrics it measured. An evaluation cut short by
     `should_stop` leaves its metrics out (the resumed job completes it)."""
-    from trainer.evaluate import EvaluationStopped, default_anchors, evaluate_checkpoint
-
     if save:
         folder = trainer.save()
     else:
         folder = checkpoint_dir(trainer.job_dir, trainer.step)
     player = register_checkpoint(db, config.name, trainer.step, folder, config)
+    out = _exploitability_metrics(trainer, player, folder) if exploit else {}
+    if evaluate and config.eval_games > 0:
+        out.update(_play_evaluation(db_path, db, trainer, config, player, should_stop))
+    return out
+
+
+def evaluate_start(
+    db: Any,
+    db_path: str | Path,
+    job_id: int,
+    trainer: Trainer,
+    config: TrainConfig,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> dict[str, float]:
+    """Step 0 of a fresh job (no warm start): the starting model measured as a checkpoint is,
+    so the curves show where it started. Its exploitability (kuhn_poker and leduc_poker, score
+    mode); with `eval_games`, its evaluation games, played as the player `<name>@0` (the base
+    folder itself: nothing is copied; the first checkpoint's parent, so an anchor of its
+    evaluation). What step 0 has recorded already (a run killed after it) is not measured
+    again; evaluation games cut short by a stop end the run before training (`_train`), and
+    the next run, fresh again, plays them on. Returns the metrics measured now."""
+    from arena.store.jobs import job_metric_rows
+
+    assert trainer.step == 0 and trainer.resumed_from is None
+    have = {name for name, _, _ in job_metric_rows(db, job_id, step=0)}
+    exact = [g for g in config.games if g in EXACT_GAMES]
+    out: dict[str, float] = {}
+    player = f"{config.name}@0"
+    if any(f"exploitability/{g}" not in have for g in exact):
+        out.update(_exploitability_metrics(trainer, player))
+    if _start_unevaluated(db, job_id, config):
+        register_checkpoint(db, config.name, 0, Path(config.base), config)
+        out.update(_play_evaluation(db_path, db, trainer, config, player, should_stop))
+    return out
+
+
+def _start_unevaluated(db: Any, job_id: int, config: TrainConfig) -> bool:
+    """Whether step 0's evaluation games are due and not recorded (cut short)."""
+    from arena.store.jobs import job_metric_rows
+
+    have = {name for name, _, _ in job_metric_rows(db, job_id, step=0)}
+    return config.eval_games > 0 and not any(n.startswith("rating/") for n in have)
+
+
+def _exploitability_metrics(
+    trainer: Trainer, player: str, folder: Path | None = None
+) -> dict[str, float]:
+    """The trainer's exploitability figures as metrics (`exploitability/<game>`, and with a
+    checkpoint `folder` `exploitability_avg/<game>`), each logged."""
     out = {}
-    for key, value in (trainer.exploitability(folder) if exploit else {}).items():
+    for key, value in trainer.exploitability(folder).items():
         game_id, _, avg = key.partition(":")
         if avg:
             out[f"exploitability_avg/{game_id}"] = value
@@ -494,27 +551,40 @@ def checkpoint(
         else:
             out[f"exploitability/{game_id}"] = value
             log.info("%s exploitability on %s: %.4f", player, game_id, value)
-    if evaluate and config.eval_games > 0:
-        anchors = config.anchors or default_anchors(db, config.games, player)
-        try:
-            results = evaluate_checkpoint(
-                db_path,
-                player,
-                games=config.games,
-                anchors=anchors,
-                games_per_anchor=config.eval_games,
-                seed=config.seed + trainer.step,
-                resume=True,
-                should_stop=should_stop,
-            )
-        except EvaluationStopped:
-            log.info("%s: evaluation stopped; the resumed job completes it", player)
-            return out
-        out.update(results)
-        log.info(
-            "%s evaluated against %s: %s",
-            player,
-            ", ".join(anchors),
-            ", ".join(f"{k} {v:.3f}" for k, v in sorted(results.items()) if k.endswith("score")),
-        )
     return out
+
+
+def _play_evaluation(
+    db_path: str | Path,
+    db: Any,
+    trainer: Trainer,
+    config: TrainConfig,
+    player: str,
+    should_stop: Callable[[], bool],
+) -> dict[str, float]:
+    """The registered `player`'s evaluation games against the anchors; its metrics, or none
+    when `should_stop` cut it short (the resumed job completes it)."""
+    from trainer.evaluate import EvaluationStopped, default_anchors, evaluate_checkpoint
+
+    anchors = config.anchors or default_anchors(db, config.games, player)
+    try:
+        results = evaluate_checkpoint(
+            db_path,
+            player,
+            games=config.games,
+            anchors=anchors,
+            games_per_anchor=config.eval_games,
+            seed=config.seed + trainer.step,
+            resume=True,
+            should_stop=should_stop,
+        )
+    except EvaluationStopped:
+        log.info("%s: evaluation stopped; the resumed job completes it", player)
+        return {}
+    log.info(
+        "%s evaluated against %s: %s",
+        player,
+        ", ".join(anchors),
+        ", ".join(f"{k} {v:.3f}" for k, v in sorted(results.items()) if k.endswith("score")),
+    )
+    return results

@@ -13,19 +13,27 @@ return minus the role's baseline), the same for all of its tokens.
   k3_t = exp(d_t) - d_t - 1 and d_t = log pi_ref(token_t) - log pi(token_t) (Schulman's
   unbiased, non-negative estimator of KL(pi || pi_ref) from the sampled tokens).
 
-The batch's loss is the mean over replies; it is back-propagated `GEN_LOSS_CHUNK` replies at a
-time (gradient accumulation).
+The batch's loss is the mean over replies; it is back-propagated one micro-batch at a time
+(gradient accumulation). A micro-batch holds whole replies up to `micro_tokens` padded tokens
+(rows times the longest row; a longer reply goes alone), so long replies cannot blow the
+memory a fixed number of replies would. Only the positions that predict generated tokens go
+through the output layer (`logits_to_keep`): a 49k-word vocabulary makes the logits the largest
+activation. With `checkpointing` (after `enable_checkpointing`), the decoder layers keep only
+their inputs and recompute the rest in the backward pass (activation checkpointing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from trainer.generate import Generated
 
-GEN_LOSS_CHUNK = 8
+# Padded tokens (prompt + reply, rows x the longest row) per micro-batch of the loss.
+MICRO_TOKENS = 2048
 
 
 @dataclass
@@ -40,6 +48,8 @@ class TokenLossStats:
     clip_fraction: float
     turns: int
     tokens: int
+    forward_s: float = 0.0  # the loss's forward passes (log-probabilities, reference)
+    backward_s: float = 0.0  # its backward passes (recomputation included)
 
 
 def reply_logprobs(
@@ -63,17 +73,87 @@ def reply_logprobs(
     for b, ids in enumerate(rows):
         input_ids[b, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         mask[b, : len(ids)] = 1
-    out = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False)
+    # The slots that predict the generated tokens (the prompt's last, then the reply's) of
+    # every row lie in [low, width): only those go through the output layer.
+    low = min(len(r.prompt_ids) - 1 for r in replies)
+    keep = torch.arange(low, width, device=device)
+    out = model(
+        input_ids=input_ids.to(device),
+        attention_mask=mask.to(device),
+        use_cache=False,
+        logits_to_keep=keep,
+    )
     logps, entropies = [], []
     for b, r in enumerate(replies):
-        start, n = len(r.prompt_ids) - 1, len(r.reply_ids)
-        # the slots that predict the generated tokens: the prompt's last, then the reply's
+        start, n = len(r.prompt_ids) - 1 - low, len(r.reply_ids)
         logp = torch.log_softmax(out.logits[b, start : start + n].float() / temperature, dim=-1)
         target = torch.tensor(r.reply_ids, dtype=torch.long, device=logp.device)
         logps.append(logp.gather(-1, target[:, None])[:, 0])
         if with_entropy:
-            entropies.append(-(logp.exp() * logp).sum(-1).detach())
+            with torch.no_grad():
+                entropies.append(-(logp.exp() * logp).sum(-1))
     return logps, entropies
+
+
+def micro_batches(
+    batch: Sequence[tuple[Generated, float]], micro_tokens: int = MICRO_TOKENS
+) -> list[list[tuple[Generated, float]]]:
+    """`batch` cut into micro-batches of at most `micro_tokens` padded tokens (rows times the
+    longest row of prompt + reply), the replies sorted by length so that little is padding; a
+    reply longer than the budget is a micro-batch of its own."""
+    if micro_tokens < 1:
+        raise ValueError(f"micro_tokens must be at least 1, got {micro_tokens}")
+    ordered = sorted(batch, key=lambda item: len(item[0].prompt_ids) + len(item[0].reply_ids))
+    parts: list[list[tuple[Generated, float]]] = []
+    width = 0
+    for item in ordered:
+        length = len(item[0].prompt_ids) + len(item[0].reply_ids) - 1
+        if parts and max(width, length) * (len(parts[-1]) + 1) <= micro_tokens:
+            parts[-1].append(item)
+            width = max(width, length)
+        else:
+            parts.append([item])
+            width = length
+    return parts
+
+
+def enable_checkpointing(model: Any) -> bool:
+    """Turn on activation checkpointing of `model`'s decoder layers (a transformers model or a
+    peft wrapper of one; non-reentrant, so frozen LoRA bases need no input gradients); it acts
+    only inside `checkpointing(model)`. Returns False for a model that does not support it."""
+    if not getattr(model, "supports_gradient_checkpointing", False):
+        return False
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return True
+
+
+@contextmanager
+def checkpointing(model: Any, on: bool = True) -> Iterator[None]:
+    """Let the decoder layers checkpoint while the model stays in eval mode: transformers
+    checkpoints a layer only when its `training` flag is set, so the flag is raised on those
+    layers alone (not on their children: dropout stays off, and the loss's probabilities stay
+    the rollout's)."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    layers = []
+    if on:
+        layers = [
+            m
+            for m in model.modules()
+            if isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing
+        ]
+    saved = [m.training for m in layers]
+    for m in layers:
+        m.training = True
+    try:
+        yield
+    finally:
+        for m, flag in zip(layers, saved, strict=True):
+            m.training = flag
 
 
 def token_objective(logp: Any, adv: float, old: Any = None, clip: float = 0.2) -> tuple[Any, float]:
@@ -102,10 +182,13 @@ def token_policy_loss(
     pad_id: int = 0,
     device: Any = "cpu",
     backward: bool = True,
-    chunk: int = GEN_LOSS_CHUNK,
+    micro_tokens: int = MICRO_TOKENS,
+    checkpoint: bool = False,
 ) -> TokenLossStats:
     """The mean loss over `batch` (reply, advantage); with `backward`, its gradient is
-    accumulated into the model's parameters chunk by chunk (call `zero_grad` before)."""
+    accumulated into the model's parameters micro-batch by micro-batch (`micro_batches`; call
+    `zero_grad` before). `checkpoint`: recompute the decoder layers in the backward pass
+    (`enable_checkpointing` first)."""
     import torch
 
     if algorithm not in ("reinforce", "ppo"):
@@ -118,12 +201,19 @@ def token_policy_loss(
         return TokenLossStats(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)
     sums = dict.fromkeys(("loss", "pg", "entropy", "kl", "adv", "clipped"), 0.0)
     tokens = 0
-    for i in range(0, n, chunk):
-        part = batch[i : i + chunk]
+    forward_s = backward_s = 0.0
+    for part in micro_batches(batch, micro_tokens):
+        t0 = time.perf_counter()
         replies = [r for r, _ in part]
-        logps, entropies = reply_logprobs(
-            model, replies, temperature=temperature, pad_id=pad_id, device=device, with_entropy=True
-        )
+        with checkpointing(model, checkpoint and backward), torch.set_grad_enabled(backward):
+            logps, entropies = reply_logprobs(
+                model,
+                replies,
+                temperature=temperature,
+                pad_id=pad_id,
+                device=device,
+                with_entropy=True,
+            )
         ref = None
         if kl_coef > 0:
             with torch.no_grad():
@@ -150,8 +240,12 @@ def token_policy_loss(
             sums["entropy"] += float(entropies[k].sum())
             sums["adv"] += adv
             tokens += len(reply.reply_ids)
+        t1 = time.perf_counter()
+        forward_s += t1 - t0
         if backward:
             (torch.stack(terms).sum() / n).backward()
+            backward_s += time.perf_counter() - t1
+        del logps, entropies, terms, ref  # this micro-batch's graph and logits go now
     return TokenLossStats(
         loss=sums["loss"] / n,
         pg_loss=sums["pg"] / n,
@@ -161,4 +255,6 @@ def token_policy_loss(
         clip_fraction=sums["clipped"] / n,
         turns=n,
         tokens=tokens,
+        forward_s=forward_s,
+        backward_s=backward_s,
     )

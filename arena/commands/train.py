@@ -46,7 +46,11 @@ def _db_path(ctx: click.Context) -> Path:
     help="A pool opponent: a built-in bot, a checkpoint or any registered player (repeat).",
 )
 @click.option("--steps", type=int, help="Training steps in all (at least 1).")
-@click.option("--lr", type=float, help="Learning rate (positive, finite).")
+@click.option(
+    "--lr",
+    type=float,
+    help="Learning rate (positive, finite; default: from the base model's size, see `train show`).",
+)
 @click.option("--algorithm", type=click.Choice(["reinforce", "ppo"]), help="Policy gradient.")
 @click.option(
     "--policy",
@@ -139,19 +143,23 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show_command(ctx: click.Context, job: str, as_json: bool) -> None:
     """A job's config, status, step and latest metrics."""
-    from arena.jobs import get_job, mark_dead_jobs, read_metrics
+    from arena.jobs import get_job, mark_dead_jobs, read_metrics, thinking_collapse
 
     db = open_store(ctx)
     mark_dead_jobs(db)
     row = get_job(db, job)
     data = row.to_dict()
-    data["latest_metrics"] = _latest(read_metrics(db, row.id))
+    metrics = read_metrics(db, row.id)
+    data["latest_metrics"] = _latest(metrics)
+    data["warning"] = thinking_collapse(metrics)
     if as_json:
         echo_json(data)
         return
     say(f"job {row.id} {row.name}: {row.status}, step {row.step}/{row.config.get('steps')}")
     if row.error:
         say(f"error: {row.error}")
+    if data["warning"]:
+        say(f"warning: {data['warning']}")
     for key in ("pid", "log_path", "created_at", "started_at", "finished_at"):
         if data[key] is not None:
             say(f"{key}: {data[key]}")

@@ -107,3 +107,25 @@ def test_curves_list_losses_before_evaluations_and_ratings_before_unknown_metric
         "score/tictactoe/vs-random",
         "zeta",
     ]
+
+
+async def test_a_job_whose_replies_collapsed_shows_a_warning(tmp_path: Path) -> None:
+    from arena.jobs import create_job
+    from arena.store.jobs import write_job_metrics
+    from arena.train_config import parse_config
+
+    db_path = tmp_path / "arena.db"
+    db = open_db(db_path)
+    base = stub_model_folder(tmp_path / "base-model")
+    config = parse_config({"base": str(base), "policy": "generate", "name": "thinker"})
+    job_id = create_job(db, config)
+    for step, tokens in enumerate((60, 64, 62, 30, 12, 10), start=1):
+        write_job_metrics(db, job_id, step, {"mean_reply_tokens": float(tokens)}, set_step=True)
+    db.conn.close()
+    app = make_app(db_path, seed_first_run=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("j")
+        await pilot.pause()
+        shown = str(app.screen.query_one("#job-warning", Label).render())
+        assert "thinker: reply length fell from 62 to 17 tokens" in shown
+        assert "thinking collapse? (SPIRAL)" in shown

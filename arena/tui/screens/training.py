@@ -21,6 +21,7 @@ CURVES = (
     "entropy",
     "invalid_rate",
     "reply_tokens",
+    "mean_reply_tokens",
     "exploitability",
     "exploitability_avg",
     "rating",
@@ -44,6 +45,7 @@ class TrainingScreen(Screen):
     TrainingScreen #form Input { width: 1fr; }
     TrainingScreen #form Button { margin-left: 1; }
     TrainingScreen #form-error { color: $error; height: auto; margin: 0 1; }
+    TrainingScreen #job-warning { color: $warning; height: auto; margin: 0 1; }
     TrainingScreen #detail { height: 1fr; }
     TrainingScreen #curves { width: 1fr; }
     TrainingScreen #curves Sparkline { height: 2; margin-bottom: 1; }
@@ -80,6 +82,7 @@ class TrainingScreen(Screen):
             tooltip="Any other job setting as KEY=VALUE (JSON values), space-separated",
         )
         yield Label("", id="form-error")
+        yield Label("", id="job-warning")
         with Horizontal(id="detail"):
             yield VerticalScroll(id="curves")
             with Vertical(id="log"):
@@ -125,7 +128,7 @@ class TrainingScreen(Screen):
             self.show_detail()
 
     def show_detail(self) -> None:
-        from arena.jobs import get_job, log_tail, read_metrics
+        from arena.jobs import get_job, log_tail, read_metrics, thinking_collapse
 
         curves = self.query_one("#curves", VerticalScroll)
         log = self.query_one("#log-text", Static)
@@ -135,6 +138,10 @@ class TrainingScreen(Screen):
         db = self.app.db
         job = get_job(db, self.selected)
         metrics = read_metrics(db, job.id)
+        warning = thinking_collapse(metrics)
+        self.query_one("#job-warning", Label).update(
+            literal(f"{job.name}: {warning}") if warning else ""
+        )
         names = curve_names(metrics)
         have = {w.id for w in curves.query(Sparkline)}
         for name in names:

@@ -496,5 +496,6 @@ def test_loading_happens_off_the_event_loop(gguf_path):
         await backend.aclose()
         return during
 
-    # Blocking the loop for the load would leave the ticker one turn at most.
-    assert run(go()) > 10
+    # Blocking the loop for the load would leave the ticker one turn at most (a load of a file
+    # already probed and in the page cache takes a few milliseconds: a few turns, not many).
+    assert run(go()) > 1

@@ -246,7 +246,8 @@ async def test_a_tournament_run_by_another_process_can_be_watched_until_it_finis
         proc = subprocess.Popen(
             [sys.executable, "-m", "arena.cli", "--db", str(empty_db), "tournament", "run"]
             + ["--game", "tictactoe", "--player", "random", "--player", "minimax"]
-            + ["--games-per-pair", "800", "--concurrency", "1", "--quiet", "--name", "far"],
+            # long enough (some seconds) to be seen moving: 800 matches took 1.5 s, under two polls
+            + ["--games-per-pair", "6000", "--concurrency", "1", "--quiet", "--name", "far"],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -281,9 +282,9 @@ async def test_a_tournament_run_by_another_process_can_be_watched_until_it_finis
         # it was followed while it ran: progress moved on screen before it finished
         running = [line for line in seen if "running elsewhere" in line]
         assert running and len(set(running)) >= 2
-        assert "800/800 played" in str(status.content)
+        assert "6000/6000 played" in str(status.content)
         assert view.query_one(ProgressBar).percentage == 1.0
-        assert view.query_one("#results", DataTable).row_count == 800
+        assert view.query_one("#results", DataTable).row_count == 6000
         standings = view.query_one("#standings", DataTable)
         assert cell_text(standings, 0, 0) == "minimax"
         assert not screen.check_action("resume", ())  # a finished one has nothing to resume

@@ -113,7 +113,15 @@ class TrainConfig(BaseModel):
     any model's reply; the loss falls on the generated tokens. An illegal, ambiguous or
     unparseable answer ends the game: that seat gets `illegal_penalty`, the others 0."""
     max_new_tokens: int = Field(64, ge=1, le=32768)
-    """Generate: the token budget of a reply (a reply cut off before a move is illegal)."""
+    """Generate: the token budget of a reply (a reply cut off before a move is illegal), or of
+    its reasoning with `reasoning = think-then-constrained`."""
+    reasoning: Literal["think", "think-then-constrained"] = "think"
+    """Generate: `think`, the model writes its reasoning then `Final answer: <move>`, parsed
+    (an illegal answer ends the game); `think-then-constrained`, the arena's default for local
+    models: the model reasons (up to `max_new_tokens`, or until it starts its own answer), then
+    the move is drawn among the legal moves from their scores after the answer marker, so every
+    move is legal; the loss falls on the reasoning's tokens and on the move's choice among the
+    legal moves. Checkpoints play the same way."""
     illegal_penalty: float = -1.0
     """Generate: the return of a seat whose answer is illegal, ambiguous or unparseable."""
     format_reward: float = 0.0
@@ -143,6 +151,17 @@ class TrainConfig(BaseModel):
     """Decay of the per-(game, seat) moving-average baseline of returns."""
     normalize_advantages: bool = False
     """Divide each (game, seat) group's advantages by their standard deviation (MARS)."""
+    advantage: Literal["game", "turn"] = "game"
+    """What a turn's advantage starts from. `game` (SPIRAL's role-conditioned estimate): every
+    turn of a seat gets the seat's whole return. `turn` (MARS): each turn gets its seat's
+    return-to-go, the turn's own reward (its share of `format_reward`) and everything after it,
+    discounted by `gamma` per turn of the seat; the baseline then tracks each role's mean
+    return-to-go per turn (with `normalize_advantages`, MARS's per-role normalisation)."""
+    gamma: float = Field(1.0, ge=0, le=1)
+    """`advantage = turn`: the discount per turn of the seat (1 = none)."""
+    filter_draws: bool = False
+    """Leave drawn games (every seat the same result, no forfeit) out of the loss and the
+    baselines: they carry no signal on who played better. Counted in `drawn_rate`."""
     include_rules: bool = True
     """Put the game's rules in the prompt; checkpoints are registered with the same prompt (a
     tiny model learns faster from the short prompt without them)."""
@@ -171,6 +190,10 @@ class TrainConfig(BaseModel):
     player); empty = pure self-play."""
     opponent_share: float = Field(0.5, ge=0, le=1)
     """Share of each step's games played against the pool (the pool player takes one seat)."""
+    population: int = Field(0, ge=0, le=16)
+    """Population self-play: the job's own latest this many checkpoints (the starting model
+    `<name>@0` included once registered) join the opponent pool as they are made, the oldest
+    leaving; they play as registered, in the job's own mode (0 = off)."""
     warm_start: list[str] = Field(default_factory=list)
     """Players (e.g. `cfr`, `minimax`) whose recorded moves on the job's games the model imitates
     before self-play: the supervised warm start SPIRAL compares against (empty = none)."""
@@ -191,13 +214,13 @@ class TrainConfig(BaseModel):
     (with the base folder's path: they play as base + adapter; `trainer.lora.merge_checkpoint`
     writes a plain folder, e.g. to export a GGUF)."""
     lora_rank: int = Field(8, ge=1, le=256)
+    """LoRA: the adapters' rank."""
     loss_micro_tokens: int = Field(2048, ge=1, le=1 << 20)
     """Generate: padded tokens per micro-batch of the token loss (gradients accumulate over
     them; lower it if a step runs out of memory)."""
     gradient_checkpointing: bool = True
     """Generate: recompute activations in the backward pass instead of holding them (about 1.2-2
     GB less for SmolLM2-135M at 16 games, the update about 1.5-1.9x slower)."""
-    """LoRA: the adapters' rank."""
     name: str | None = None
     """The job's unique name (default: `<first game>-<job id>`); checkpoints are `<name>@<step>`."""
 
@@ -230,6 +253,14 @@ class TrainConfig(BaseModel):
             self.lr = default_lr(self.base_parameters, lora=self.lora)
         if self.batch_games is None:
             self.batch_games = default_batch_games(self.base_parameters)
+        return self
+
+    @model_validator(mode="after")
+    def _population_plays(self) -> TrainConfig:
+        if self.population and self.opponent_share == 0:
+            raise ValueError(
+                "population needs opponent_share above 0: its members play the pool's share"
+            )
         return self
 
     @field_validator("warm_start_file")

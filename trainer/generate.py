@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from arena.backends.base import Backend, Generation, Message, Sampling
+from arena.backends.base import Backend, Generation, Message, Sampling, split_continuation
 from arena.match import MatchResult, MatchRules, play_match
 from arena.players.base import Player, Reply, Turn
-from arena.players.llm import LLMPlayer
+from arena.players.llm import LLMPlayer, softmax
 from arena.prompts import PromptOptions
 from games.parsing import ANSWER_MARKER
+from trainer.policy import Position
 from trainer.rollout import Episode, Pairing
 
 # No second try, and an illegal answer ends the game (the seat's return: `illegal_penalty`).
@@ -54,6 +56,18 @@ class Generated:
     action: str | None = None  # the legal move it parsed to (None: illegal)
     legal: bool = False
     formatted: bool = False  # legal and written after the answer marker
+    reward: float = 0.0  # the reply's own reward: its share of the format reward
+    # A scored answer (`think-then-constrained`): the reasoning above, then the move drawn
+    # among the legal moves from softmax(scores / temperature) after the answer marker.
+    answer_prompt: tuple[int, ...] = ()  # the prompt, the reasoning and the marker, as scored
+    answer_candidates: tuple[tuple[int, ...], ...] = ()  # each legal move's ids
+    answer_index: int = -1  # the move drawn
+    answer_logprob: float = 0.0  # its log-probability when it was drawn
+
+    @property
+    def scored(self) -> bool:
+        """Whether the move was drawn among the legal moves after the reasoning."""
+        return self.answer_index >= 0
 
     @property
     def reply_tokens(self) -> int:
@@ -62,27 +76,56 @@ class Generated:
 
 
 class PolicyBackend(Backend):
-    """The model being trained as an arena backend: free generation only, one request at a
-    time (the model is small and on the trainer's own device), with the sampled ids and their
-    log-probabilities in `Generation.meta` ("prompt_ids", "logprobs")."""
+    """The model being trained as an arena backend, one request at a time (the model is small
+    and on the trainer's own device): free generation, with the sampled ids and their
+    log-probabilities in `Generation.meta` ("prompt_ids", "logprobs"), and scoring of the legal
+    moves after a reply in progress (`think-then-constrained`), with the trainer's
+    `ActionPolicy` as the transformers backend scores them.
+
+    No call suspends: a player's `act` runs its calls back to back, so `last_generation` and
+    `last_scored` are that act's own when it returns."""
 
     kind = "trainer"
+    can_score = True
+    can_continue = True
 
-    def __init__(self, model: Any, tokenizer: Any, device: Any = "cpu") -> None:
+    def __init__(self, model: Any, tokenizer: Any, device: Any = "cpu", scorer: Any = None) -> None:
         from arena.backends.transformers_backend import _eos_ids  # the backend's stop set
 
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
+        self.scorer = scorer  # an ActionPolicy on the same model (for `score`)
         self.eos_ids = frozenset(_eos_ids(model, tokenizer))
+        self.last_generation: Generation | None = None
+        self.last_scored: tuple[Position, list[float]] | None = None
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
         """The messages as the transformers backend feeds them: the chat template with the
-        assistant turn opened, tokenized without adding special tokens again."""
+        assistant turn opened (and a reply in progress after it), tokenized without adding
+        special tokens again."""
+        head, written = split_continuation(list(messages))
         text = self.tokenizer.apply_chat_template(
-            [dict(m) for m in messages], tokenize=False, add_generation_prompt=True
+            [dict(m) for m in head], tokenize=False, add_generation_prompt=True
         )
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
+        return list(self.tokenizer.encode(text + written, add_special_tokens=False))
+
+    async def score(self, messages: list[Message], candidates: list[str]) -> list[float]:
+        """Each candidate's summed log-probability after the messages (no gradient)."""
+        import torch
+
+        if self.scorer is None:
+            raise NotImplementedError("this trainer backend has no scorer")
+        encode = self.tokenizer.encode
+        pos = Position(
+            tuple(self.prompt_ids(messages)),
+            tuple(tuple(encode(c, add_special_tokens=False)) for c in candidates),
+            tuple(candidates),
+        )
+        with torch.no_grad():
+            scores = [float(v) for v in self.scorer.scores([pos])[0]]
+        self.last_scored = (pos, scores)
+        return scores
 
     async def generate(
         self,
@@ -97,6 +140,16 @@ class PolicyBackend(Backend):
         if sampling.temperature <= 0:
             raise ValueError("generation mode samples: the temperature must be positive")
         prompt = self.prompt_ids(messages)
+        stops = [s for s in sampling.stop if s]
+        cut: list[int] = []  # where the text stops (at a stop string), once one is written
+
+        def stopped(ids: list[int]) -> bool:
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            at = [text.find(s) for s in stops if s in text]
+            if at:
+                cut.append(min(at))
+            return bool(at)
+
         ids, logps, finish = sample_reply(
             self.model,
             prompt,
@@ -105,12 +158,15 @@ class PolicyBackend(Backend):
             seed=sampling.seed or 0,
             eos_ids=self.eos_ids,
             device=self.device,
+            stop=stopped if stops else None,
         )
-        body = ids[:-1] if finish == "stop" else ids
+        body = ids[:-1] if ids and ids[-1] in self.eos_ids else ids
         text = self.tokenizer.decode(body, skip_special_tokens=True)
+        if cut:
+            text = text[: cut[0]]
         if on_text is not None:
             on_text(text)
-        return Generation(
+        gen = Generation(
             text=text,
             prompt_tokens=len(prompt),
             completion_tokens=len(ids),
@@ -118,6 +174,8 @@ class PolicyBackend(Backend):
             token_ids=ids,
             meta={"prompt_ids": prompt, "logprobs": logps},
         )
+        self.last_generation = gen
+        return gen
 
 
 def sample_reply(
@@ -129,10 +187,12 @@ def sample_reply(
     seed: int,
     eos_ids: frozenset[int],
     device: Any = "cpu",
+    stop: Any = None,
 ) -> tuple[list[int], list[float], str]:
     """Sample a reply token by token from softmax(logits / temperature), with the model's
     key-value cache; returns the ids, each one's log-probability under that distribution, and
-    "stop" (an end-of-turn token, kept as the last id) or "length"."""
+    "stop" (an end-of-turn token, kept as the last id, or `stop(ids)` true after a token) or
+    "length"."""
     import torch
 
     from arena.backends.torch_cache import cache_kwargs, output_cache
@@ -155,7 +215,7 @@ def sample_reply(
             token = int(torch.multinomial(logp.exp(), 1, generator=generator))
             ids.append(token)
             logps.append(float(logp[token]))
-            if token in eos_ids:
+            if token in eos_ids or (stop is not None and stop(ids)):
                 finish = "stop"
                 break
             step_ids = torch.tensor([[token]], dtype=torch.long, device=device)
@@ -164,8 +224,11 @@ def sample_reply(
 
 
 class GeneratingPlayer(LLMPlayer):
-    """An `LLMPlayer` (free decoding, `think` prompt) on a `PolicyBackend` that records every
-    reply it samples, per (match seed, seat): shared by every seat and game of a rollout."""
+    """An `LLMPlayer` on a `PolicyBackend` that records every reply it samples, per (match
+    seed, seat): shared by every seat and game of a rollout. With the `think` prompt it writes
+    free text (parsed by the game); with `think-then-constrained` it reasons up to the prompt's
+    `reasoning_tokens`, then its move is drawn among the legal moves from their scores after
+    the answer marker (the arena's `score` decoding), so every move is legal."""
 
     def __init__(
         self,
@@ -175,13 +238,32 @@ class GeneratingPlayer(LLMPlayer):
         prompt: PromptOptions,
         sampling: Sampling,
     ) -> None:
-        super().__init__(name, backend, prompt=prompt, sampling=sampling, decode="free")
+        decode = "score" if prompt.reasoning == "think-then-constrained" else "free"
+        super().__init__(name, backend, prompt=prompt, sampling=sampling, decode=decode)
         self.records: dict[tuple[int, int], list[Generated]] = {}
 
     async def act(self, turn: Turn) -> Reply:
+        backend: PolicyBackend = self.backend  # type: ignore[assignment]
+        backend.last_generation = backend.last_scored = None
         reply = await super().act(turn)
-        meta = reply.meta
         last = (reply.messages or [{}])[-1].get("content", "")
+        if self.decode == "score":
+            thought, scored = backend.last_generation, backend.last_scored
+            assert thought is not None and scored is not None and reply.action is not None
+            pos, scores = scored
+            index = turn.legal_actions.index(reply.action)
+            tempered = softmax(scores, self.sampling.temperature)
+            meta = {**thought.meta, "token_ids": thought.token_ids}
+            text = f"{reply.reasoning or ''}\n{reply.text}".strip()
+            answer = dict(
+                answer_prompt=pos.prompt,
+                answer_candidates=pos.candidates,
+                answer_index=index,
+                answer_logprob=math.log(max(tempered[index], 1e-300)),
+            )
+            finish = thought.finish_reason
+        else:
+            meta, text, answer, finish = reply.meta, reply.text, {}, reply.finish_reason
         self.records.setdefault((turn.match_seed, turn.seat), []).append(
             Generated(
                 game_id=turn.game.id,
@@ -190,17 +272,26 @@ class GeneratingPlayer(LLMPlayer):
                 prompt_ids=tuple(meta["prompt_ids"]),
                 reply_ids=tuple(meta["token_ids"]),
                 logprobs=tuple(meta["logprobs"]),
-                text=reply.text,
+                text=text,
                 prompt_tail=last[-PROMPT_TAIL_CHARS:],
-                finish_reason=reply.finish_reason,
+                finish_reason=finish,
+                **answer,  # type: ignore[arg-type]
             )
         )
         return reply
 
 
-def generation_prompt(include_rules: bool) -> PromptOptions:
-    """The prompt of generation mode (and of its checkpoints' players)."""
-    return PromptOptions(reasoning="think", include_rules=include_rules)
+def generation_prompt(
+    include_rules: bool, reasoning: str = "think", reasoning_tokens: int = 64
+) -> PromptOptions:
+    """The prompt of generation mode (and of its checkpoints' players): `think` (free text,
+    parsed) or `think-then-constrained` (reasoning up to `reasoning_tokens`, then a scored
+    move)."""
+    return PromptOptions(
+        reasoning=reasoning,  # type: ignore[arg-type]
+        include_rules=include_rules,
+        reasoning_tokens=reasoning_tokens,
+    )
 
 
 def episode_from_match(
@@ -231,13 +322,25 @@ def episode_from_match(
     if result.forfeit_seat is not None and result.forfeit_seat != opp_seat:
         returns = [0.0] * game.num_players
         returns[result.forfeit_seat] = illegal_penalty
+    outcome = list(returns)
     turns = [r for s in sorted(records) for r in records[s][: taken[s]]]
     if format_reward:
-        for seat, recs in records.items():
-            if recs:
-                returns[seat] += format_reward * sum(r.formatted for r in recs) / len(recs)
+        for seat in records:
+            recs = records[seat][: taken[seat]]
+            for rec in recs:  # each reply's share, so a turn-level return can credit it
+                rec.reward = format_reward * rec.formatted / len(recs)
+                returns[seat] += rec.reward
     opp = pairing.opponent.name if pairing.opponent is not None else None
-    return Episode(game.id, pairing.seed, returns, turns, opp, opp_seat)  # type: ignore[arg-type]
+    return Episode(
+        game.id,
+        pairing.seed,
+        returns,
+        turns,  # type: ignore[arg-type]
+        opp,
+        opp_seat,
+        outcome=outcome,
+        forfeit=result.forfeit_seat is not None,
+    )
 
 
 async def play_generated(
@@ -299,8 +402,9 @@ def write_samples(
             if len(lines) >= limit:
                 break
             data = asdict(rec)  # type: ignore[call-overload]
-            for key in ("prompt_ids", "reply_ids", "logprobs"):
+            for key in ("prompt_ids", "reply_ids", "logprobs", "answer_prompt"):
                 data.pop(key)
+            data.pop("answer_candidates")
             data["reply_tokens"] = rec.reply_tokens
             data["return"] = ep.returns[rec.seat]
             lines.append(json.dumps(data, ensure_ascii=False))

@@ -1,8 +1,8 @@
 """One training step of generation mode (`TrainConfig.policy == "generate"`).
 
 Rollout (`trainer.generate`: the model writes whole replies through the arena's match loop),
-the replies' advantages (`trainer.loss.assign_advantages`, the same role baselines as scoring
-mode), the token-level loss (`trainer.token_loss`), one optimizer step (or `ppo_epochs`).
+the replies' advantages (`Trainer.advantages`: the same role baselines, turn-level option and
+draw filter as scoring mode), the token-level loss (`trainer.token_loss`), one optimizer step (or `ppo_epochs`).
 The first `SAMPLES_PER_STEP` replies go to `<job_dir>/samples/step-<N>.jsonl`, N the steps the
 model had taken when it wrote them, so step 0's file holds what the base model thought.
 
@@ -27,7 +27,6 @@ from trainer.generate import (
     play_generated,
     write_samples,
 )
-from trainer.loss import assign_advantages
 from trainer.policy import pad_id
 from trainer.rollout import make_pairings
 from trainer.token_loss import TokenLossStats, enable_checkpointing, token_policy_loss
@@ -38,14 +37,16 @@ if TYPE_CHECKING:
 
 def make_generating_player(trainer: Trainer) -> GeneratingPlayer:
     """The trained model as the player generation mode plays with (and its checkpoints are
-    registered as): `think` prompt, free text sampled at `temperature`, `max_new_tokens`."""
+    registered as): the config's `reasoning` prompt, replies sampled at `temperature` up to
+    `max_new_tokens` (the reasoning budget of `think-then-constrained`)."""
     return_freed_memory()
     s = trainer.config
-    backend = PolicyBackend(trainer.model, trainer.tokenizer, trainer.policy.device)
-    sampling = Sampling(temperature=s.temperature, max_tokens=s.max_new_tokens, seed=s.seed)
-    return GeneratingPlayer(
-        "trainee", backend, prompt=generation_prompt(s.include_rules), sampling=sampling
+    backend = PolicyBackend(
+        trainer.model, trainer.tokenizer, trainer.policy.device, scorer=trainer.policy
     )
+    sampling = Sampling(temperature=s.temperature, max_tokens=s.max_new_tokens, seed=s.seed)
+    prompt = generation_prompt(s.include_rules, s.reasoning, s.max_new_tokens)
+    return GeneratingPlayer("trainee", backend, prompt=prompt, sampling=sampling)
 
 
 def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float]:
@@ -58,7 +59,7 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
     s = trainer.config
     t0 = time.perf_counter()
     pairings = make_pairings(
-        trainer.games, s.batch_games, s.seed, trainer.step, trainer.opponents, s.opponent_share
+        trainer.games, s.batch_games, s.seed, trainer.step, trainer.pool(), s.opponent_share
     )
     play = play_generated(
         player, pairings, illegal_penalty=s.illegal_penalty, format_reward=s.format_reward
@@ -66,7 +67,7 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
     episodes = trainer.loop.run_until_complete(play)
     t_rollout = time.perf_counter() - t0
     write_samples(trainer.job_dir, trainer.step, episodes)
-    batch = assign_advantages(episodes, trainer.baselines, normalize=s.normalize_advantages)
+    batch = trainer.advantages(episodes)
     lr = trainer.learning_rate()
     for group in trainer.optimizer.param_groups:
         group["lr"] = lr
@@ -91,6 +92,7 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
             device=trainer.policy.device,
             micro_tokens=micro_tokens,
             checkpoint=checkpoint,
+            scorer=trainer.policy,
         )
         t1 = time.perf_counter()
         params = [p for p in trainer.model.parameters() if p.grad is not None]

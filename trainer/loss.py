@@ -2,9 +2,10 @@
 
 Role-conditioned advantage estimation (SPIRAL): an exponential moving average of returns per
 (game, seat) is the baseline; a game's advantage for a seat is its return minus that seat's
-baseline, and every turn of the seat gets it (the games reward only at the end, so a turn's
-return-to-go is the final return). Optionally each (game, seat) group's advantages are divided
-by their standard deviation (MARS's per-role normalisation).
+baseline, and every turn of the seat gets it. MARS's option: each turn's value is its
+return-to-go (its own reward, then the rest, discounted per turn), against a baseline of the
+role's mean return-to-go. Optionally each (game, seat) group's advantages are divided by their
+standard deviation (MARS's per-role normalisation); drawn games can be left out (`drawn`).
 
 The loss is over the policy's distribution on the legal actions, pi = softmax(scores / T) with a
 score the summed log-probability of an action's tokens, so the gradient reaches every token of
@@ -44,30 +45,77 @@ class Baselines:
         self.values[role] = self.decay * self.values.get(role, 0.0) + (1 - self.decay) * mean_return
 
 
+def turn_returns(episode: Episode, seat: int, gamma: float = 1.0) -> list[float]:
+    """MARS's turn-level returns-to-go of one seat's turns, in the order it played them.
+
+    Turn k's reward r_k is its own (`reward`: its share of the format reward), and the seat's
+    last turn also gets the rest of the seat's return (the game's result, or the illegal
+    penalty): G_k = r_k + gamma * G_(k+1). With gamma = 1 the first turn's G is the return.
+    """
+    turns = [t for t in episode.turns if t.seat == seat]
+    if not turns:
+        return []
+    rewards = [t.reward for t in turns]
+    rewards[-1] += episode.returns[seat] - sum(rewards)
+    out = [0.0] * len(turns)
+    acc = 0.0
+    for k in range(len(turns) - 1, -1, -1):
+        acc = rewards[k] + gamma * acc
+        out[k] = acc
+    return out
+
+
+def drawn(episode: Episode) -> bool:
+    """Whether the game was drawn: every seat the same result (before any format reward),
+    nobody forfeited."""
+    outcome = episode.outcome if episode.outcome is not None else episode.returns
+    return not episode.forfeit and len(set(outcome)) == 1
+
+
 def assign_advantages(
-    episodes: Sequence[Episode], baselines: Baselines, *, normalize: bool = False
+    episodes: Sequence[Episode],
+    baselines: Baselines,
+    *,
+    normalize: bool = False,
+    advantage: str = "game",
+    gamma: float = 1.0,
 ) -> list[tuple[TurnRecord, float]]:
-    """Every turn with its advantage (return - its (game, seat) baseline as it stood before
-    this batch); then the baselines move toward this batch's mean returns."""
+    """Every turn with its advantage: its value minus its role's baseline as it stood before
+    this batch (with `normalize`, divided by the role's standard deviation of that difference
+    in the batch); then each role's baseline moves toward the batch's mean value.
+
+    A turn's value: `game` (SPIRAL), its seat's return; `turn` (MARS), its return-to-go
+    (`turn_returns`, discounted by `gamma`). A role is a game and seat, and the pool opponent
+    if any (`Episode.role`); pool opponents' seats are not trained and have no baseline.
+    """
+    if advantage not in ("game", "turn"):
+        raise ValueError(f"unknown advantage estimator {advantage!r}")
+    valued: list[tuple[TurnRecord, str, float]] = []
     groups: dict[str, list[float]] = {}
     for ep in episodes:
         for seat, ret in enumerate(ep.returns):
-            if seat != ep.opponent_seat:
-                groups.setdefault(ep.role(seat), []).append(ret)
-    scale: dict[str, float] = {}
-    for role, rets in groups.items():
-        scale[role] = 1.0
-        if normalize and len(rets) > 1:
-            base = baselines.get(role)
-            var = sum((r - base) ** 2 for r in rets) / len(rets)
-            scale[role] = 1.0 / (math.sqrt(var) + 1e-6)
-    out = []
-    for ep in episodes:
-        for t in ep.turns:
-            role = ep.role(t.seat)
-            out.append((t, (ep.returns[t.seat] - baselines.get(role)) * scale[role]))
-    for role, rets in groups.items():
-        baselines.update(role, sum(rets) / len(rets))
+            if seat == ep.opponent_seat:
+                continue
+            role = ep.role(seat)
+            turns = [t for t in ep.turns if t.seat == seat]
+            if advantage == "turn":
+                values = turn_returns(ep, seat, gamma)
+                groups.setdefault(role, []).extend(values)
+            else:
+                values = [ret] * len(turns)
+                groups.setdefault(role, []).append(ret)
+            valued.extend((t, role, v) for t, v in zip(turns, values, strict=True))
+    scale = dict.fromkeys(groups, 1.0)
+    if normalize:
+        for role, values in groups.items():
+            if len(values) > 1:
+                base = baselines.get(role)
+                var = sum((v - base) ** 2 for v in values) / len(values)
+                scale[role] = 1.0 / (math.sqrt(var) + 1e-6)
+    out = [(t, (v - baselines.get(role)) * scale[role]) for t, role, v in valued]
+    for role, values in groups.items():
+        if values:
+            baselines.update(role, sum(values) / len(values))
     return out
 
 

@@ -27,7 +27,9 @@ log = logging.getLogger("trainer")
 
 def register_checkpoint(db: Any, name: str, step: int, folder: Path, config: TrainConfig) -> str:
     """Register the checkpoint as a player `<name>@<step>` (scored play at the config's
-    player temperature; in generation mode, free `think` replies of at most `max_new_tokens`), parented to the job's checkpoint of the highest earlier step.
+    player temperature; in generation mode, replies as the trainer samples them: `think` free
+    text, or `think-then-constrained` reasoning then a scored move, within `max_new_tokens`),
+    parented to the job's checkpoint of the highest earlier step.
     Idempotent: a registered checkpoint is left as it is."""
     from arena.specs import PromptSpec, SamplingSpec, TransformersSpec, spec_to_dict
     from arena.store.jobs import register_checkpoint_player
@@ -36,12 +38,17 @@ def register_checkpoint(db: Any, name: str, step: int, folder: Path, config: Tra
     temperature = (
         config.temperature if config.player_temperature is None else config.player_temperature
     )
-    if config.policy == "generate":  # as `trainer.generate` plays: think, then free text
+    if config.policy == "generate":  # as `trainer.generate` plays
+        scored = config.reasoning == "think-then-constrained"
         spec = TransformersSpec(
             name=player,
             model=str(folder),
-            decode="free",
-            prompt=PromptSpec(reasoning="think", include_rules=config.include_rules),
+            decode="score" if scored else "free",
+            prompt=PromptSpec(
+                reasoning=config.reasoning,
+                reasoning_tokens=config.max_new_tokens,
+                include_rules=config.include_rules,
+            ),
             sampling=SamplingSpec(temperature=temperature, max_tokens=config.max_new_tokens),
             device="auto",
         )

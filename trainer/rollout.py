@@ -30,6 +30,7 @@ class TurnRecord:
     chosen: int  # index into position.candidates
     behaviour_prob: float  # probability the move was drawn with (the epsilon mixture)
     policy_prob: float  # the policy's own probability of the move at rollout time
+    reward: float = 0.0  # the turn's own reward (part of its seat's return; none in scoring)
 
     @property
     def reply_tokens(self) -> int:
@@ -48,6 +49,10 @@ class Episode:
     opponent: str | None = None
     """The pool player in the game (None: self-play, the policy in every seat)."""
     opponent_seat: int | None = None
+    outcome: list[float] | None = None
+    """The game's own result per seat before any shaping (None: `returns` are that)."""
+    forfeit: bool = False
+    """A seat forfeited (an illegal answer ended the game)."""
 
     def role(self, seat: int) -> str:
         """The baseline's key for a seat: the game and seat, and the opponent if any (the
@@ -175,7 +180,17 @@ async def play_selfplay(
         turns = [t for s in range(p.game.num_players) for t in player.records.get((p.seed, s), [])]
         opp = p.opponent.name if p.opponent is not None else None
         seat = p.opponent_seat if p.opponent is not None else None
-        episodes.append(Episode(p.game.id, p.seed, list(result.returns), turns, opp, seat))
+        episodes.append(
+            Episode(
+                p.game.id,
+                p.seed,
+                list(result.returns),
+                turns,
+                opp,
+                seat,
+                forfeit=result.forfeit_seat is not None,
+            )
+        )
     return episodes
 
 

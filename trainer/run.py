@@ -34,7 +34,7 @@ from trainer.checkpoint import (
     save_checkpoint,
 )
 from trainer.crash import crash_point
-from trainer.loss import Baselines, LossStats, assign_advantages, policy_loss
+from trainer.loss import Baselines, LossStats, assign_advantages, drawn, policy_loss
 from trainer.milestones import (  # noqa: F401 (register_checkpoint: part of this module's API)
     EXACT_GAMES,
     _start_unevaluated,
@@ -45,6 +45,7 @@ from trainer.milestones import (  # noqa: F401 (register_checkpoint: part of thi
     register_checkpoints,
 )
 from trainer.policy import ActionPolicy, exact_exploitability, policy_table, table_policy
+from trainer.population import Population
 from trainer.rollout import Episode, rollout
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ class Trainer:
         self.games = [games.make(g) for g in config.games]
         self.resumed_from = ckpt
         self.opponents = list(opponents or [])
+        self.population = Population(config.population)
         self.loop = asyncio.new_event_loop()
         self.generator = None  # generation mode's player (the model writes whole replies)
         if config.policy == "generate":
@@ -150,7 +152,29 @@ class Trainer:
         """Close the opponents' backends and the rollouts' event loop."""
         for player in self.opponents:
             self.loop.run_until_complete(player.aclose())
+        self.population.close(self.loop)
         self.loop.close()
+
+    def pool(self) -> list[Player]:
+        """The opponent pool now: the config's opponents, then the population's members."""
+        return self.opponents + self.population.players
+
+    def training_episodes(self, episodes: list[Episode]) -> list[Episode]:
+        """The episodes the loss learns from: all, or (`filter_draws`) the decisive ones."""
+        if not self.config.filter_draws:
+            return episodes
+        return [ep for ep in episodes if not drawn(ep)]
+
+    def advantages(self, episodes: list[Episode]) -> list[tuple[Any, float]]:
+        """The training episodes' turns with their advantages (the config's estimator)."""
+        s = self.config
+        return assign_advantages(
+            self.training_episodes(episodes),
+            self.baselines,
+            normalize=s.normalize_advantages,
+            advantage=s.advantage,
+            gamma=s.gamma,
+        )
 
     def train_step(self) -> dict[str, float]:
         """Play one batch of self-play games, take one optimizer step (or `ppo_epochs` with
@@ -170,12 +194,12 @@ class Trainer:
             seed=s.seed,
             step=self.step,
             epsilon=s.epsilon,
-            opponents=self.opponents,
+            opponents=self.pool(),
             opponent_share=s.opponent_share,
             loop=self.loop,
         )
         t_rollout = time.perf_counter() - t0
-        batch = assign_advantages(episodes, self.baselines, normalize=s.normalize_advantages)
+        batch = self.advantages(episodes)
         epochs = s.ppo_epochs if s.algorithm == "ppo" else 1
         lr = self.learning_rate()
         for group in self.optimizer.param_groups:
@@ -288,6 +312,7 @@ def episode_metrics(episodes: list[Episode], baselines: Baselines) -> dict[str, 
         out[key] = sum(values) / len(values)
     turns = [t for ep in episodes for t in ep.turns]
     out["decisions_per_game"] = len(turns) / max(1, len(episodes))
+    out["drawn_rate"] = sum(map(drawn, episodes)) / max(1, len(episodes))
     out["invalid_rate"] = 0.0  # moves are drawn among the legal actions only
     out["reply_tokens"] = sum(t.reply_tokens for t in turns) / max(1, len(turns))
     return out
@@ -346,6 +371,10 @@ def _train(
     name = config.name
     assert name, "job_config names every job"
     register_checkpoints(db, trainer.job_dir, config)
+    warm = bool(config.warm_start or config.warm_start_file)
+    if config.population and trainer.resumed_from is None and not warm:
+        # The starting model is the population's first member (a warm start's is checkpoint 0).
+        register_checkpoint(db, name, 0, Path(config.base), config)
     if trainer.resumed_from is not None:
         log.info("resuming %s from %s (step %d)", name, trainer.resumed_from, trainer.step)
         rewind_job(db, job_id, trainer.step)  # steps recorded after the checkpoint run again
@@ -353,7 +382,7 @@ def _train(
         record_metrics(db, job_id, trainer.step, metrics)
         if should_stop():  # e.g. during that evaluation: its resume must find it incomplete
             return trainer.step
-    elif config.warm_start or config.warm_start_file:
+    elif warm:
         # The warm-started model is checkpoint 0: a rated player, SPIRAL's supervised baseline
         # that the self-play checkpoints are measured against (and what a resume starts from).
         metrics = trainer.warm_start(db_path)
@@ -370,6 +399,7 @@ def _train(
             # run is a fresh one again and plays them on. A stop otherwise ends the first
             # step, with its checkpoint, as any stop does.
             return trainer.step
+    trainer.population.refresh(db, name, trainer.loop)
     while trainer.step < config.steps:
         metrics = trainer.train_step()
         step = trainer.step
@@ -390,6 +420,7 @@ def _train(
             )
             record_metrics(db, job_id, step, metrics)
             stopping = stopping or should_stop()  # e.g. asked during the evaluation
+            trainer.population.refresh(db, name, trainer.loop)
         if stopping:
             break
     return trainer.step

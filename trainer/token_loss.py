@@ -31,9 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from trainer.generate import Generated
+from trainer.policy import Position
 
 # Padded tokens (prompt + reply, rows x the longest row) per micro-batch of the loss.
 MICRO_TOKENS = 2048
+# Scored answers (prompt, reasoning and every legal move) per forward pass of their term.
+ANSWER_CHUNK = 4
 
 
 @dataclass
@@ -48,6 +51,7 @@ class TokenLossStats:
     clip_fraction: float
     turns: int
     tokens: int
+    answer_clip_fraction: float = 0.0  # PPO: share of scored moves whose ratio left the range
     forward_s: float = 0.0  # the loss's forward passes (log-probabilities, reference)
     backward_s: float = 0.0  # its backward passes (recomputation included)
 
@@ -184,11 +188,18 @@ def token_policy_loss(
     backward: bool = True,
     micro_tokens: int = MICRO_TOKENS,
     checkpoint: bool = False,
+    scorer: Any = None,
 ) -> TokenLossStats:
     """The mean loss over `batch` (reply, advantage); with `backward`, its gradient is
     accumulated into the model's parameters micro-batch by micro-batch (`micro_batches`; call
     `zero_grad` before). `checkpoint`: recompute the decoder layers in the backward pass
-    (`enable_checkpointing` first)."""
+    (`enable_checkpointing` first).
+
+    A reply with a scored answer (`Generated.scored`) adds the move's term, its surrogate on
+    log pi(move) = log_softmax(scores / temperature) over the legal moves, scored by `scorer`
+    (the trainer's `ActionPolicy` on the same model) after the reasoning and the answer marker:
+    REINFORCE's A log pi(move), or PPO's clipped ratio against the probability it was drawn
+    with. (The KL term covers the generated tokens only.)"""
     import torch
 
     if algorithm not in ("reinforce", "ppo"):
@@ -199,7 +210,7 @@ def token_policy_loss(
     n = len(batch)
     if n == 0:
         return TokenLossStats(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)
-    sums = dict.fromkeys(("loss", "pg", "entropy", "kl", "adv", "clipped"), 0.0)
+    sums = dict.fromkeys(("loss", "pg", "entropy", "kl", "adv", "clipped", "answer_clipped"), 0.0)
     tokens = 0
     forward_s = backward_s = 0.0
     for part in micro_batches(batch, micro_tokens):
@@ -246,6 +257,43 @@ def token_policy_loss(
             (torch.stack(terms).sum() / n).backward()
             backward_s += time.perf_counter() - t1
         del logps, entropies, terms, ref  # this micro-batch's graph and logits go now
+    answered = [(r, a) for r, a in batch if r.scored]
+    if answered:
+        if scorer is None:
+            raise ValueError("scored answers need the scorer that drew them")
+        for i in range(0, len(answered), ANSWER_CHUNK):
+            part = answered[i : i + ANSWER_CHUNK]
+            t0 = time.perf_counter()
+            positions = [
+                Position(
+                    r.answer_prompt,
+                    r.answer_candidates,
+                    tuple(map(str, range(len(r.answer_candidates)))),
+                )
+                for r, _ in part
+            ]
+            with checkpointing(model, checkpoint and backward), torch.set_grad_enabled(backward):
+                scored = scorer.scores(positions)
+            terms = []
+            for (reply, adv), scores in zip(part, scored, strict=True):
+                lp = torch.log_softmax(scores / temperature, dim=-1)[
+                    reply.answer_index : reply.answer_index + 1
+                ]
+                old = None
+                if algorithm == "ppo":
+                    old = torch.tensor([reply.answer_logprob], dtype=lp.dtype, device=lp.device)
+                objective, clipped = token_objective(lp, adv, old, clip)
+                pg = -objective.sum()
+                terms.append(pg)
+                sums["loss"] += pg.item()
+                sums["pg"] += pg.item()
+                sums["answer_clipped"] += clipped
+            t1 = time.perf_counter()
+            forward_s += t1 - t0
+            if backward:
+                (torch.stack(terms).sum() / n).backward()
+                backward_s += time.perf_counter() - t1
+            del scored, terms
     return TokenLossStats(
         loss=sums["loss"] / n,
         pg_loss=sums["pg"] / n,
@@ -253,6 +301,7 @@ def token_policy_loss(
         kl=sums["kl"] / n,
         advantage=sums["adv"] / n,
         clip_fraction=sums["clipped"] / n,
+        answer_clip_fraction=sums["answer_clipped"] / max(1, len(answered)),
         turns=n,
         tokens=tokens,
         forward_s=forward_s,

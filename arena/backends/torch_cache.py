@@ -381,7 +381,10 @@ def _cache_arg(forward: Any) -> str:
 def cache_kwargs(model: Any, cache: Any) -> dict[str, Any]:
     """The KV cache as the model's forward names it: `cache` from transformers 5.24 on,
     `past_key_values` before (deprecated there, removed in 5.40). A wrapper without its own
-    `forward` (a test double, say) is looked through to the model it holds."""
+    `forward` (a test double, say) and a peft model (whose forward takes `**kwargs`) are looked
+    through to the model they hold."""
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
     while not hasattr(type(model), "forward") and hasattr(model, "model"):
         model = model.model
     forward = getattr(type(model), "forward", None)

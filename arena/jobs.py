@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from arena.private_files import open_private_append, private_dir
 from arena.processes import process_running
+from arena.safe_text import one_line
 from arena.store import jobs as store
 from arena.store.db import open_db
 from arena.store.schema import now
@@ -445,3 +447,160 @@ def thinking_collapse(metrics: dict[str, list[tuple[int, float]]]) -> str | None
     if start < _COLLAPSE_MIN_TOKENS or latest >= start / 2:
         return None
     return f"reply length fell from {start:.0f} to {latest:.0f} tokens: thinking collapse? (SPIRAL)"
+
+
+# -- sampled replies (generation mode) ---------------------------------------------------------
+
+# A generation-mode job writes each step's first replies to `<job dir>/samples/step-<N>.jsonl`
+# (`trainer.generate.write_samples`; N: the optimizer steps the model had taken, 0 the base).
+SAMPLES_DIR = "samples"
+_SAMPLES_FILE = re.compile(r"^step-(\d+)\.jsonl$")
+_NUMBER = (int, float)
+# Every key a sample is read with, and the types its value may have (None: missing or null).
+# A line missing a required key, or with a value of another type, is skipped as corrupt.
+SAMPLE_REQUIRED: dict[str, tuple[type, ...]] = {"game_id": (str,), "seat": (int,), "text": (str,)}
+SAMPLE_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "seed": (int,),
+    "prompt_tail": (str,),
+    "action": (str,),
+    "legal": (bool,),
+    "formatted": (bool,),
+    "finish_reason": (str,),
+    "reply_tokens": (int,),
+    "return": _NUMBER,
+    "reward": _NUMBER,
+    "answer_index": (int,),
+    "answer_logprob": _NUMBER,
+}
+
+
+def samples_dir(job: Job, db_path: str | Path | None = None) -> Path:
+    """The folder a generation-mode job writes its sampled replies to."""
+    return job_dir(job, db_path) / SAMPLES_DIR
+
+
+def _sample_files(job: Job, db_path: str | Path | None) -> dict[int, Path]:
+    folder = samples_dir(job, db_path)
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in folder.iterdir():
+        m = _SAMPLES_FILE.match(path.name)
+        if m and path.is_file():
+            found[int(m.group(1))] = path
+    return found
+
+
+def sample_steps(job: Job, db_path: str | Path | None = None) -> list[int]:
+    """The steps of a job that have a samples file, sorted (none: not a generation-mode job,
+    or none written yet)."""
+    return sorted(_sample_files(job, db_path))
+
+
+def _clean_str(s: str) -> str:
+    """A string as JSON may decode it, lone surrogates (`"\\ud800"`) replaced: they cannot be
+    encoded for a terminal."""
+    return s.encode("utf-8", "replace").decode("utf-8")
+
+
+def _valid(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and bool not in types:
+        return False  # JSON true is no seat, step or return
+    if not isinstance(value, types):
+        return False
+    return not (isinstance(value, float) and not math.isfinite(value))
+
+
+def parse_sample(line: str) -> dict[str, Any] | None:
+    """One line of a samples file as a plain dict with every key of `SAMPLE_REQUIRED` and
+    `SAMPLE_OPTIONAL` (a missing optional key: None; others dropped); None when the line is not
+    a JSON object, lacks a required key or holds a value of the wrong type."""
+    try:
+        data = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    out: dict[str, Any] = {}
+    for key, types in SAMPLE_REQUIRED.items():
+        if not _valid(data.get(key), types):
+            return None
+        out[key] = data[key]
+    for key, types in SAMPLE_OPTIONAL.items():
+        value = data.get(key)
+        if value is not None and not _valid(value, types):
+            return None
+        out[key] = value
+    return {k: _clean_str(v) if isinstance(v, str) else v for k, v in out.items()}
+
+
+def read_samples(
+    job: Job, db_path: str | Path | None, step: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A step's sampled replies (`parse_sample`'s dicts, in file order) and how many lines were
+    skipped as corrupt (blank lines are not counted). `JobError` when the step has no samples
+    file, naming the steps that have one."""
+    files = _sample_files(job, db_path)
+    path = files.get(step)
+    if path is None:
+        steps = sorted(files)
+        have = (
+            "steps with samples: " + ", ".join(map(str, steps))
+            if steps
+            else "it has none (samples are written in generation mode, --policy generate)"
+        )
+        raise JobError(f"job {job.name} has no samples for step {step}; {have}")
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise JobError(f"cannot read {path}: {exc.strerror or exc}") from None
+    samples: list[dict[str, Any]] = []
+    skipped = 0
+    for line in text.split("\n"):  # not splitlines: a raw U+2028 or U+0085 is inside a string
+        if not line.strip():
+            continue
+        sample = parse_sample(line)
+        if sample is None:
+            skipped += 1
+        else:
+            samples.append(sample)
+    return samples, skipped
+
+
+REPLY_CHARS = 600  # of a reply's text shown (`train samples`, the TUI); the rest is cut
+
+
+def cut_reply(text: str, limit: int = REPLY_CHARS) -> str:
+    """`text` cut to `limit` characters, with a marker saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters]"
+
+
+def _number(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
+def sample_heading(sample: dict[str, Any]) -> str:
+    """One line about a sampled reply: game, seat, move (or illegal), return, length."""
+    move = one_line(sample["action"], 60) if sample["action"] is not None else "illegal"
+    tokens = "?" if sample["reply_tokens"] is None else sample["reply_tokens"]
+    return (
+        f"game {one_line(sample['game_id'], 60)}, seat {sample['seat']}, move {move}, "
+        f"return {_number(sample['return'])}, {tokens} tokens"
+    )
+
+
+def step_title(step: int, total: int, skipped: int, shown: int | None = None) -> str:
+    """A step's heading in the samples: which model wrote them, how many replies (and how many
+    of them shown, when not all), how many corrupt lines were skipped."""
+    who = " (the base model)" if step == 0 else ""
+    part = f" ({shown} shown)" if shown is not None and shown < total else ""
+    extra = f", {skipped} corrupt line(s) skipped" if skipped else ""
+    return f"step {step}{who}: {total} repl{'y' if total == 1 else 'ies'}{part}{extra}"
+
+
+NO_SAMPLES = (
+    "job {name} has no sampled replies: a job writes them (samples/step-N.jsonl in its folder) "
+    "only in generation mode (--policy generate), from its first step on"
+)

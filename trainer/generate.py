@@ -31,13 +31,15 @@ from arena.players.base import Player, Reply, Turn
 from arena.players.llm import LLMPlayer, softmax
 from arena.prompts import PromptOptions
 from games.parsing import ANSWER_MARKER
-from trainer.policy import Position
+from trainer.policy import Position, pad_id
 from trainer.rollout import Episode, Pairing
 
 # No second try, and an illegal answer ends the game (the seat's return: `illegal_penalty`).
 GENERATE_RULES = MatchRules(retries=0, on_exhausted="forfeit")
 PROMPT_TAIL_CHARS = 400  # of the prompt's last message, in the samples file
 SAMPLES_PER_STEP = 16
+# Replies sampled together at most (rows of one batch of the rollout's generation).
+MAX_BATCH = 32
 
 
 @dataclass
@@ -82,14 +84,22 @@ class PolicyBackend(Backend):
     moves after a reply in progress (`think-then-constrained`), with the trainer's
     `ActionPolicy` as the transformers backend scores them.
 
-    No call suspends: a player's `act` runs its calls back to back, so `last_generation` and
-    `last_scored` are that act's own when it returns."""
+    Replies asked for by concurrent games in the same turn of the event loop are sampled in
+    one batch (up to `max_batch` rows). Scoring does not suspend: `last_scored` is the
+    scoring of the `act` that just called it."""
 
     kind = "trainer"
     can_score = True
     can_continue = True
 
-    def __init__(self, model: Any, tokenizer: Any, device: Any = "cpu", scorer: Any = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        device: Any = "cpu",
+        scorer: Any = None,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         from arena.backends.transformers_backend import _eos_ids  # the backend's stop set
 
         self.model = model
@@ -97,8 +107,12 @@ class PolicyBackend(Backend):
         self.device = device
         self.scorer = scorer  # an ActionPolicy on the same model (for `score`)
         self.eos_ids = frozenset(_eos_ids(model, tokenizer))
-        self.last_generation: Generation | None = None
         self.last_scored: tuple[Position, list[float]] | None = None
+        self.max_batch = max_batch
+        self.pad_id = pad_id(tokenizer)
+        self.batches: list[int] = []  # the size of every batch sampled (for the metrics)
+        self._queue: list[tuple[SampleRequest, asyncio.Future[Any]]] = []
+        self._flush_scheduled = False
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
         """The messages as the transformers backend feeds them: the chat template with the
@@ -109,6 +123,40 @@ class PolicyBackend(Backend):
             [dict(m) for m in head], tokenize=False, add_generation_prompt=True
         )
         return list(self.tokenizer.encode(text + written, add_special_tokens=False))
+
+    async def _sampled(self, request: SampleRequest) -> tuple[list[int], list[float], str]:
+        """Queue a reply to sample; the replies the games ask for in the same turn of the
+        event loop are sampled together in one batch (`sample_replies`)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((request, future))
+        if not self._flush_scheduled:
+            # Behind the games already ready to run: they queue their replies first.
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        queue, self._queue = self._queue, []
+        self._flush_scheduled = False
+        try:
+            for i in range(0, len(queue), self.max_batch):
+                part = queue[i : i + self.max_batch]
+                results = sample_replies(
+                    self.model,
+                    [r for r, _ in part],
+                    eos_ids=self.eos_ids,
+                    device=self.device,
+                    pad_id=self.pad_id,
+                )
+                self.batches.append(len(part))
+                for (_, future), result in zip(part, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        except Exception as exc:  # every waiting game fails with the model's error
+            for _, future in queue:
+                if not future.done():
+                    future.set_exception(exc)
 
     async def score(self, messages: list[Message], candidates: list[str]) -> list[float]:
         """Each candidate's summed log-probability after the messages (no gradient)."""
@@ -150,16 +198,14 @@ class PolicyBackend(Backend):
                 cut.append(min(at))
             return bool(at)
 
-        ids, logps, finish = sample_reply(
-            self.model,
+        request = SampleRequest(
             prompt,
-            temperature=sampling.temperature,
-            max_new_tokens=sampling.max_tokens,
-            seed=sampling.seed or 0,
-            eos_ids=self.eos_ids,
-            device=self.device,
-            stop=stopped if stops else None,
+            sampling.temperature,
+            sampling.max_tokens,
+            sampling.seed or 0,
+            stopped if stops else None,
         )
+        ids, logps, finish = await self._sampled(request)
         body = ids[:-1] if ids and ids[-1] in self.eos_ids else ids
         text = self.tokenizer.decode(body, skip_special_tokens=True)
         if cut:
@@ -174,8 +220,19 @@ class PolicyBackend(Backend):
             token_ids=ids,
             meta={"prompt_ids": prompt, "logprobs": logps},
         )
-        self.last_generation = gen
         return gen
+
+
+@dataclass
+class SampleRequest:
+    """One reply to sample: its prompt's ids, temperature, token budget, seed and an optional
+    `stop(ids)` test run after each token."""
+
+    prompt: Sequence[int]
+    temperature: float
+    max_new_tokens: int
+    seed: int
+    stop: Any = None
 
 
 def sample_reply(
@@ -189,38 +246,86 @@ def sample_reply(
     device: Any = "cpu",
     stop: Any = None,
 ) -> tuple[list[int], list[float], str]:
-    """Sample a reply token by token from softmax(logits / temperature), with the model's
+    """Sample one reply token by token from softmax(logits / temperature), with the model's
     key-value cache; returns the ids, each one's log-probability under that distribution, and
     "stop" (an end-of-turn token, kept as the last id, or `stop(ids)` true after a token) or
-    "length"."""
+    "length". (`sample_replies` with one request.)"""
+    request = SampleRequest(prompt, temperature, max_new_tokens, seed, stop)
+    return sample_replies(model, [request], eos_ids=eos_ids, device=device)[0]
+
+
+def sample_replies(
+    model: Any,
+    requests: Sequence[SampleRequest],
+    *,
+    eos_ids: frozenset[int],
+    device: Any = "cpu",
+    pad_id: int = 0,
+) -> list[tuple[list[int], list[float], str]]:
+    """Sample several replies together: the prompts left-padded into one batch (masked, with
+    their own positions), one forward pass per token for every row still writing; each row
+    draws from its own seeded generator at its own temperature and stops on its own (eos, its
+    `stop`, its budget), and finished rows leave the batch. Returns (ids, log-probabilities,
+    finish) per request, as `sample_reply` gives them."""
     import torch
 
     from arena.backends.torch_cache import cache_kwargs, output_cache
 
-    generator = torch.Generator().manual_seed(seed)
-    out: Any = None
-    step_ids = torch.tensor([list(prompt)], dtype=torch.long, device=device)
-    past = None
-    ids: list[int] = []
-    logps: list[float] = []
-    finish = "length"
+    n = len(requests)
+    if n == 0:
+        return []
+    width = max(len(r.prompt) for r in requests)
+    input_ids = torch.full((n, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((n, width), dtype=torch.long)
+    for b, r in enumerate(requests):
+        input_ids[b, width - len(r.prompt) :] = torch.tensor(list(r.prompt), dtype=torch.long)
+        mask[b, width - len(r.prompt) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    generators = [torch.Generator().manual_seed(r.seed) for r in requests]
+    temps = torch.tensor([[r.temperature] for r in requests], dtype=torch.float32)
+    ids: list[list[int]] = [[] for _ in requests]
+    logps: list[list[float]] = [[] for _ in requests]
+    finish = ["length"] * n
+    rows = list(range(n))  # the requests still writing, in batch order
+    step_ids, step_pos, past, out = input_ids, positions, None, None
+    padded = n > 1 and any(len(r.prompt) != width for r in requests)
     with torch.no_grad():
-        for _ in range(max_new_tokens):
-            # logits_to_keep=1: the prompt's pass needs its last position's logits only
+        while rows:
+            kwargs: dict[str, Any] = {}
+            if padded:
+                kwargs = dict(attention_mask=mask.to(device), position_ids=step_pos.to(device))
             out = model(
-                input_ids=step_ids, use_cache=True, logits_to_keep=1, **cache_kwargs(model, past)
+                input_ids=step_ids.to(device),
+                use_cache=True,
+                logits_to_keep=1,  # the prompt's pass needs its last position's logits only
+                **kwargs,
+                **cache_kwargs(model, past),
             )
             past = output_cache(out)
-            logp = torch.log_softmax(out.logits[0, -1].float() / temperature, dim=-1).cpu()
-            token = int(torch.multinomial(logp.exp(), 1, generator=generator))
-            ids.append(token)
-            logps.append(float(logp[token]))
-            if token in eos_ids or (stop is not None and stop(ids)):
-                finish = "stop"
-                break
-            step_ids = torch.tensor([[token]], dtype=torch.long, device=device)
-    del out, past  # the key-value cache goes before the next reply (or the loss) starts
-    return ids, logps, finish
+            logp = torch.log_softmax(out.logits[:, -1].float().cpu() / temps, dim=-1)
+            tokens, keep = [], []
+            for k, b in enumerate(rows):
+                r = requests[b]
+                token = int(torch.multinomial(logp[k].exp(), 1, generator=generators[b]))
+                ids[b].append(token)
+                logps[b].append(float(logp[k, token]))
+                if token in eos_ids or (r.stop is not None and r.stop(ids[b])):
+                    finish[b] = "stop"
+                elif len(ids[b]) < r.max_new_tokens:
+                    keep.append(k)
+                    tokens.append(token)
+            if len(keep) < len(rows):
+                if not keep:
+                    break
+                index = torch.tensor(keep, dtype=torch.long)
+                past.batch_select_indices(index.to(device))
+                mask, step_pos, temps = mask[index], step_pos[index], temps[index]
+                rows = [rows[k] for k in keep]
+            step_ids = torch.tensor(tokens, dtype=torch.long)[:, None]
+            step_pos = step_pos[:, -1:] + 1
+            mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=torch.long)], dim=-1)
+    del out, past  # the key-value cache goes before the next replies (or the loss) start
+    return [(ids[b], logps[b], finish[b]) for b in range(n)]
 
 
 class GeneratingPlayer(LLMPlayer):
@@ -244,16 +349,16 @@ class GeneratingPlayer(LLMPlayer):
 
     async def act(self, turn: Turn) -> Reply:
         backend: PolicyBackend = self.backend  # type: ignore[assignment]
-        backend.last_generation = backend.last_scored = None
         reply = await super().act(turn)
+        scored = backend.last_scored  # (scoring never suspends: this act's own)
+        backend.last_scored = None
         last = (reply.messages or [{}])[-1].get("content", "")
         if self.decode == "score":
-            thought, scored = backend.last_generation, backend.last_scored
-            assert thought is not None and scored is not None and reply.action is not None
+            assert scored is not None and reply.action is not None
             pos, scores = scored
             index = turn.legal_actions.index(reply.action)
             tempered = softmax(scores, self.sampling.temperature)
-            meta = {**thought.meta, "token_ids": thought.token_ids}
+            meta = reply.meta["reasoning_generation"]
             text = f"{reply.reasoning or ''}\n{reply.text}".strip()
             answer = dict(
                 answer_prompt=pos.prompt,
@@ -261,7 +366,7 @@ class GeneratingPlayer(LLMPlayer):
                 answer_index=index,
                 answer_logprob=math.log(max(tempered[index], 1e-300)),
             )
-            finish = thought.finish_reason
+            finish = reply.meta.get("reasoning_finish")
         else:
             meta, text, answer, finish = reply.meta, reply.text, {}, reply.finish_reason
         self.records.setdefault((turn.match_seed, turn.seat), []).append(
@@ -384,6 +489,7 @@ def generation_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
         "format_rate": sum(r.formatted for r in replies) / n,
         "truncated_rate": sum(r.finish_reason == "length" for r in replies) / n,
         "mean_reply_tokens": sum(r.reply_tokens for r in replies) / n,
+        "rollout_tokens": float(sum(r.reply_tokens for r in replies)),
     }
 
 

@@ -117,6 +117,7 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
         lr=lr,
         step_time_s=time.perf_counter() - t0,
         rollout_time_s=t_rollout,
+        rollout_tokens_per_s=metrics["rollout_tokens"] / max(t_rollout, 1e-9),
         score_time_s=score_s,
         update_time_s=update_s,
     )

@@ -1,4 +1,4 @@
-"""`arena train start|list|show|logs|stop|resume`: self-play training jobs, headless.
+"""`arena train start|list|show|logs|samples|stop|resume`: self-play training jobs, headless.
 
 A job runs as its own detached process (`python -m trainer`); these commands create it, start
 it, and follow it through the database and its log. A `JobError` (an `ArenaError`) reaches the
@@ -240,3 +240,66 @@ def resume_command(ctx: click.Context, job: str, as_json: bool) -> None:
         echo_json({"id": row.id, "name": row.name, "pid": pid, "step": step})
     else:
         say(f"resumed job {row.id} ({row.name}) from step {step}, pid {pid}")
+
+
+@train_group.command("samples")
+@click.argument("job")
+@click.option(
+    "--step",
+    "steps",
+    type=click.IntRange(min=0),
+    multiple=True,
+    help="A step whose replies to show (repeat; default: the first and the latest).",
+)
+@click.option(
+    "-n", "limit", type=click.IntRange(min=1), help="Replies to show per step (default: all)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def samples_command(
+    ctx: click.Context, job: str, steps: tuple[int, ...], limit: int | None, as_json: bool
+) -> None:
+    """The replies a generation-mode job sampled at some steps (step 0: the base model), to see
+    how its reasoning changes. Lines of a samples file that cannot be read are skipped and
+    counted."""
+    from arena.jobs import (
+        NO_SAMPLES,
+        cut_reply,
+        get_job,
+        read_samples,
+        sample_heading,
+        sample_steps,
+        step_title,
+    )
+
+    db = open_store(ctx)
+    row = get_job(db, job)
+    db_path = db.path  # type: ignore[attr-defined]
+    if steps:
+        chosen = sorted(set(steps))
+    else:
+        have = sample_steps(row, db_path)
+        chosen = sorted({have[0], have[-1]}) if have else []
+    found: dict[int, list[dict[str, Any]]] = {}
+    skipped: dict[int, int] = {}
+    total: dict[int, int] = {}
+    for step in chosen:  # JobError (exit 1) for a step without samples, naming those with
+        samples, bad = read_samples(row, db_path, step)
+        found[step] = samples[:limit] if limit else samples
+        skipped[step] = bad
+        total[step] = len(samples)
+    if as_json:
+        echo_json({"job": row.name, "job_id": row.id, "steps": found, "skipped": skipped})
+        return
+    if not chosen:
+        say(NO_SAMPLES.format(name=row.name))
+        return
+    steps_named = ("steps " if len(chosen) > 1 else "step ") + ", ".join(map(str, chosen))
+    say(f"job {row.id} ({row.name}): replies sampled at {steps_named}")
+    for step in chosen:
+        say()
+        say(f"== {step_title(step, total[step], skipped[step], len(found[step]))} ==")
+        for sample in found[step]:
+            say()
+            say(f"-- {sample_heading(sample)}")
+            say(cut_reply(sample["text"]))

@@ -152,6 +152,9 @@ class LLMPlayer(Player):
         )
         answer.cost_usd = _add(thought.cost_usd, answer.cost_usd)
         answer.meta["reasoning_finish"] = thought.finish_reason
+        # The reasoning's own notes (a trainer's backend leaves its ids and log-probabilities
+        # there), as free decoding's reply carries its generation's.
+        answer.meta["reasoning_generation"] = {**thought.meta, "token_ids": thought.token_ids}
         return answer
 
     @staticmethod

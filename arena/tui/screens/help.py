@@ -48,7 +48,7 @@ class HelpScreen(ModalScreen[None]):
             f"  {'a e d':<10} add / edit / remove a player (Players)",
             f"  {'T':<10} test: ask the selected player for one move (Players)",
             f"  {'h':<10} show or hide the opponent's reasoning (Play)",
-            f"  {'x / u':<10} stop / resume the selected training job (Training)",
+            f"  {'x / u / s':<10} stop / resume a job; s: samples or log (Training)",
         ]
         with VerticalScroll():
             yield Static("\n".join(lines))

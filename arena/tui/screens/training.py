@@ -57,15 +57,24 @@ class TrainingScreen(Screen):
             "u", "resume_job", "Resume job", id="training.resume", tooltip="Resume the selected job"
         ),
         Binding(
+            "s",
+            "toggle_samples",
+            "Samples",
+            id="training.samples",
+            tooltip="Show the selected job's sampled replies (generation mode), or its log again",
+        ),
+        Binding(
             "f5", "refresh_jobs", "Refresh", id="training.refresh", tooltip="Read the jobs again"
         ),
     ]
     REFRESH_S = 1.0
+    SAMPLES_PER_STEP = 3  # replies shown of each step in the samples pane
 
     def __init__(self) -> None:
         super().__init__()
         self.selected: int | None = None
         self.jobs: list[Any] = []
+        self.samples_shown = False  # the right-hand pane: the job's sampled replies, not its log
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -157,7 +166,15 @@ class TrainingScreen(Screen):
         header = f"{job.name}: {job.status}, step {job.step}"
         if job.error:
             header += f"\n{job.error}"
-        log.update(literal(header + "\n\n" + "\n".join(log_tail(db, job.id, 30))))
+        if self.samples_shown:
+            body = samples_text(job, db.path, self.SAMPLES_PER_STEP)  # type: ignore[attr-defined]
+        else:
+            body = "\n".join(log_tail(db, job.id, 30))
+        log.update(literal(header + "\n\n" + body))
+
+    def action_toggle_samples(self) -> None:
+        self.samples_shown = not self.samples_shown
+        self.show_detail()
 
     def action_refresh_jobs(self) -> None:
         self.refresh_jobs()
@@ -219,6 +236,36 @@ class TrainingScreen(Screen):
             self.app.call_from_thread(self.refresh_jobs)
 
         self.run_worker(run, thread=True, group="training")
+
+
+def samples_text(job: Any, db_path: Any, per_step: int) -> str:
+    """A job's sampled replies as the samples pane shows them (raw text: the caller shows it
+    with `literal`): its first and latest step with samples, `per_step` replies of each."""
+    from arena.jobs import (
+        NO_SAMPLES,
+        JobError,
+        cut_reply,
+        read_samples,
+        sample_heading,
+        sample_steps,
+        step_title,
+    )
+
+    steps = sample_steps(job, db_path)
+    if not steps:
+        return NO_SAMPLES.format(name=job.name) + "\n\n(s: back to the log)"
+    parts = ["Sampled replies (s: back to the log)"]
+    for step in sorted({steps[0], steps[-1]}):
+        try:
+            samples, skipped = read_samples(job, db_path, step)
+        except JobError as exc:  # gone or unreadable since it was listed
+            parts.append(f"step {step}: {exc}")
+            continue
+        shown = samples[:per_step]
+        parts.append(f"== {step_title(step, len(samples), skipped, len(shown))} ==")
+        for sample in shown:
+            parts.append(f"-- {sample_heading(sample)}\n{cut_reply(sample['text'])}")
+    return "\n\n".join(parts)
 
 
 def _stop(db_path: Any, job_id: int) -> str:

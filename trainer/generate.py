@@ -1,13 +1,17 @@
 """Generation mode's rollouts: the trained model writes whole replies, reasoning included.
 
-The trained model plays as an arena `LLMPlayer` with free decoding and `think` reasoning: the
-same messages (`arena.prompts`), rendered with the tokenizer's chat template as the
-transformers backend renders them, and the reply parsed by the match loop
-(`arena.match.attempt_from_reply`), so a checkpoint registered with the same prompt and
+The trained model plays as an arena `LLMPlayer`: with `think` reasoning and free decoding (the
+reply parsed by the match loop, `arena.match.attempt_from_reply`), or with
+`think-then-constrained` reasoning and scored answers (the reasoning sampled freely, then the
+move drawn among the legal moves from their scores after the answer marker). The messages are
+the arena's own (`arena.prompts`), rendered with the tokenizer's chat template as the
+transformers backend renders them, so a checkpoint registered with the same prompt and
 sampling plays the way it was trained. Only the backend is the trainer's own
-(`PolicyBackend`): it samples from the model being trained, token by token at the policy's
-temperature, and keeps what the loss needs, the prompt's ids, the sampled ids and each sampled
-token's log-probability at sampling time (for PPO's ratio): the loss never re-tokenizes text.
+(`PolicyBackend`): it samples from the model being trained at the policy's temperature, the
+concurrent games' replies in one batch, and keeps what the loss needs, the prompt's ids, the
+sampled ids and each sampled token's log-probability at sampling time (for PPO's ratio): the
+loss never re-tokenizes what the model generated. (A scored answer's context, the reasoning
+and the marker, is the text the arena's player scores after, tokenized as it tokenizes it.)
 
 An illegal answer is an outcome: the matches are played with no retry and forfeit
 (`GENERATE_RULES`); the forfeiting seat's return is then `illegal_penalty` and the other seats'

@@ -13,6 +13,10 @@ return minus the role's baseline), the same for all of its tokens.
   k3_t = exp(d_t) - d_t - 1 and d_t = log pi_ref(token_t) - log pi(token_t) (Schulman's
   unbiased, non-negative estimator of KL(pi || pi_ref) from the sampled tokens).
 
+A reply whose move was scored among the legal moves after its reasoning
+(`think-then-constrained`) adds one more term, the same surrogate on the move's probability
+among the legal moves (`token_policy_loss`).
+
 The batch's loss is the mean over replies; it is back-propagated one micro-batch at a time
 (gradient accumulation). A micro-batch holds whole replies up to `micro_tokens` padded tokens
 (rows times the longest row; a longer reply goes alone), so long replies cannot blow the

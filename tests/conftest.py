@@ -118,6 +118,19 @@ def tiny_gguf(tiny_llama: TinyModel) -> Path:
     return tiny_llama.gguf_f32
 
 
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path) -> tuple[Any, Any]:
+    """The tiny Llama loaded with transformers (float32, eval mode, one torch thread) and its
+    tokenizer: one instance per test module, which may train it (and put it back)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.set_num_threads(1)
+    tok = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    model.eval()
+    return model, tok
+
+
 # --- OpenAI-compatible backend: real llama.cpp server fixtures (tests/servers.py) -------------
 # Appended by the OpenAI-backend work; uses `tiny_gguf` from above.
 

@@ -26,15 +26,6 @@ from trainer.rollout import Episode, TurnRecord, choose, rollout  # noqa: E402
 from trainer.run import Trainer, run_job  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    torch.set_num_threads(1)
-    tok = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    model.eval()
-    return model, tok
-
-
 def _first_decision(game_id: str, chance_pick: int = 0):
     game = games.make(game_id)
     state = game.new_initial_state()

@@ -32,15 +32,6 @@ from trainer.token_loss import token_objective, token_policy_loss  # noqa: E402
 TEMPERATURE = 1.3
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    torch.set_num_threads(1)
-    tok = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    model.eval()
-    return model, tok
-
-
 def _turn(game_id: str = "kuhn_poker") -> Turn:
     game = games.make(game_id)
     state = game.new_initial_state()

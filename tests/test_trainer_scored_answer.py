@@ -30,15 +30,6 @@ from trainer.token_loss import token_policy_loss  # noqa: E402
 TEMPERATURE = 1.2
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
-    torch.set_num_threads(1)
-    tok = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    model.eval()
-    return model, tok
-
-
 def _player(model, tok, budget: int = 6) -> GeneratingPlayer:
     policy = ActionPolicy(model, tok, "cpu", temperature=TEMPERATURE)
     backend = PolicyBackend(model, tok, scorer=policy)
@@ -119,9 +110,7 @@ def test_the_answer_term_pushes_the_chosen_moves_probability_by_the_advantage(ti
             before = chosen_logprob()
             opt = torch.optim.SGD(model.parameters(), lr=0.5)
             opt.zero_grad()
-            token_policy_loss(
-                model, [(reply, advantage)], temperature=TEMPERATURE, scorer=policy
-            )
+            token_policy_loss(model, [(reply, advantage)], temperature=TEMPERATURE, scorer=policy)
             opt.step()
             assert direction * (chosen_logprob() - before) > 0
     finally:
@@ -172,9 +161,7 @@ def test_a_job_in_this_mode_trains_and_registers_checkpoints_that_play_the_same_
     assert spec["decode"] == "score"
     assert spec["prompt"]["reasoning"] == "think-then-constrained"
     assert spec["prompt"]["reasoning_tokens"] == 6
-    metrics = dict(
-        db.conn.execute("SELECT name, value FROM job_metrics WHERE step = 1").fetchall()
-    )
+    metrics = dict(db.conn.execute("SELECT name, value FROM job_metrics WHERE step = 1").fetchall())
     assert metrics["invalid_rate"] == 0.0 and metrics["loss"] == metrics["loss"]
     rows = [
         json.loads(line)

@@ -37,6 +37,7 @@ from arena.prompts import PromptOptions
 from games.parsing import ANSWER_MARKER
 from trainer.policy import Position, pad_id
 from trainer.rollout import Episode, Pairing
+from trainer.tick_batch import TickBatcher
 
 # No second try, and an illegal answer ends the game (the seat's return: `illegal_penalty`).
 GENERATE_RULES = MatchRules(retries=0, on_exhausted="forfeit")
@@ -115,8 +116,7 @@ class PolicyBackend(Backend):
         self.max_batch = max_batch
         self.pad_id = pad_id(tokenizer)
         self.batches: list[int] = []  # the size of every batch sampled (for the metrics)
-        self._queue: list[tuple[SampleRequest, asyncio.Future[Any]]] = []
-        self._flush_scheduled = False
+        self._batcher: TickBatcher[SampleRequest, Any] = TickBatcher(self._sample_batch)
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
         """The messages as the transformers backend feeds them: the chat template with the
@@ -128,39 +128,19 @@ class PolicyBackend(Backend):
         )
         return list(self.tokenizer.encode(text + written, add_special_tokens=False))
 
-    async def _sampled(self, request: SampleRequest) -> tuple[list[int], list[float], str]:
-        """Queue a reply to sample; the replies the games ask for in the same turn of the
-        event loop are sampled together in one batch (`sample_replies`)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((request, future))
-        if not self._flush_scheduled:
-            # Behind the games already ready to run: they queue their replies first.
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        queue, self._queue = self._queue, []
-        self._flush_scheduled = False
-        try:
-            for i in range(0, len(queue), self.max_batch):
-                part = queue[i : i + self.max_batch]
-                results = sample_replies(
-                    self.model,
-                    [r for r, _ in part],
-                    eos_ids=self.eos_ids,
-                    device=self.device,
-                    pad_id=self.pad_id,
-                )
-                self.batches.append(len(part))
-                for (_, future), result in zip(part, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-        except Exception as exc:  # every waiting game fails with the model's error
-            for _, future in queue:
-                if not future.done():
-                    future.set_exception(exc)
+    def _sample_batch(
+        self, requests: list[SampleRequest]
+    ) -> list[tuple[list[int], list[float], str]]:
+        """The replies the games asked for in one turn of the event loop, sampled together
+        (`max_batch` rows at a time)."""
+        out = []
+        for i in range(0, len(requests), self.max_batch):
+            part = requests[i : i + self.max_batch]
+            out += sample_replies(
+                self.model, part, eos_ids=self.eos_ids, device=self.device, pad_id=self.pad_id
+            )
+            self.batches.append(len(part))
+        return out
 
     async def score(self, messages: list[Message], candidates: list[str]) -> list[float]:
         """Each candidate's summed log-probability after the messages (no gradient)."""
@@ -209,7 +189,7 @@ class PolicyBackend(Backend):
             sampling.seed or 0,
             stopped if stops else None,
         )
-        ids, logps, finish = await self._sampled(request)
+        ids, logps, finish = await self._batcher.submit(request)
         body = ids[:-1] if ids and ids[-1] in self.eos_ids else ids
         text = self.tokenizer.decode(body, skip_special_tokens=True)
         if cut:

@@ -18,6 +18,7 @@ from arena.match import MatchResult, play_match
 from arena.players.base import Player, Reply, Turn
 from games import Game
 from trainer.policy import ActionPolicy, Position
+from trainer.tick_batch import TickBatcher
 
 
 @dataclass
@@ -91,8 +92,7 @@ class TrainablePlayer(Player):
         self.policy = policy
         self.epsilon = epsilon
         self.records: dict[tuple[int, int], list[TurnRecord]] = {}
-        self._queue: list[tuple[Position, asyncio.Future[list[float]]]] = []
-        self._flush_scheduled = False
+        self._batcher: TickBatcher[Position, list[float]] = TickBatcher(policy.probabilities)
 
     async def act(self, turn: Turn) -> Reply:
         pos = self.policy.position(turn)
@@ -111,29 +111,8 @@ class TrainablePlayer(Player):
         )
 
     async def _probabilities(self, pos: Position) -> list[float]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[float]] = loop.create_future()
-        self._queue.append((pos, future))
-        if not self._flush_scheduled:
-            # Scheduled behind the games already ready to run: they queue their positions
-            # first, and one forward pass serves them all.
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        queue, self._queue = self._queue, []
-        self._flush_scheduled = False
-        try:
-            probs = self.policy.probabilities([p for p, _ in queue])
-        except Exception as exc:  # every waiting game fails with the model's error
-            for _, future in queue:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, future), p in zip(queue, probs, strict=True):
-            if not future.done():
-                future.set_result(p)
+        # The positions the concurrent games ask for together: one forward pass.
+        return await self._batcher.submit(pos)
 
 
 def match_seed(seed: int, step: int, index: int) -> int:

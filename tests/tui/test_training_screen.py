@@ -129,3 +129,87 @@ async def test_a_job_whose_replies_collapsed_shows_a_warning(tmp_path: Path) -> 
         shown = str(app.screen.query_one("#job-warning", Label).render())
         assert "thinker: reply length fell from 62 to 17 tokens" in shown
         assert "thinking collapse? (SPIRAL)" in shown
+
+
+def _metric_jobs(tmp_path: Path, jobs: dict[str, dict[str, list[float]]]) -> tuple[Path, list[int]]:
+    """Jobs (by name) with the given metrics per step (step 0 first), no process."""
+    from arena.jobs import create_job
+    from arena.store.jobs import write_job_metrics
+    from arena.train_config import parse_config
+
+    db_path = tmp_path / "arena.db"
+    db = open_db(db_path)
+    base = stub_model_folder(tmp_path / "base-model")
+    ids = []
+    for name, metrics in jobs.items():
+        job_id = create_job(db, parse_config({"base": str(base), "name": name}))
+        steps = len(next(iter(metrics.values())))
+        for step in range(steps):
+            values = {k: v[step] for k, v in metrics.items()}
+            write_job_metrics(db, job_id, step, values, set_step=True)
+        ids.append(job_id)
+    db.conn.close()
+    return db_path, ids
+
+
+def _curve_titles(app) -> list[str]:
+    return [
+        str(w.render())
+        for w in app.screen.query("#curves Label")
+        if w.parent is not None and not getattr(w, "_closing", False)
+    ]
+
+
+async def test_curves_switch_with_the_selected_job_and_show_where_step_0_started(
+    tmp_path: Path,
+) -> None:
+    db_path, _ = _metric_jobs(
+        tmp_path,
+        {
+            "first": {"loss": [0.9, 0.5, 0.25], "exploitability/kuhn_poker": [0.46, 0.4, 0.31]},
+            "second": {"entropy": [1.0, 0.7]},
+        },
+    )
+    app = make_app(db_path, seed_first_run=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("j")
+        await pilot.pause()
+        table = app.screen.query_one("#jobs", DataTable)
+        table.focus()
+        # newest first: "second" is selected
+        await _until(pilot, lambda: any("entropy" in t for t in _curve_titles(app)))
+        assert not any("loss" in t for t in _curve_titles(app))
+        await pilot.press("down")
+        await _until(pilot, lambda: any("loss" in t for t in _curve_titles(app)))
+        await pilot.pause(0.3)
+        titles = _curve_titles(app)
+        assert not any("entropy" in t for t in titles)  # the other job's curve is gone
+        exploit = next(t for t in titles if t.startswith("exploitability/kuhn_poker"))
+        assert "0.31 (step 2" in exploit and "step 0: 0.46" in exploit
+
+
+async def test_the_log_follows_its_tail_unless_the_user_scrolls_up(tmp_path: Path) -> None:
+    from textual.containers import VerticalScroll
+
+    db_path, ids = _metric_jobs(tmp_path, {"chatty": {"loss": [1.0]}})
+    db = open_db(db_path)
+    log_path = Path(get_job(db, ids[0]).log_path)
+    db.conn.close()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("".join(f"line {i}\n" for i in range(150)))
+    app = make_app(db_path, seed_first_run=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("j")
+        pane = app.screen.query_one("#log", VerticalScroll)
+        await _until(pilot, lambda: pane.max_scroll_y > 0 and pane.scroll_y == pane.max_scroll_y)
+        with log_path.open("a") as f:  # the job writes on: the pane follows
+            f.write("".join(f"more {i}\n" for i in range(20)))
+        await _until(pilot, lambda: "more 19" in str(app.screen.query_one("#log-text").render()))
+        await _until(pilot, lambda: pane.scroll_y == pane.max_scroll_y)
+        pane.scroll_to(y=0, animate=False)  # the user scrolls up to read
+        await pilot.pause()
+        with log_path.open("a") as f:
+            f.write("later\n")
+        await _until(pilot, lambda: "later" in str(app.screen.query_one("#log-text").render()))
+        await pilot.pause(0.3)
+        assert pane.scroll_y == 0  # left where the user put it

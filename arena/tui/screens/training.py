@@ -9,7 +9,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sparkline, Static
 
@@ -28,6 +28,20 @@ CURVES = (
     "eval",
     "score",
 )
+
+
+# Log lines the log pane holds (it scrolls; it follows the tail unless scrolled up).
+LOG_LINES = 200
+
+
+def curve_label(name: str, points: list[tuple[int, float]]) -> str:
+    """A curve's title: its latest value and step, and where it started when step 0 (the
+    starting model) was measured."""
+    step, value = points[-1]
+    label = f"{name}: {value:.4g} (step {step}, {len(points)} points"
+    if points[0][0] == 0 and step != 0:
+        label += f"; step 0: {points[0][1]:.4g}"
+    return label + ")"
 
 
 def curve_names(metrics: dict[str, list[tuple[int, float]]]) -> list[str]:
@@ -75,6 +89,8 @@ class TrainingScreen(Screen):
         self.selected: int | None = None
         self.jobs: list[Any] = []
         self.samples_shown = False  # the right-hand pane: the job's sampled replies, not its log
+        self.curves_of: int | None = None  # the job whose curves are mounted
+        self.log_of: tuple[int, bool] | None = None  # the job (and pane) the log pane shows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -94,7 +110,7 @@ class TrainingScreen(Screen):
         yield Label("", id="job-warning")
         with Horizontal(id="detail"):
             yield VerticalScroll(id="curves")
-            with Vertical(id="log"):
+            with VerticalScroll(id="log"):
                 yield Static("", id="log-text")
         yield Footer()
 
@@ -152,11 +168,17 @@ class TrainingScreen(Screen):
             literal(f"{job.name}: {warning}") if warning else ""
         )
         names = curve_names(metrics)
-        have = {w.id for w in curves.query(Sparkline)}
+        if self.curves_of != job.id:  # another job: its own curves only
+            curves.remove_children()
+            self.curves_of = job.id
+            have: set[str | None] = set()
+        else:
+            have = {w.id for w in curves.query(Sparkline)}
         for name in names:
-            wid = "curve-" + "".join(c if c.isalnum() else "-" for c in name)
+            # (the job's id in it: the last job's widgets may still be on their way out)
+            wid = f"curve-{job.id}-" + "".join(c if c.isalnum() else "-" for c in name)
             values = [v for _, v in metrics[name]]
-            label = f"{name}: {values[-1]:.4g} (step {metrics[name][-1][0]}, {len(values)} points)"
+            label = curve_label(name, metrics[name])
             if wid not in have:
                 curves.mount(Label(literal(label), id=wid + "-label"))
                 curves.mount(Sparkline(values, id=wid))
@@ -169,8 +191,17 @@ class TrainingScreen(Screen):
         if self.samples_shown:
             body = samples_text(job, db.path, self.SAMPLES_PER_STEP)  # type: ignore[attr-defined]
         else:
-            body = "\n".join(log_tail(db, job.id, 30))
+            body = "\n".join(log_tail(db, job.id, LOG_LINES))
+        pane = self.query_one("#log", VerticalScroll)
+        # Follow the tail unless the user scrolled up to read (or another job is shown now).
+        follow = pane.scroll_y >= pane.max_scroll_y - 1 or self.log_of != (
+            job.id,
+            self.samples_shown,
+        )
+        self.log_of = (job.id, self.samples_shown)
         log.update(literal(header + "\n\n" + body))
+        if follow:
+            pane.call_after_refresh(pane.scroll_end, animate=False)
 
     def action_toggle_samples(self) -> None:
         self.samples_shown = not self.samples_shown

@@ -11,6 +11,7 @@ from arena import __version__
 from arena.cli_errors import run_cli, set_debug
 from arena.commands.demo import demo_command
 from arena.commands.eval import eval_group
+from arena.commands.examples import examples_group
 from arena.commands.games import games_group
 from arena.commands.leaderboard import leaderboard_command, ratings_group
 from arena.commands.match import match_command
@@ -78,6 +79,7 @@ cli.add_command(export_group)
 cli.add_command(demo_command)
 cli.add_command(train_group)
 cli.add_command(eval_group)
+cli.add_command(examples_group)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from arena.backends.base import BackendError
+from arena.errors import Interrupted
 from arena.players.base import Player, Reply, Turn
 from games import CHANCE, Game, sample_chance
 
@@ -336,6 +337,8 @@ async def play_match(
             except _Stopped:
                 result = finish("aborted", error="stopped")
                 break
+            except Interrupted:
+                raise  # the person at the terminal stopped the match: not a broken player
             except Exception as exc:  # a broken player must not take the tournament down
                 result = finish("error", error=f"{player.name}: {type(exc).__name__}: {exc}")
                 break

@@ -211,12 +211,14 @@ class _ModelSpec(_PlayerSpec):
 
 
 def _existing_file(v: str, what: str) -> str:
+    """`v` as an absolute path (`~` expanded, a relative path taken from the current
+    directory), so the player works from any directory; it must be a file."""
     path = Path(v).expanduser()
     if not path.exists():
         raise ValueError(f"{what} {v!r} does not exist")
     if path.is_dir():
         raise ValueError(f"{what} {v!r} is a folder, not a file")
-    return str(path)
+    return str(path.resolve())
 
 
 def _looks_local(v: str) -> bool:
@@ -247,8 +249,7 @@ class LlamaCppSpec(_ModelSpec):
         v = _existing_file(v, "GGUF file")
         if not v.endswith(".gguf"):
             raise ValueError(f"{v!r} is not a .gguf file")
-        # Stored absolute, so the player works from any directory.
-        return str(Path(v).resolve())
+        return v
 
 
 class TransformersSpec(_ModelSpec):
@@ -278,6 +279,7 @@ class TransformersSpec(_ModelSpec):
                 raise ValueError(f"model folder {v!r} does not exist")
             if not path.is_dir():
                 raise ValueError(f"model {v!r} is a file; give the model's folder")
+            return str(path.resolve())  # absolute: the player works from any directory
         return v
 
 
@@ -401,7 +403,28 @@ def load_specs(path: str | Path) -> list[Any]:
     if isinstance(data, dict) and "players" in data:
         data = data["players"]
     items = data if isinstance(data, list) else [data]
-    return [parse_spec(item, source=source) for item in items]
+    return [parse_spec(anchor_paths(item, path.parent), source=source) for item in items]
+
+
+def anchor_paths(data: Any, folder: Path) -> Any:
+    """A spec read from a file, with its relative file paths (`path`, `gguf_path`, a local
+    transformers `model`) taken from `folder`, the file's own folder, not the current
+    directory: a spec file means the same wherever arena is started."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    keys = {"llamacpp": ("path",), "openai": ("gguf_path",), "transformers": ("model",)}
+    for key in keys.get(str(out.get("kind")), ()):
+        value = out.get(key)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        path = Path(value).expanduser()
+        if path.is_absolute():
+            continue
+        if key == "model" and not (_looks_local(value) or (folder / path).exists()):
+            continue  # a hub id (org/name), not a folder
+        out[key] = str(folder / path)
+    return out
 
 
 def spec_to_dict(spec: Any) -> dict[str, Any]:

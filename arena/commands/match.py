@@ -81,12 +81,14 @@ def match_command(
     it as it happens.
 
     A player is a registered player's name, a built-in bot name (random, minimax, cfr, ...),
-    `human` (you, at the terminal), or a player spec file (.toml or .json; registered under its
-    name when stored).
+    `human` (you, at the terminal: asked again until the move is legal; Ctrl-D or Ctrl-C stops
+    the match, exit 130, storing nothing), or a player spec file (.toml or .json; registered
+    under its name when stored).
     """
     import asyncio
 
     import games
+    from arena.errors import EXIT_INTERRUPTED, Interrupted
     from arena.match import MatchRules
     from arena.specs import SpecError
 
@@ -133,9 +135,14 @@ def match_command(
         )
     except SpecError as exc:
         raise click.UsageError(str(exc)) from None
-    except KeyboardInterrupt:
-        say("\naborted", err=True)
-        sys.exit(130)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        # Ctrl-C, or Ctrl-D at the move prompt: an interruption, never a forfeit; the
+        # unfinished match is not stored.
+        reason = (
+            str(exc) if isinstance(exc, Interrupted) else "interrupted (Ctrl-C); nothing was stored"
+        )
+        say(f"\nmatch {reason}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if as_json:
         record = result.to_dict()
         record["match_id"] = match_id

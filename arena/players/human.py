@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 
+from arena.errors import Interrupted
 from arena.players.base import Player, Reply, Turn
 
-Provider = Callable[[Turn], Awaitable[str]]
+Provider = Callable[[Turn], Awaitable[Reply]]
 
 
 class HumanPlayer(Player):
@@ -25,7 +27,7 @@ class HumanPlayer(Player):
 
     async def act(self, turn: Turn) -> Reply:
         if self.provider is not None:
-            return Reply(text=await self.provider(turn))
+            return await self.provider(turn)
         self._answer = asyncio.get_running_loop().create_future()
         self.pending = turn
         try:
@@ -43,10 +45,72 @@ class HumanPlayer(Player):
         self._answer.set_result((move, exact))
 
 
-async def terminal_provider(turn: Turn) -> str:
-    """Ask on the terminal: show the observation and read a line (off the event loop)."""
-    header = f"\n--- {turn.game.name}: your move (player {turn.seat}) ---\n"
+PROMPT = "your move> "
+END_OF_INPUT = "stopped at the end of input (Ctrl-D); nothing was stored"
+
+
+async def terminal_provider(turn: Turn) -> Reply:
+    """Ask on the terminal until the person types a legal move: show the observation, read a
+    line, and read it with the game's own reply parser (the one models go through, so "b2" and
+    "Final answer: b2" both count). A typo, an illegal or ambiguous move says why, with the
+    legal moves, and asks again; a blank line asks again. The end of input (Ctrl-D) raises
+    `Interrupted`: the person stopped the match, which is never a forfeit."""
+    _say(f"\n--- {turn.game.name}: your move (player {turn.seat}) ---")
     if turn.feedback:
-        header += f"Not accepted: {turn.feedback}\n"
-    print(header + turn.observation())
-    return await asyncio.to_thread(input, "your move> ")
+        _say(f"Not accepted: {turn.feedback}")
+    _say(turn.observation())
+    while True:
+        line = await read_line(PROMPT)
+        if line is None:
+            _say("")
+            raise Interrupted(END_OF_INPUT)
+        if not line.strip():
+            continue
+        parsed = turn.game.parse_action(turn.state, line)
+        if parsed.ok and parsed.action in turn.legal_actions:
+            return Reply(text=line, action=parsed.action)
+        _say(refusal(line, parsed.error, turn.legal_actions))
+
+
+def _say(text: str) -> None:
+    """A line to the person, through the one sanitiser (it may quote what they typed)."""
+    from arena.safe_text import visible
+
+    print(visible(text), flush=True)
+
+
+def refusal(line: str, error: str | None, legal: list[str]) -> str:
+    """What to tell a person whose entry was refused: why, and the legal moves (shortened
+    when there are many)."""
+    from games.parsing import format_moves
+
+    reason = error or f"{line.strip()!r} is not a legal move"
+    if "legal moves" not in reason.lower():
+        reason += f"; legal moves: {format_moves(legal, 40)}"
+    return f"Not accepted: {reason}. Try again (Ctrl-D or Ctrl-C ends the match)."
+
+
+async def read_line(prompt: str) -> str | None:
+    """One line from standard input, None at its end, without blocking the event loop.
+
+    A daemon thread reads it, not the loop's executor: when Ctrl-C cancels the match while a
+    read is pending, the process must not wait at exit for that read to return."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str | None] = loop.create_future()
+
+    def deliver(line: str | None) -> None:
+        if not answer.done():
+            answer.set_result(line)
+
+    def read() -> None:
+        try:
+            line: str | None = input(prompt)
+        except (EOFError, OSError, ValueError):  # end of input; a closed stream
+            line = None
+        try:
+            loop.call_soon_threadsafe(deliver, line)
+        except RuntimeError:  # the loop is gone: the match already ended
+            pass
+
+    threading.Thread(target=read, name="arena-terminal-input", daemon=True).start()
+    return await answer

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from arena.errors import ArenaError
-from arena.specs import DAY_S, SpecError, parse_spec, storable_number_problem
+from arena.specs import DAY_S, SpecError, anchor_paths, parse_spec, storable_number_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -155,4 +155,6 @@ def load_config(path: str | Path, **overrides: Any) -> TournamentConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     data.update({k: v for k, v in overrides.items() if v is not None})
+    if isinstance(data.get("player"), list):  # inline specs' paths: from the config's folder
+        data["player"] = [anchor_paths(p, path.parent) for p in data["player"]]
     return parse_config(data, source=f" in {path}")

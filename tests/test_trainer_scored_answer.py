@@ -168,3 +168,32 @@ def test_a_job_in_this_mode_trains_and_registers_checkpoints_that_play_the_same_
         for line in next(tmp_path.rglob("samples/step-0.jsonl")).read_text().splitlines()
     ]
     assert rows and all(ANSWER_MARKER in r["text"] and r["legal"] for r in rows)
+
+
+def test_a_bfloat16_generation_step_trains_as_on_a_gpu(tiny_model_dir, tmp_path):
+    """The dtype a GPU job gets by default (bf16), on this CPU: sampling, scoring and the loss
+    keep their float32 arithmetic where it matters and the step trains."""
+    from trainer.run import Trainer
+
+    config = TrainConfig(
+        base=str(tiny_model_dir),
+        games=["kuhn_poker"],
+        steps=1,
+        batch_games=2,
+        name="bf",
+        device="cpu",
+        dtype="bfloat16",
+        policy="generate",
+        reasoning="think-then-constrained",
+        max_new_tokens=4,
+        lr=1e-2,
+    )
+    trainer = Trainer(config, tmp_path)
+    try:
+        assert next(trainer.model.parameters()).dtype == torch.bfloat16
+        before = [p.detach().clone() for p in trainer.model.parameters()]
+        metrics = trainer.train_step()
+    finally:
+        trainer.close()
+    assert math.isfinite(metrics["loss"]) and metrics["invalid_rate"] == 0.0
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))

@@ -197,3 +197,33 @@ def test_a_bfloat16_generation_step_trains_as_on_a_gpu(tiny_model_dir, tmp_path)
         trainer.close()
     assert math.isfinite(metrics["loss"]) and metrics["invalid_rate"] == 0.0
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA device here: the trainer's GPU path (bf16 on cuda) runs where one is",
+)
+def test_on_cuda_a_generation_step_trains_in_bfloat16(tiny_model_dir, tmp_path):
+    from trainer.run import Trainer
+
+    config = TrainConfig(
+        base=str(tiny_model_dir),
+        games=["kuhn_poker", "tictactoe"],
+        steps=1,
+        batch_games=4,
+        name="gpu",
+        device="cuda",
+        policy="generate",
+        reasoning="think-then-constrained",
+        max_new_tokens=8,
+        algorithm="ppo",
+        kl_coef=0.05,
+    )
+    trainer = Trainer(config, tmp_path)
+    try:
+        param = next(trainer.model.parameters())
+        assert param.device.type == "cuda" and param.dtype == torch.bfloat16  # auto on a GPU
+        metrics = trainer.train_step()
+    finally:
+        trainer.close()
+    assert math.isfinite(metrics["loss"]) and metrics["rollout_tokens_per_s"] > 0

@@ -35,7 +35,9 @@ def leaderboard(
     include_retired: bool = True,
 ) -> dict[str, Any]:
     """Standings in one scope (a game id, or overall when `game` is None), best first by the
-    conservative rating mu - 3 sigma (`Rating.conservative`)."""
+    conservative rating mu - 3 sigma (`Rating.conservative`). Retired (removed) players are
+    in it, marked `retired`, unless `include_retired` is False: the views a user reads (CLI
+    and TUI) pass False unless asked; ranks count only the players listed."""
     scope = game or OVERALL
     params = DEFAULT_PARAMS.to_dict()
     draws = _draw_probabilities(db)
@@ -74,6 +76,7 @@ def leaderboard(
         "scope": scope,
         "trueskill": params,
         "min_games": min_games,
+        "include_retired": include_retired,
         "players": out,
     }
 

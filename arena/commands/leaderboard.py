@@ -13,26 +13,38 @@ if TYPE_CHECKING:
 
 
 def print_leaderboard(
-    db: Database, game: str | None, *, min_games: int = 10, limit: int | None = None
+    db: Database,
+    game: str | None,
+    *,
+    min_games: int = 10,
+    limit: int | None = None,
+    include_retired: bool = False,
 ) -> None:
+    """The standings as a table; retired (removed) players only with `include_retired`, and
+    then marked "(retired)"."""
     from arena.leaderboard import leaderboard
 
-    board = leaderboard(db, game, min_games=min_games)
+    board = leaderboard(db, game, min_games=min_games, include_retired=include_retired)
     title = game or "overall"
     rows = board["players"][:limit] if limit else board["players"]
     if not rows:
         say(f"{title}: no rated matches yet")
         return
     say(f"{title} (TrueSkill, sorted by mu - 3 sigma; ? = fewer than {min_games} games)")
-    width = max(len(p["name"]) for p in rows) + 1
+    labels = {
+        p["name"]: p["name"]
+        + ("?" if p["provisional"] else " ")
+        + (" (retired)" if p["retired"] else "")
+        for p in rows
+    }
+    width = max(len(label) for label in labels.values())
     say(
         f"{'#':>3} {'player':<{width}} {'rating':>7} {'mu':>6} {'sigma':>6} {'games':>6} "
         f"{'W':>5} {'D':>5} {'L':>5} {'invalid':>8} {'latency':>8} {'tokens':>8} {'cost $':>8}"
     )
     for p in rows:
-        mark = "?" if p["provisional"] else " "
         say(
-            f"{p['rank']:>3} {p['name'] + mark:<{width}} {p['conservative']:>7.2f} {p['mu']:>6.2f} "
+            f"{p['rank']:>3} {labels[p['name']]:<{width}} {p['conservative']:>7.2f} {p['mu']:>6.2f} "
             f"{p['sigma']:>6.2f} {p['games']:>6} {p['wins']:>5} {p['draws']:>5} {p['losses']:>5} "
             f"{p['invalid_rate']:>8.1%} {p['mean_latency_s']:>7.3f}s {p['tokens']:>8} "
             f"{p['cost_usd']:>8.4f}"
@@ -44,6 +56,13 @@ def print_leaderboard(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--min-games", type=int, default=10, show_default=True, help="Provisional below this."
+)
+@click.option(
+    "--all",
+    "include_retired",
+    is_flag=True,
+    help="Also the removed (retired) players, marked; hidden by default. Their ratings and "
+    "history are kept either way.",
 )
 @click.option("--matrix", is_flag=True, help="Also the pairwise win-rate matrix.")
 @click.option("--bt", is_flag=True, help="Also the Bradley-Terry fit with 95% bootstrap intervals.")
@@ -59,13 +78,15 @@ def leaderboard_command(
     matrix: bool,
     bt: bool,
     samples: int,
+    include_retired: bool,
 ) -> None:
-    """Ratings per game or overall, best first."""
+    """Ratings per game or overall, best first. Removed (retired) players are left out unless
+    --all is given."""
     from arena.leaderboard import bradley_terry_view, leaderboard, win_rates
 
     db = open_store(ctx)
     if as_json:
-        data = leaderboard(db, game, min_games=min_games)
+        data = leaderboard(db, game, min_games=min_games, include_retired=include_retired)
         if matrix:
             data["win_rates"] = {
                 a: {b: {"rate": rate, "games": n} for b, (rate, n) in row.items()}
@@ -75,7 +96,7 @@ def leaderboard_command(
             data["bradley_terry"] = bradley_terry_view(db, game, samples=samples)
         echo_json(data)
         return
-    print_leaderboard(db, game, min_games=min_games)
+    print_leaderboard(db, game, min_games=min_games, include_retired=include_retired)
     if matrix:
         table = win_rates(db, game)
         names = sorted(table)

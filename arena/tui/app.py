@@ -79,6 +79,12 @@ class ArenaApp(App):
         return self._db
 
     def on_mount(self) -> None:
+        # After the first frame: the player specs and every game's bots are imported for it,
+        # a fifth of a second the first paint need not wait for (bots unrated are not shown).
+        self.call_after_refresh(self.ensure_players)
+
+    def ensure_players(self) -> None:
+        """Give the built-in bots their rows, and on a first run register the demo model."""
         from arena.store.players import ensure_builtin_players
 
         ensure_builtin_players(self.db)

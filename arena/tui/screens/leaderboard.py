@@ -1,5 +1,6 @@
 """The home screen: TrueSkill standings per game and overall, sortable, provisional players
-marked; Enter opens a player's detail. It re-reads the database every few seconds, so matches
+marked; Enter opens a player's detail; `h` shows or hides the removed (retired) players,
+marked. It re-reads the database every few seconds, so matches
 stored by other processes (a headless tournament) show up."""
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ COLUMNS: list[tuple[str, str]] = [
 
 def format_row(p: dict[str, Any]) -> list[Any]:
     name = literal(p["name"] + (" ?" if p["provisional"] else ""))
+    if p.get("retired"):
+        name.stylize("dim")
+        name.append(" (retired)", style="italic dim")
     return [
         p["rank"],
         name,
@@ -62,6 +66,13 @@ class LeaderboardScreen(Screen):
         Binding("s", "sort_next", "Sort", id="leaderboard.sort", tooltip="Sort by the next column"),
         Binding("enter", "details", "Details", id="leaderboard.details", show=False),
         Binding("f5", "refresh_board", "Refresh", id="leaderboard.refresh"),
+        Binding(
+            "h",
+            "toggle_retired",
+            "Retired",
+            id="leaderboard.retired",
+            tooltip="Show or hide the removed (retired) players; their ratings are kept",
+        ),
     ]
     REFRESH_S = 3.0
 
@@ -70,6 +81,7 @@ class LeaderboardScreen(Screen):
         self.scope: str | None = None  # a game id, None = overall
         self.sort_key = "conservative"
         self.players: list[dict[str, Any]] = []
+        self.include_retired = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -99,10 +111,11 @@ class LeaderboardScreen(Screen):
             with select.prevent(Select.Changed):
                 select.set_options(options)
                 select.value = self.scope or OVERALL
-        board = leaderboard(self.app.db, self.scope)
+        board = leaderboard(self.app.db, self.scope, include_retired=self.include_retired)
         self.players = board["players"]
         self._fill()
-        hint = "? = provisional (fewer than 10 games)   s: sort   enter: details"
+        retired = "h: hide retired" if self.include_retired else "h: show retired"
+        hint = f"? = provisional (< 10 games)   s: sort   enter: details   {retired}"
         if not self.players:
             hint = "No rated matches yet: play one (g) or start a tournament (t)."
         self.query_one("#hint", Static).update(hint)
@@ -137,6 +150,10 @@ class LeaderboardScreen(Screen):
         self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
         self._fill()
         tell(self, f"sorted by {dict((k, label) for label, k in COLUMNS)[self.sort_key]}")
+
+    def action_toggle_retired(self) -> None:
+        self.include_retired = not self.include_retired
+        self.refresh_board()
 
     def action_refresh_board(self) -> None:
         self.refresh_board()

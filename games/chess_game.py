@@ -303,6 +303,9 @@ class Chess(Game):
             raise GameParamError(f"chess: start_fen is not a legal position ({problems}): {fen}")
         self.start_board = board
 
+    def seat_names(self) -> tuple[str, ...]:
+        return ("White", "Black")
+
     def rules(self) -> str:
         fen = self.params["start_fen"].strip()
         start = f"; this game starts from the position with FEN {fen}" if fen else ""

@@ -263,6 +263,10 @@ class ConnectFour(Game):
                 f"({longest}), got {connect}"
             )
 
+    def seat_names(self) -> tuple[str, ...]:
+        """The board marks the seats X and O; X drops first."""
+        return MARKS
+
     def rules(self) -> str:
         geo = self.geometry
         return RULES.format(

@@ -241,6 +241,11 @@ class Game:
             requires=cls.REQUIRES,
         )
 
+    def seat_names(self) -> tuple[str, ...]:
+        """What people call each seat, in seat order: "X" and "O", "White" and "Black". The
+        default numbers seats from 0, as every game's own text does ("You are player 0")."""
+        return tuple(f"Player {seat}" for seat in range(self.num_players))
+
     def rules(self) -> str:
         """The rules as text for a language model (and for `arena games show`)."""
         raise NotImplementedError

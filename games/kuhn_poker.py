@@ -181,6 +181,10 @@ class KuhnPoker(Game):
     description = "Three-card poker: one private card each, one bet of 1 chip."
     BOTS = {"cfr": "games.bots.cfr_bot:CFRBot"}
 
+    def seat_names(self) -> tuple[str, ...]:
+        """Seat 0 acts first."""
+        return ("the first player", "the second player")
+
     def rules(self) -> str:
         return RULES
 

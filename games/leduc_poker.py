@@ -280,6 +280,10 @@ class LeducPoker(Game):
     description = "Six-card poker: one private card, one public card, two betting rounds."
     BOTS = {"cfr": "games.bots.cfr_bot:CFRBot"}
 
+    def seat_names(self) -> tuple[str, ...]:
+        """Seat 0 opens both betting rounds."""
+        return ("the first player", "the second player")
+
     def rules(self) -> str:
         return RULES
 

@@ -127,6 +127,10 @@ class TicTacToe(Game):
     description = "Three in a row on a 3x3 board."
     BOTS = {"minimax": "games.bots.tictactoe_minimax:TicTacToeMinimax"}
 
+    def seat_names(self) -> tuple[str, ...]:
+        """X moves first; the board marks the seats X and O."""
+        return tuple(m.upper() for m in MARKS)
+
     def rules(self) -> str:
         return RULES
 

@@ -29,9 +29,9 @@ def arena(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
 def test_a_bot_match_prints_moves_and_the_result():
     out = arena("match", "tictactoe", "minimax", "random", "--seed", "4")
     assert out.returncode == 0, out.stderr
-    assert "minimax (seat 0):" in out.stdout
-    assert "seat 0 minimax: +1" in out.stdout or "result: draw" in out.stdout
-    assert "result:" in out.stdout
+    assert "minimax (X):" in out.stdout and "seat 0" not in out.stdout
+    assert "X: minimax +1" in out.stdout or "result: Draw" in out.stdout
+    assert "result: minimax (X) won" in out.stdout or "result: Draw" in out.stdout
 
 
 def test_json_record_has_moves_and_returns():

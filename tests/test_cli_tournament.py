@@ -99,7 +99,7 @@ def test_tournament_run_json_leaderboard_matches_and_export(arena, tmp_path: Pat
     rows = json.loads(out)
     assert len(rows) == 6 and rows[0]["game"] == "tictactoe" and rows[0]["id"] < rows[-1]["id"]
     code, out, _ = arena("matches", "show", str(rows[0]["id"]))
-    assert "seat 0" in out and "finished" in out
+    assert "X: " in out and "seat 0" not in out and "finished" in out
     export = tmp_path / "moves.jsonl"
     code, _, _ = arena("export", "matches", "--format", "jsonl", "--out", str(export))
     lines = [json.loads(x) for x in export.read_text().splitlines()]

@@ -177,6 +177,7 @@ async def _run(
         # With a person at the terminal, printing every move would show them secrets (cards,
         # hidden choices): they see their own observation instead.
         spectator = not quiet and not any(p.kind == "human" for p in players)
+        seat_names = game.seat_names()
 
         def on_event(event: Any) -> None:
             if not spectator:
@@ -192,7 +193,8 @@ async def _run(
                     say(f"  {rec.index:3d}. chance: {rec.action}")
                     return
                 extra = " (random, after illegal replies)" if rec.forced else ""
-                say(f"  {rec.index:3d}. {rec.player} (seat {rec.seat}): {rec.action}{extra}")
+                seat = seat_names[rec.seat]
+                say(f"  {rec.index:3d}. {rec.player} ({seat}): {rec.action}{extra}")
             elif isinstance(event, MatchEnded):
                 pass
 
@@ -218,18 +220,14 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _print_result(game, result) -> None:
+    from arena.outcomes import outcome
+
     if result.status != "finished":
         return
+    said = outcome(game, result.returns, result.forfeit_seat, result.teams)
     say("")
     for seat, (name, ret) in enumerate(zip(result.players, result.returns)):
         bad = result.invalid_moves[seat]
         note = f", {bad} illegal attempt{'s' if bad != 1 else ''}" if bad else ""
-        say(f"  seat {seat} {name}: {ret:+g}{note}")
-    if result.forfeit_seat is not None:
-        say(f"  {result.players[result.forfeit_seat]} forfeited after illegal replies")
-    best = max(result.returns)
-    winners = [n for n, r in zip(result.players, result.returns) if r == best]
-    if len(winners) == len(result.players):
-        say("result: draw")
-    else:
-        say(f"result: {', '.join(winners)} win{'s' if len(winners) == 1 else ''}")
+        say(f"  {said.seat_label(seat)}: {name} {ret:+g}{note}")
+    say(f"result: {said.sentence(players=result.players)}")

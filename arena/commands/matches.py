@@ -64,10 +64,16 @@ def show_command(ctx, match_id: int, as_json: bool, prompts: bool) -> None:
     if as_json:
         echo_json(m)
         return
-    seats = ", ".join(f"seat {s['seat']}: {s['player']}" for s in m["seats"])
+    from arena.outcomes import capitalize_first, outcome, seat_names
+
+    names = seat_names(m["game"], m["params"])
+    label = {
+        s["seat"]: capitalize_first(names[s["seat"]]) for s in m["seats"] if s["seat"] < len(names)
+    }
+    seats = ", ".join(f"{label.get(s['seat'], s['seat'])}: {s['player']}" for s in m["seats"])
     say(f"match {m['id']}  {m['game']} {m['params'] or ''}  seed {m['seed']}  {seats}")
     for mv in m["moves"]:
-        who = "chance" if mv["seat"] < 0 else f"seat {mv['seat']}"
+        who = "chance" if mv["seat"] < 0 else label.get(mv["seat"], f"seat {mv['seat']}")
         if mv["reply"] is None or mv["reply"] == mv["action"] and mv["prompt"] is None:
             if mv["attempt"] == 0:
                 say(f"{mv['idx']:>4}  {who:<7} {_safe(mv['action'])}")
@@ -88,6 +94,16 @@ def show_command(ctx, match_id: int, as_json: bool, prompts: bool) -> None:
     returns = ", ".join(
         f"{s['player']} {s['return']:+g}" for s in m["seats"] if s["return"] is not None
     )
+    if m["status"] == "finished" and all(s["return"] is not None for s in m["seats"]):
+        said = outcome(
+            m["game"],
+            [s["return"] for s in m["seats"]],
+            m["forfeit_seat"],
+            [s["team"] for s in m["seats"]],
+            params=m["params"],
+        )
+        players = [_safe(s["player"]) for s in m["seats"]]
+        status += f": {said.sentence(players=players)}"
     say(f"{status}  {returns}")
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 from typing import TextIO
 
+from arena.outcomes import outcome
 from arena.safe_text import one_line
 from arena.tournament.runner import Progress
 
@@ -24,13 +25,10 @@ def _last(progress: Progress) -> str:
     r = progress.last
     if r is None:
         return ""
-    if r.status != "finished":
+    if r.status != "finished" or not r.returns:
         return f"{r.game_id} {' v '.join(r.players)}: {r.status}"
-    best = max(r.returns or [0.0])
-    winners = [p for p, ret in zip(r.players, r.returns or []) if ret == best]
-    if len(winners) == len(r.players):
-        return f"{r.game_id} {' v '.join(r.players)}: draw"
-    return f"{r.game_id} {' v '.join(r.players)}: {', '.join(winners)} won"
+    said = outcome(r.game_id, r.returns, r.forfeit_seat, r.teams, params=r.params)
+    return f"{r.game_id} {' v '.join(r.players)}: {said.sentence(players=r.players)}"
 
 
 class ProgressLine:

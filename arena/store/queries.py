@@ -54,12 +54,13 @@ def list_matches(
     limit: int | None = None,
     newest_first: bool = False,
 ) -> list[dict[str, Any]]:
-    """Matches in finish order (or newest first) with their players by seat and returns."""
+    """Matches in finish order (or newest first) with their players by seat, returns,
+    outcomes and teams, and the seat that forfeited (if one did)."""
     where, args = _match_filter(game, tournament, player, status)
     sql = (
         "SELECT m.id, m.tournament_id, m.game, m.params, m.seed, m.status, m.error, m.rated, "
-        "m.num_moves, m.duration_s, m.finished_at, "
-        "(SELECT json_group_array(json_array(p.name, r.return, r.outcome)) FROM "
+        "m.num_moves, m.duration_s, m.finished_at, m.forfeit_seat, "
+        "(SELECT json_group_array(json_array(p.name, r.return, r.outcome, r.team)) FROM "
         "(SELECT * FROM results WHERE match_id = m.id ORDER BY seat) r "
         "JOIN players p ON p.id = r.player_id) AS seats FROM matches m" + where
     )
@@ -74,6 +75,7 @@ def list_matches(
         row["players"] = [s[0] for s in seats]
         row["returns"] = None if row["status"] != "finished" else [s[1] for s in seats]
         row["outcomes"] = [s[2] for s in seats]
+        row["teams"] = [s[3] for s in seats]
         out.append(row)
     return out
 

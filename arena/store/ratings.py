@@ -20,12 +20,12 @@ from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
+from arena.outcomes import seat_outcomes
 from arena.ratings import (
     Rating,
     TrueSkillParams,
     draw_margin,
     draw_probability,
-    outcome_ranks,
     rate_match,
     rate_two_players,
 )
@@ -78,21 +78,6 @@ class SeatResult:
     latency_s: float = 0.0
     tokens: int = 0
     cost_usd: float = 0.0
-
-
-def seat_outcomes(
-    returns: Sequence[float], teams: Sequence[int] | None
-) -> tuple[list[int], list[str], bool]:
-    """Rank (0 = best), outcome (win/draw/loss) per seat, and whether the match is a draw
-    (every team tied)."""
-    groups, ranks = outcome_ranks(returns, teams)
-    seat_rank = [0] * len(returns)
-    for group, rank in zip(groups, ranks):
-        for seat in group:
-            seat_rank[seat] = rank
-    drawn = len(set(ranks)) == 1
-    outcomes = ["draw" if drawn else ("win" if r == 0 else "loss") for r in seat_rank]
-    return seat_rank, outcomes, drawn
 
 
 def widened_sigma(parent_sigma: float, cap: float = DEFAULT_PARAMS.sigma) -> float:

@@ -7,8 +7,9 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from arena.outcomes import seat_outcomes
 from arena.store.db import write
-from arena.store.ratings import SeatResult, rate_recorded_match, seat_outcomes
+from arena.store.ratings import SeatResult, rate_recorded_match
 from arena.store.schema import now
 
 if TYPE_CHECKING:

@@ -440,7 +440,7 @@ async def run_tournament(
 
 
 def _tally(standings: dict[str, list[int]], seats: list[str], result: MatchResult) -> None:
-    from arena.store.ratings import seat_outcomes
+    from arena.outcomes import seat_outcomes
 
     _, outcomes, _ = seat_outcomes(result.returns or [], result.teams)
     for name, outcome in zip(seats, outcomes):

@@ -118,6 +118,27 @@ async def test_full_tictactoe_by_keyboard_is_stored_and_rated(empty_db: Path) ->
     assert {"you", "random"} <= rated
 
 
+async def test_play_screen_says_you_won_or_lost_as_x_never_returns(empty_db: Path) -> None:
+    app = make_app(empty_db, seed_first_run=False)
+    async with app.run_test(size=WIDE) as pilot:
+        screen = await open_play(pilot)
+        screen.start_match("tictactoe", BotPlayer("random"), 0, "you", seed=3)
+        status = screen.query_one("#status")
+        assert "you as X against random" in str(status.render())
+        while await next_turn(pilot, screen):
+            history = len(screen.match.state.history())
+            assert await pilot.click(screen.board.cell_at(screen.board.view.legal[0]))
+            await wait_until(
+                pilot, lambda h=history: over(screen) or len(screen.match.state.history()) > h
+            )
+        await wait_until(pilot, lambda: "Stored as match" in str(status.render()))
+        shown = str(status.render())
+    result = screen.last_result
+    expected = {1.0: "You won as X.", -1.0: "You lost as X.", 0.0: "Draw."}[result.returns[0]]
+    assert shown.startswith(expected), shown
+    assert "returns" not in shown and "seat" not in shown
+
+
 async def test_full_tictactoe_by_mouse_is_stored_and_rated(empty_db: Path) -> None:
     app = make_app(empty_db, seed_first_run=False)
     async with app.run_test(size=WIDE) as pilot:

@@ -26,6 +26,7 @@ from arena.match import (
     ReplyText,
     TurnStarted,
 )
+from arena.outcomes import capitalize_first, outcome
 from arena.players.human import HumanPlayer
 from arena.tui.safe import literal, tell
 from arena.tui.widgets.boards import Board, BoardView, MoveChosen, make_board
@@ -220,11 +221,11 @@ class PlayScreen(Screen):
             opponent.value = chosen
         elif names:
             opponent.value = "random" if "random" in names else names[0]
-        seats = make_game(game_id).num_players
+        names = make_game(game_id).seat_names()
         seat = self.query_one("#seat", Select)
         chosen = seat.value
-        seat.set_options([(f"seat {i}", i) for i in range(seats)])
-        seat.value = chosen if chosen in range(seats) else 0
+        seat.set_options([(capitalize_first(n), i) for i, n in enumerate(names)])
+        seat.value = chosen if chosen in range(len(names)) else 0
 
     def on_screen_resume(self) -> None:
         # Players added in the Players section since: offer them.
@@ -309,7 +310,8 @@ class PlayScreen(Screen):
         pane = self.query_one(ReasoningPane)
         pane.begin(opponent.name)
         vs = ", ".join(p.name for p in others)
-        self._status(literal(f"{game_id}: {human_name} (seat {seat}) against {vs}"))
+        mine = game.seat_names()[seat]
+        self._status(literal(f"{game_id}: {human_name} as {mine} against {vs}"))
         self.run_worker(self._play(self.match, seed), group="match", exit_on_error=False)
         self.refresh_bindings()
 
@@ -429,18 +431,8 @@ class PlayScreen(Screen):
         db = self.app.db
         rated = is_match_rated(db, match_id)
         if result.status == "finished" and result.returns is not None:
-            returns = result.returns
-            mine = returns[match.seat]
-            if result.forfeit_seat == match.seat:
-                outcome = "You forfeited"
-            elif len(set(returns)) == 1:
-                outcome = "Draw"
-            elif mine == max(returns):
-                outcome = "You won"
-            else:
-                outcome = "You lost"
-            shown = ", ".join(f"{r:g}" for r in returns)
-            line = f"{outcome} (returns {shown}). Stored as match #{match_id}"
+            said = outcome(match.game, result.returns, result.forfeit_seat, result.teams)
+            line = f"{said.sentence(viewer=match.seat)}. Stored as match #{match_id}"
         else:
             line = f"Match {result.status}: {result.error or ''}. Stored as match #{match_id}"
         line += ", rated." if rated else ", not rated."

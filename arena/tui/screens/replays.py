@@ -13,25 +13,29 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Select, Static
 
+from arena.outcomes import outcome
 from arena.tui.safe import literal, tell
 from arena.tui.widgets.replay_view import ReplayView
 
 STATUSES = ("finished", "error", "aborted")
 SHOWN = 500  # newest matches listed; the filters narrow the rest down
-COLUMNS = ("id", "finished (UTC)", "game", "players", "status", "returns")
+COLUMNS = ("id", "finished (UTC)", "game", "players", "status", "result")
 
 
 def format_match(m: dict[str, Any]) -> list[Any]:
     """A `list_matches` row as table cells (names are untrusted text)."""
     finished = (m["finished_at"] or "")[:19].replace("T", " ")
-    returns = "" if m["returns"] is None else ", ".join(f"{r:g}" for r in m["returns"])
+    result = ""
+    if m["returns"] is not None and None not in m["returns"]:
+        said = outcome(m["game"], m["returns"], m["forfeit_seat"], m["teams"], params=m["params"])
+        result = said.sentence()
     return [
         m["id"],
         finished,
         m["game"],
         literal(" v ".join(m["players"])),
         m["status"],
-        returns,
+        result,
     ]
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import games
+from arena.outcomes import outcome, seat_names
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Step:
     action: str | None = None
     forced: bool = False
     attempts: list[AttemptView] = field(default_factory=list)
+    seat_name: str | None = None  # the game's name for the mover's seat ("X", "White")
 
     @property
     def mover(self) -> str:
@@ -46,7 +48,7 @@ class Step:
             return "start"
         if self.seat < 0:
             return "chance"
-        return f"seat {self.seat} ({self.player})"
+        return f"{self.player} ({self.seat_name or f'Player {self.seat}'})"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Replay:
     status: str
     returns: list[float | None]
     error: str | None
+    result: str  # the outcome in words ("X won", "Draw"); "" when the match did not finish
     steps: list[Step]
     rebuild_error: str | None = None  # the stored history no longer replays (rules changed)
 
@@ -94,7 +97,19 @@ def build_replay(transcript: dict[str, Any]) -> Replay:
     """Steps for a `match_transcript(db, id)` record: replays the stored actions by the rules."""
     names = {s["seat"]: s["player"] for s in transcript["seats"]}
     players = [names[s] for s in sorted(names)]
-    returns = [s["return"] for s in sorted(transcript["seats"], key=lambda s: s["seat"])]
+    seats = sorted(transcript["seats"], key=lambda s: s["seat"])
+    returns = [s["return"] for s in seats]
+    labels = seat_names(transcript["game"], transcript["params"])
+    result = ""
+    if transcript["status"] == "finished" and None not in returns and returns:
+        said = outcome(
+            transcript["game"],
+            returns,
+            transcript.get("forfeit_seat"),
+            [s["team"] for s in seats],
+            params=transcript["params"],
+        )
+        result = said.sentence(players=players)
     steps: list[Step] = []
     rebuild_error = None
     try:
@@ -126,6 +141,7 @@ def build_replay(transcript: dict[str, Any]) -> Replay:
                 action=action,
                 forced=bool(first["forced"]),
                 attempts=[_attempt(r) for r in rows if seat >= 0 and r["reply"] is not None],
+                seat_name=labels[seat] if 0 <= seat < len(labels) else None,
             )
         )
     return Replay(
@@ -136,6 +152,7 @@ def build_replay(transcript: dict[str, Any]) -> Replay:
         status=transcript["status"],
         returns=returns,
         error=transcript["error"],
+        result=result,
         steps=steps,
         rebuild_error=rebuild_error,
     )

@@ -18,19 +18,17 @@ from arena.tui.safe import literal
 from arena.tui.widgets.replay_steps import AttemptView, Replay, Step
 
 
-def _fmt_return(value: float | None) -> str:
-    return "-" if value is None else f"{value:g}"
-
-
 def _title(replay: Replay) -> Text:
     players = " v ".join(replay.players)
-    returns = ", ".join(_fmt_return(r) for r in replay.returns)
     params = " ".join(f"{k}={v}" for k, v in sorted(replay.params.items()))
     text = Text(f"match {replay.match_id} · {replay.game} ", style="bold")
     if params:
         text.append_text(literal(f"({params}) "))
     text.append_text(literal(players))
-    text.append(f" · {replay.status} · returns {returns}")
+    text.append(f" · {replay.status}")
+    if replay.result:
+        text.append(" · ")
+        text.append_text(literal(replay.result))  # it quotes the players' names
     if replay.error:
         text.append(" · ")
         text.append_text(literal(replay.error))

@@ -33,7 +33,7 @@ def outcomes_of(result: MatchResult) -> list[str] | None:
     """Win/draw/loss per seat of a finished match (the store's own ranking rule)."""
     if result.status != "finished" or not result.returns:
         return None
-    from arena.store.ratings import seat_outcomes
+    from arena.outcomes import seat_outcomes
 
     return seat_outcomes(result.returns, result.teams)[1]
 

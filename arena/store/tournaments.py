@@ -156,6 +156,18 @@ def finished_outcomes(db: Database, tournament_id: int) -> list[tuple[str, str]]
     ).fetchall()
 
 
+def finish_order(db: Database, tournament_id: int) -> list[tuple[int, str, int, str]]:
+    """The tournament's finished matches in the order they were stored (and rated): each
+    one's schedule index, game, seed and returns (JSON)."""
+    return db.conn.execute(
+        "SELECT s.idx, m.game, m.seed, (SELECT json_group_array(r.return) FROM "
+        "(SELECT return FROM results WHERE match_id = m.id ORDER BY seat) r) "
+        "FROM matches m JOIN schedule s ON s.id = m.schedule_id "
+        "WHERE m.tournament_id = ? AND m.status = 'finished' ORDER BY m.id",
+        (tournament_id,),
+    ).fetchall()
+
+
 def match_status_counts(db: Database, tournament_id: int) -> dict[str, int]:
     """The tournament's stored matches counted by status (finished, error, aborted)."""
     return dict(

@@ -1,5 +1,12 @@
 """Playing a stored tournament: K matches at once on one asyncio loop, each committed with its
-rating update as it finishes. Run and resume are the same call: whatever is pending is played.
+rating update. Run and resume are the same call: whatever is pending is played.
+
+Matches are stored and rated in schedule order, not the order they finish in: one that
+finishes ahead of an earlier one waits in memory until that one is stored. So a seeded
+tournament of deterministic players ends with the same records and ratings at any concurrency,
+and after a stop and resume. (A match that ends in error is retried on a later run, out of that
+order; the ladder pairs from the ratings stored when it picks, so only at concurrency 1 does
+its schedule depend on the seed alone.)
 
 Stopping: setting `stop` lets every match in flight end at its next move; they are stored as
 `aborted` (unrated) and their slots stay pending for `resume`. Cancelling the task instead
@@ -285,6 +292,11 @@ _PLANNERS = {
 }
 
 
+# Matches finished ahead of an earlier one, waiting for it to be stored first, at most this many
+# per concurrent match (no new match starts beyond it): what a kill can lose is bounded.
+HELD_PER_SLOT = 4
+
+
 def _claim(db: Database, tid: int) -> None:
     """Mark the tournament running by this process (checked and written in one transaction)."""
     refused = store.claim_tournament(db, tid, os.getpid(), running_elsewhere=process_running)
@@ -390,14 +402,23 @@ async def run_tournament(
         )
 
     running: dict[asyncio.Task, Slot] = {}
+    started: deque[Slot] = deque()  # started and not yet stored, in the order they started
+    held: dict[int, MatchResult] = {}  # finished before a match started earlier: waiting
+    cut = False  # a match was stopped: those after it are not stored (they replay in order)
     try:
         while True:
-            while not stop.is_set() and go.is_set() and len(running) < limit:
+            while (
+                not stop.is_set()
+                and go.is_set()
+                and len(running) < limit
+                and len(held) < HELD_PER_SLOT * limit
+            ):
                 busy = {n for s in running.values() for n in s.seats}
                 slot = planner.next(busy, len(running))
                 if slot is None:
                     break
                 running[asyncio.ensure_future(play(slot))] = slot
+                started.append(slot)
             progress.in_flight = len(running)
             progress.paused = not go.is_set()
             if on_progress:
@@ -410,7 +431,15 @@ async def run_tournament(
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 slot = running.pop(task)
-                result = task.result()
+                held[slot.id] = task.result()
+            # Stored and rated in the order they were started (the schedule's), not the order
+            # they finished in: the ratings depend on the seed alone, at any concurrency.
+            while started and started[0].id in held:
+                slot = started.popleft()
+                result = held.pop(slot.id)
+                if cut and result.status == "finished":
+                    continue  # after an aborted match: played again on resume, in order
+                cut = cut or result.status == "aborted"
                 _record(db, result, [ids[n] for n in slot.seats], tournament_id, slot.id, config)
                 progress.last = result
                 if result.status == "finished":

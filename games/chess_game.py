@@ -151,6 +151,10 @@ class ChessState(State):
         rows = str(self.board).splitlines()
         return "\n".join(f"{8 - i} {row}" for i, row in enumerate(rows)) + "\n  a b c d e f g h"
 
+    def fen(self) -> str:
+        """The position in Forsyth-Edwards Notation (what a board widget draws)."""
+        return self.board.fen()
+
     def numbered_history(self) -> str:
         """The moves as in a score sheet: "1. e4 e5 2. Nf3" ("7... Nf6" when Black began)."""
         start = self.game.start_board

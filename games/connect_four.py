@@ -194,6 +194,15 @@ class ConnectFourState(State):
             return MARKS[1]
         return "."
 
+    def grid(self) -> list[list[str]]:
+        """The board as rows of "X", "O" or "" (empty), top row first, columns left to right:
+        what a board widget draws (public, like the whole position)."""
+        geo = self.geo
+        return [
+            [mark if (mark := self.cell(c, r)) != "." else "" for c in range(geo.columns)]
+            for r in range(geo.rows - 1, -1, -1)
+        ]
+
     def board_text(self) -> str:
         """The board as rows of cells, top row first, row numbers left, column numbers under."""
         geo = self.geo

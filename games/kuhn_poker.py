@@ -107,6 +107,7 @@ class KuhnPokerState(PokerState):
     DEALS = DEALS
     DEAL_INDEX = DEAL_INDEX
     LABEL = "Kuhn poker"
+    CARDS = CARDS
 
     # --- the contract (deals and betting moves are `PokerState`'s) --------------------------
     def chance_outcomes(self) -> list[tuple[str, float]]:
@@ -121,6 +122,9 @@ class KuhnPokerState(PokerState):
 
     def public_history(self) -> list[str]:
         return ["deal ?"] * len(self.cards) + list(self.node.actions)
+
+    def betting_rounds(self) -> list[tuple[str, ...]]:
+        return [self.node.actions]
 
     # --- what a seat knows ---------------------------------------------------------------
     def information_state(self, player: int) -> str:

@@ -161,6 +161,7 @@ class LeducPokerState(PokerState):
     DEALS = DEALS
     DEAL_INDEX = _DEAL_INDEX
     LABEL = "Leduc poker"
+    CARDS = CARDS
 
     # --- the contract (private deals and betting moves are `PokerState`'s) ------------------
     def chance_outcomes(self) -> list[tuple[str, float]]:
@@ -191,6 +192,9 @@ class LeducPokerState(PokerState):
             return [0.0, 0.0]
         won = float(self.node.contrib[0])
         return [won, -won] if s0 > s1 else [-won, won]
+
+    def betting_rounds(self) -> list[tuple[str, ...]]:
+        return list(self.node.rounds)
 
     def public_history(self) -> list[str]:
         # Private deals are the first two moves; everything after them is public.

@@ -268,6 +268,33 @@ class NegotiationState(State):
                 found.append(state)
         return found
 
+    # --- read-only accessors for boards (a seat's own goods and values are secret from the
+    # other seat until the game is over; the conversation and pending offer are public) -------
+    def inventory(self, seat: int) -> list[int]:
+        """Units of each of `RESOURCES` that `seat` holds now (0 for what is not dealt yet).
+        Secret: show it to `seat` only, or to everyone once the game is over."""
+        return list(self.qty[seat])
+
+    def start_inventory(self, seat: int) -> list[int]:
+        """Units of each resource `seat` was dealt. Secret like `inventory`."""
+        return list(self.start[seat])
+
+    def unit_values(self, seat: int) -> list[int]:
+        """`seat`'s private value per unit of each resource. Secret like `inventory`."""
+        return list(self.values[seat])
+
+    def conversation(self) -> list[tuple[int, str, str]]:
+        """Every move so far as (seat, canonical move, what happened: "trade done", ...)."""
+        return list(self.log)
+
+    def pending_offer(self) -> tuple[int, tuple[int, ...], tuple[int, ...]] | None:
+        """(offerer, goods given, goods received) of the offer awaiting an answer, or None."""
+        return self.pending
+
+    def moves_left(self) -> int:
+        """Moves left in the game, both seats together (0 once it is over)."""
+        return max(0, self.game.turns - max(0, len(self.hist) - NUM_DEALS))
+
     # --- text ----------------------------------------------------------------------------
     def _conversation(self, player: int) -> list[str]:
         if not self.log:

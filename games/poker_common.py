@@ -81,6 +81,8 @@ class PokerState(State):
     """The card index of each outcome in `DEALS`."""
     LABEL: ClassVar[str]
     """The game's name in error messages."""
+    CARDS: ClassVar[tuple[str, ...]]
+    """Card names by card index ("K", "Ks")."""
 
     def __init__(self, game: Game, root: Any) -> None:
         self.game = game
@@ -171,6 +173,29 @@ class PokerState(State):
     def showdown(self) -> bool:
         """Whether the hand ended in a showdown (the private cards shown)."""
         return self.player == TERMINAL and self.node.folder < 0
+
+    # --- read-only accessors for boards (a seat may see its own card, the public card, the
+    # betting and the pot; the opponent's card only after `showdown()`) ----------------------
+    def private_card(self, seat: int) -> str | None:
+        """The name of `seat`'s private card ("K", "Ks"), None before it is dealt. Secret: show
+        it to `seat` only, or to everyone once `showdown()` is true."""
+        return self.CARDS[self.cards[seat]] if seat < len(self.cards) else None
+
+    def public_card(self) -> str | None:
+        """The name of the public card, None when there is none (yet, or in this game)."""
+        return self.CARDS[self.cards[2]] if len(self.cards) > 2 else None
+
+    def contributions(self) -> tuple[int, int]:
+        """The chips each seat has put in the pot so far, antes included."""
+        return self.node.contrib
+
+    def betting_rounds(self) -> list[tuple[str, ...]]:
+        """The betting actions of each round so far (seat 0 opens every round)."""
+        raise NotImplementedError
+
+    def folder(self) -> int:
+        """The seat that folded at the end of the hand, or -1."""
+        return self.node.folder
 
 
 def parse_betting(game: Game, state: State, text: object, bet: str) -> Parsed:

@@ -338,6 +338,26 @@ class SpyState(State):
                 found.append(state)
         return found
 
+    # --- read-only accessors for boards (a seat's word and vote are secret from the others
+    # until the game is over; the clues and the number of votes cast are public) ------------
+    def word(self, seat: int) -> str | None:
+        """`seat`'s secret word, None before it is dealt. Show it to `seat` only (or to
+        everyone once the game is over)."""
+        return self.words[seat] if seat < len(self.words) else None
+
+    def clues_given(self) -> list[tuple[int, str]]:
+        """(seat, clue) of every clue so far, in order."""
+        return list(self.clues)
+
+    def votes_cast(self) -> int:
+        """How many seats have voted."""
+        return len(self.votes)
+
+    def vote_of(self, seat: int) -> int | None:
+        """The seat `seat` voted for, None before it voted. Secret from the other seats until
+        everyone has voted (the game is then over)."""
+        return self.votes[seat] if seat < len(self.votes) else None
+
     # --- text ----------------------------------------------------------------------------
     def _clue_lines(self, player: int) -> list[str]:
         if not self.clues:

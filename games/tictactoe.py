@@ -92,6 +92,11 @@ class TicTacToeState(State):
         # Perfect information: the move list is all there is to know.
         return " ".join(self.moves) or "-"
 
+    def grid(self) -> list[list[str]]:
+        """The board as rows of "X", "O" or "" (empty), top row (3) first, columns a to c:
+        what a board widget draws (public, like the whole position)."""
+        return [[m.upper() for m in self.board[3 * r : 3 * r + 3]] for r in range(3)]
+
     def board_text(self) -> str:
         rows = []
         for r in range(3):

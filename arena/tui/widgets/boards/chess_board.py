@@ -1,9 +1,10 @@
 """The chess board: the position in unicode pieces (from your side), a SAN box (sent only when
-the game's parser accepts the move) and a picker of the legal moves."""
+the game's parser accepts the move) and a picker of the legal moves. The position comes from
+the state's `fen()` and the score sheet from its `numbered_history()`."""
 
 from __future__ import annotations
 
-import re
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,9 +15,10 @@ from textual.widgets.option_list import Option
 from arena.tui.safe import literal
 from arena.tui.widgets.boards.base import Board
 
+if TYPE_CHECKING:
+    from games.chess_game import ChessState
+
 PIECES = dict(zip("KQRBNPkqrbnp", "♔♕♖♗♘♙♚♛♜♝♞♟", strict=True))
-_FEN = re.compile(r"^FEN: (\S+)", re.M)
-_MOVES = re.compile(r"^Moves so far: (.*)$", re.M)
 
 
 def board_text(fen: str, black_view: bool) -> Text:
@@ -64,15 +66,14 @@ class ChessBoard(Board):
         if view is None:
             yield Static("")
             return
-        obs = view.observation()
-        fen = _FEN.search(obs)
+        state: ChessState = view.state  # type: ignore[assignment]
         with Horizontal():
-            yield Static(
-                board_text(fen.group(1), view.seat == 1) if fen else literal(obs), id="squares"
-            )
+            yield Static(board_text(state.fen(), view.seat == 1), id="squares")
             with Vertical(id="side"):
                 side = "White" if view.seat == 0 else "Black"
                 yield Static(Text(f"You play {side} ({self.turn_text()})"))
+                if state.is_terminal():
+                    yield Static(Text(state.result_text(view.seat)), id="result")
                 if view.legal:
                     yield Input(placeholder="move in SAN, e.g. Nf3", id="san")
                     yield OptionList(
@@ -80,15 +81,16 @@ class ChessBoard(Board):
                         id="legal-moves",
                     )
                 yield Static(self.feedback_text(), id="error")
-        moves = _MOVES.search(obs)
-        if moves:
-            yield Static(literal(moves.group(1)), id="history")
+        if state.history():
+            yield Static(literal(state.numbered_history()), id="history")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         error = self.choose(event.value)
         if error is not None:
+            # The reason quotes the move; the box is emptied so the next try starts clean.
             self.query_one("#error", Static).update(literal(f"Not accepted: {error}"))
+            event.input.clear()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

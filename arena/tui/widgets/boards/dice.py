@@ -1,9 +1,12 @@
 """The liars_dice board: your dice, the current bid, a bid picker whose quantity and face
-choices are limited to the legal bids, and a "Liar!" button when a challenge is legal."""
+choices are limited to the legal bids, and a "Liar!" button when a challenge is legal.
+
+What it draws comes from the state: `own_dice(seat)` (only the viewer's dice while the game
+goes on), `current_bid()` and `bids()`; every seat's dice once the game is over."""
 
 from __future__ import annotations
 
-import re
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,13 +14,12 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.widgets import Button, Select, Static
 
-from arena.tui.safe import literal
 from arena.tui.widgets.boards.base import Board
 
+if TYPE_CHECKING:
+    from games.liars_dice import LiarsDiceState
+
 DIE_FACES = "⚀⚁⚂⚃⚄⚅"
-_DICE = re.compile(r"^Your dice: (.*?)\.?$", re.M)
-_BID = re.compile(r"^Current bid: (.*)$", re.M)
-_END = re.compile(r"called liar.*$", re.M)
 
 
 def legal_bids(legal: tuple[str, ...]) -> dict[int, list[int]]:
@@ -28,6 +30,26 @@ def legal_bids(legal: tuple[str, ...]) -> dict[int, list[int]]:
         if len(parts) == 3 and parts[0] == "bid":
             bids.setdefault(int(parts[1]), []).append(int(parts[2]))
     return bids
+
+
+def bid_line(state: LiarsDiceState) -> str:
+    """The standing bid and who made it (public)."""
+    bid = state.current_bid()
+    if bid is None:
+        return "No bids yet."
+    quantity, face = bid
+    bidder = state.bids()[-1][0]
+    return f"Current bid: bid {quantity} {face} by player {bidder}"
+
+
+def end_line(state: LiarsDiceState) -> str:
+    """Who called liar, every seat's dice and who lost ("" while the game goes on: the other
+    seats' dice are shown only once the game is over)."""
+    if not state.is_terminal():
+        return ""
+    seats = range(state.game.num_players)
+    dice = "; ".join(f"player {s}: {' '.join(str(d) for d in state.own_dice(s))}" for s in seats)
+    return f"Player {state.challenger} called liar. Dice: {dice}. Player {state.loser} loses."
 
 
 def die(face: str) -> str:
@@ -55,19 +77,17 @@ class LiarsDiceBoard(Board):
         if view is None:
             yield Static("")
             return
-        obs = view.observation()
-        dice = _DICE.search(obs)
-        faces = dice.group(1).replace(",", " ").split() if dice else []
+        state: LiarsDiceState = view.state  # type: ignore[assignment]
+        faces = [str(d) for d in state.own_dice(view.seat)]
         shown = "   ".join(die(f) for f in faces) or "?"
         box = Static(Text(shown), id="dice")
         box.border_title = "your dice"
         box.styles.width = max(len(shown), 13) + 4  # the title fits
         yield box
-        bid = _BID.search(obs)
-        yield Static(literal(f"Current bid: {bid.group(1)}" if bid else "No bids yet."), id="bid")
-        end = _END.search(obs)
+        yield Static(Text(bid_line(state)), id="bid")
+        end = end_line(state)
         if end:
-            yield Static(literal(end.group(0)), id="end")
+            yield Static(Text(end), id="end")
         bids = legal_bids(view.legal)
         if view.legal:
             with Horizontal(id="picker"):

@@ -2,7 +2,7 @@
 enter or space plays), cells that are not legal moves now are disabled.
 
 Each cell stands for one action string (a square like "b2", or a column like "4"); the marks
-are drawn from the public move history, so the widget keeps no game rules."""
+come from the state's `grid()` (rows of "X", "O" or ""), so the widget keeps no game rules."""
 
 from __future__ import annotations
 
@@ -34,24 +34,22 @@ class GridLayout:
     footer: list[str]  # labels under the columns (empty: none)
 
 
+def _marks(view: BoardView) -> list[list[str]]:
+    return view.state.grid()  # type: ignore[attr-defined]
+
+
 def tictactoe_layout(view: BoardView) -> GridLayout:
     actions = [f"{c}{r}" for r in (3, 2, 1) for c in "abc"]
-    marks = {a: MARKS[i % 2] for i, a in enumerate(view.state.history())}
-    return GridLayout(3, 3, actions, [marks.get(a, "") for a in actions], 7, 3, False, [])
+    marks = [mark for row in _marks(view) for mark in row]
+    return GridLayout(3, 3, actions, marks, 7, 3, False, [])
 
 
 def connect_four_layout(view: BoardView) -> GridLayout:
-    rows, columns = int(view.game.params["rows"]), int(view.game.params["columns"])
+    grid = _marks(view)
+    rows, columns = len(grid), len(grid[0])
     labels = [str(c + 1) for c in range(columns)]
-    stacks: dict[str, list[str]] = {label: [] for label in labels}
-    for i, column in enumerate(view.state.history()):  # discs stack from the bottom
-        stacks[column].append(MARKS[i % 2])
-    actions, marks = [], []
-    for r in range(rows - 1, -1, -1):  # top row first
-        for label in labels:
-            actions.append(label)
-            stack = stacks[label]
-            marks.append(stack[r] if r < len(stack) else "")
+    actions = labels * rows  # every cell of a column drops into that column
+    marks = [mark for row in grid for mark in row]
     return GridLayout(rows, columns, actions, marks, 4, 1, True, labels)
 
 

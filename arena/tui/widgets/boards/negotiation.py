@@ -1,8 +1,14 @@
 """The negotiation board: the conversation and your goods, a chat box for free text, an offer
 builder (the legal offers, or an offer typed in the chat box), and Accept/Deny when an offer
-is pending. A message is sent only when the game's parser turns it into a legal move."""
+is pending. A message is sent only when the game's parser turns it into a legal move.
+
+What it draws comes from the state (`games.negotiation.NegotiationState`): your own
+`inventory`, `start_inventory` and `unit_values` (the opponent's only once the game is over),
+the public `conversation`, `pending_offer` and `moves_left`."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,9 +17,69 @@ from textual.widgets import Button, Input, Select, Static
 
 from arena.tui.safe import literal
 from arena.tui.widgets.boards.base import Board
+from games.negotiation import RESOURCES, goods_text, value_of
 
-_INSTRUCTIONS = ("It is your turn", "For example", "Legal moves include")
+if TYPE_CHECKING:
+    from games.negotiation import NegotiationState
+
 PASS, ACCEPT, DENY = "I pass.", "[Accept]", "[Deny]"
+
+
+def goods_lines(state: NegotiationState, seat: int) -> list[str]:
+    """`seat`'s goods, values and inventory value (its own secret: call it for the viewer, or
+    for any seat once the game is over)."""
+    held, start, values = (
+        state.inventory(seat),
+        state.start_inventory(seat),
+        state.unit_values(seat),
+    )
+    lines = [
+        f"  {name}: {held[r]} units, value {values[r]} each" for r, name in enumerate(RESOURCES)
+    ]
+    now, before = value_of(held, values), value_of(start, values)
+    lines.append(f"  inventory value: {now} now, {before} at the start ({now - before:+d})")
+    return lines
+
+
+def talk_lines(state: NegotiationState, seat: int) -> list[str]:
+    """What `seat` may see: its own goods, the conversation, the pending offer, the moves left;
+    everyone's goods and the result once the game is over."""
+    if state.is_chance_node():
+        return ["The goods are being dealt."]
+    over = state.is_terminal()
+    lines = [] if over else ["Your goods:", *goods_lines(state, seat)]  # shown at the end below
+    lines.append("Conversation:")
+    talk = state.conversation()
+    for i, (speaker, move, events) in enumerate(talk):
+        who = "you" if speaker == seat else "opponent"
+        note = f"   ({events})" if events else ""
+        lines.append(f"  {i + 1}. {who}: {move}{note}")
+    if not talk:
+        lines.append("  nothing yet")
+    pending = state.pending_offer()
+    if pending is not None:
+        offerer, give, receive = pending
+        if offerer == seat:
+            lines.append(f"Your offer: you give {goods_text(give)}, receive {goods_text(receive)}.")
+        else:
+            values = state.unit_values(seat)
+            gain = value_of(give, values) - value_of(receive, values)
+            lines.append(
+                f"Their offer: you receive {goods_text(give)} and give {goods_text(receive)} "
+                f"(change to your value: {gain:+d})."
+            )
+    if over:
+        for other in (0, 1):
+            who = "Your" if other == seat else "Opponent's"
+            lines += [f"{who} final goods (growth {state.growth(other):+d}):"]
+            lines += goods_lines(state, other)
+        result = state.returns()[seat]
+        lines.append(
+            f"Result: {'you won' if result > 0 else 'you lost' if result < 0 else 'a tie'}."
+        )
+    else:
+        lines.append(f"Moves left: {state.moves_left()} (both players together).")
+    return lines
 
 
 class NegotiationBoard(Board):
@@ -33,11 +99,7 @@ class NegotiationBoard(Board):
         if view is None:
             yield Static("")
             return
-        lines = [
-            line
-            for line in view.observation().splitlines()
-            if not line.strip().startswith(_INSTRUCTIONS)
-        ]
+        lines = talk_lines(view.state, view.seat)  # type: ignore[arg-type]
         with VerticalScroll(id="talk"):
             yield Static(literal("\n".join(lines)))
         if not view.legal:

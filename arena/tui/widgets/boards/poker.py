@@ -1,9 +1,13 @@
 """Poker boards (kuhn_poker, leduc_poker): your card(s), the pot and bets as text, and one
-button per legal betting action."""
+button per legal betting action.
+
+What it draws comes from the state (`games.poker_common.PokerState`): your `private_card`, the
+`public_card`, the `betting_rounds` and `contributions`; the opponent's card only after a
+showdown. The sentences are the games' own (`narrate`, `pot_text`, `hand_over_text`)."""
 
 from __future__ import annotations
 
-import re
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,24 +16,54 @@ from textual.widgets import Button, Static
 
 from arena.tui.safe import literal
 from arena.tui.widgets.boards.base import Board
+from games.poker_common import hand_over_text, narrate, pot_text
 
-# Observation lines that are about cards, and those that are only instructions.
-_CARD = re.compile(r"^(Your (?:private )?card|Public card)[^:]*:\s*(.*?)\.?$")
-_SKIP = ("You are player", "It is your turn")
+if TYPE_CHECKING:
+    from games.poker_common import PokerState
+
 _VARIANTS = {"fold": "error", "bet": "warning", "raise": "warning", "call": "primary"}
+_SUITS = {"s": "♠", "h": "♥"}
 
 
-def split_observation(text: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """(card lines as (label, card), the other informative lines) of a poker observation."""
-    cards, info = [], []
-    for line in text.splitlines():
-        line = line.strip()
-        match = _CARD.match(line)
-        if match:
-            cards.append((match.group(1), match.group(2)))
-        elif line and not line.startswith(_SKIP):
-            info.append(line)
-    return cards, info
+def card_face(name: str) -> str:
+    """A card name as drawn: the rank and a suit glyph when it has a suit ("Ks" -> "K♠")."""
+    if len(name) == 2 and name[1] in _SUITS:
+        return name[0] + _SUITS[name[1]]
+    return name
+
+
+def visible_cards(state: PokerState, seat: int) -> list[tuple[str, str]]:
+    """(label, card) of the cards `seat` may see: its own, the public one, and the opponent's
+    only after a showdown."""
+    cards = []
+    own = state.private_card(seat)
+    if own is not None:
+        cards.append(("Your card", card_face(own)))
+    public = state.public_card()
+    if public is not None:
+        cards.append(("Public card", card_face(public)))
+    if state.showdown():
+        theirs = state.private_card(1 - seat)
+        if theirs is not None:
+            cards.append(("Their card", card_face(theirs)))
+    return cards
+
+
+def info_lines(state: PokerState, seat: int) -> list[str]:
+    """The betting of each round, the pot and, at the end, the result, from `seat`'s side."""
+    if state.private_card(1) is None:
+        return ["The cards are being dealt."]
+    rounds = state.betting_rounds()
+    lines = []
+    for i, actions in enumerate(rounds):
+        label = f"Round {i + 1} betting" if len(rounds) > 1 else "Betting"
+        lines.append(f"{label}: {narrate(actions, seat) or 'no action yet'}.")
+    lines.append(pot_text(state.contributions(), seat))
+    if state.is_terminal():
+        theirs = state.private_card(1 - seat) if state.showdown() else None
+        won = state.returns()[seat]
+        lines.append(hand_over_text(won, state.folder(), seat, card_face(theirs or "?")))
+    return lines
 
 
 class PokerBoard(Board):
@@ -52,7 +86,8 @@ class PokerBoard(Board):
         if view is None:
             yield Static("")
             return
-        cards, info = split_observation(view.observation())
+        state: PokerState = view.state  # type: ignore[assignment]
+        cards, info = visible_cards(state, view.seat), info_lines(state, view.seat)
         with Horizontal(id="cards"):
             for label, card in cards:
                 box = Static(literal(card), classes="card")

@@ -1,7 +1,13 @@
 """The spy board: your word and the clues so far, a clue box (sent only when the game's parser
-accepts the clue), and one button per legal vote."""
+accepts the clue), and one button per legal vote.
+
+What it draws comes from the state (`games.spy.SpyState`): your own `word` and `vote_of` (the
+others' words and votes only once the game is over), the public `clues_given` and
+`votes_cast`."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,7 +17,38 @@ from textual.widgets import Button, Input, Static
 from arena.tui.safe import literal
 from arena.tui.widgets.boards.base import Board
 
-_INSTRUCTIONS = ("Write one line", "It is your turn", "Suggested clues")
+if TYPE_CHECKING:
+    from games.spy import SpyState
+
+
+def clue_lines(state: SpyState, seat: int) -> list[str]:
+    """What `seat` may see: its own word, the clues, the vote count and its own vote; every
+    vote, the spy and both words once the game is over."""
+    n = state.game.num_players
+    word = state.word(seat)
+    lines = [f"You are player {seat} of {n}. Your word: {word or '(not dealt yet)'}"]
+    clues = state.clues_given()
+    lines.append("Clues:" if clues else "Clues: none yet.")
+    for i, (speaker, clue) in enumerate(clues):
+        you = " (you)" if speaker == seat else ""
+        lines.append(f"  round {i // n + 1}, player {speaker}{you}: {clue}")
+    cast = state.votes_cast()
+    if state.is_terminal():
+        votes = ", ".join(f"player {s} -> player {state.vote_of(s)}" for s in range(n))
+        out = state.eliminated()
+        lines.append(f"Votes: {votes}.")
+        lines.append("Tied vote: nobody is out." if out < 0 else f"Player {out} is out.")
+        lines.append(
+            f"The spy was player {state.spy} (word: {state.spy_word}); "
+            f"the civilians' word was {state.civ}."
+        )
+        lines.append("The civilians win." if out == state.spy else "The spy wins.")
+    elif cast:
+        lines.append(f"Votes cast: {cast} of {n}.")
+        mine = state.vote_of(seat)
+        if mine is not None:
+            lines.append(f"Your vote: player {mine}.")
+    return lines
 
 
 def as_clue(text: str) -> str:
@@ -37,8 +74,7 @@ class SpyBoard(Board):
         if view is None:
             yield Static("")
             return
-        lines = view.observation().splitlines()
-        shown = [line for line in lines if not line.strip().startswith(_INSTRUCTIONS)]
+        shown = clue_lines(view.state, view.seat)  # type: ignore[arg-type]
         with VerticalScroll(id="clues"):
             yield Static(literal("\n".join(shown)))
         clues = [a for a in view.legal if a.startswith("clue:")]

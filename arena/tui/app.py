@@ -1,6 +1,11 @@
 """`ArenaApp`: sections as Textual modes (each with its own screen stack), a command palette
 with the main actions, a help screen, and a footer with the key bindings.
 
+One keyboard model everywhere: a text box takes the letters typed (section keys work when none
+has focus, and from the command palette always); Enter in any field of a form submits it; Esc
+leaves the field that has focus, and Esc again goes back (`action_back`). A screen takes part
+with an optional `step_back() -> bool` that closes what it has open (a form, a confirmation).
+
 `make_app()` is the one factory used by the CLI, the tests and the benchmarks.
 """
 
@@ -13,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Checkbox, DataTable, Input, Select, SelectionList, TextArea
 
 from arena.tui.safe import tell
 
@@ -43,6 +49,20 @@ SECTIONS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+# Widgets that hold a form's value: Esc leaves them before it goes back.
+FIELDS = (Input, TextArea, Select, SelectionList, Checkbox)
+
+
+def leave_field(screen: Screen) -> bool:
+    """Move focus out of the field that has it, to the screen's first visible table (its main
+    one) or to nothing. False when no field had focus."""
+    if not isinstance(screen.focused, FIELDS):
+        return False
+    home = next((w for w in screen.focus_chain if isinstance(w, DataTable)), None)
+    screen.set_focus(home)
+    return True
+
+
 class ArenaApp(App):
     """The arena in a terminal."""
 
@@ -57,6 +77,14 @@ class ArenaApp(App):
             )
             for mode, (_, _, key, title) in SECTIONS.items()
         ],
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            show=False,
+            id="app.back",
+            tooltip="Leave the field; again: close the form or screen, or go to the Leaderboard",
+        ),
         Binding("question_mark", "help", "Help", id="app.help", tooltip="Key bindings"),
         Binding(
             "q", "quit", "Quit", id="app.quit", tooltip="Quit (running tournaments stop cleanly)"
@@ -166,6 +194,20 @@ class ArenaApp(App):
         from arena.tui.screens.help import HelpScreen
 
         self.push_screen(HelpScreen())
+
+    def action_back(self) -> None:
+        """Esc: leave the field that has focus; with none, close what the screen has open,
+        else the screen itself when it was pushed, else go to the default section."""
+        screen = self.screen
+        if leave_field(screen):
+            return
+        step_back: Callable[[], bool] | None = getattr(screen, "step_back", None)
+        if step_back is not None and step_back():
+            return
+        if isinstance(screen, ModalScreen) or len(self.screen_stack) > 1:
+            screen.dismiss()
+        elif self.current_mode != self.DEFAULT_MODE:
+            self.switch_mode(self.DEFAULT_MODE)
 
     def on_unmount(self) -> None:
         if self._db is not None:

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 NOTE = (
     "In a table the arrows move and enter opens or chooses the row. A text box takes the "
-    "letters typed: there, use the f-keys or escape."
+    "letters typed: there, use the f-keys, or escape to leave it. Enter in any field of a "
+    "form submits it."
 )
 
 

@@ -72,7 +72,13 @@ class PlayersScreen(Screen):
         Binding("T", "test", "Test", id="players.test", tooltip="Ask the player for one move"),
         Binding("h", "toggle_retired", "Retired", id="players.retired", tooltip="Show retired"),
         Binding("y", "confirm(True)", "Yes", id="players.confirm", show=False),
-        Binding("escape", "escape", "Back", id="players.back", tooltip="Close the form"),
+        Binding(
+            "escape",
+            "escape",
+            "Back",
+            id="players.back",
+            tooltip="Leave the field, then close the form (or the question)",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -237,10 +243,18 @@ class PlayersScreen(Screen):
         self._close_form(select=spec.name)
 
     def action_escape(self) -> None:
+        # Shown in the footer while a form or question is open; the app's Esc does the rest.
+        self.app.action_back()  # type: ignore[attr-defined]
+
+    def step_back(self) -> bool:
+        """Close the question or the form (Esc, once no field has focus)."""
         if self.removing is not None:
             self._end_confirm()
         elif self._mode() == "form":
             self._close_form()
+        else:
+            return False
+        return True
 
     # --- remove -------------------------------------------------------------------------
     def action_remove(self) -> None:

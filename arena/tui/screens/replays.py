@@ -145,6 +145,11 @@ class ReplaysScreen(Screen):
         event.stop()
         self.reload()
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        # The filter applies as it is typed: Enter goes on to the matches it selected.
+        event.stop()
+        self.query_one("#matches", DataTable).focus()
+
     # --- the list -----------------------------------------------------------------------
     def reload(self) -> None:
         """Read the matches the filters select (newest first) into the table."""
@@ -203,6 +208,14 @@ class ReplaysScreen(Screen):
         return True
 
     def action_back(self) -> None:
+        # Shown in the footer while a replay is open; the app's Esc does the rest.
+        self.app.action_back()  # type: ignore[attr-defined]
+
+    def step_back(self) -> bool:
+        """From a replay back to the match list (Esc, once no field has focus)."""
+        if self._mode() != "replay":
+            return False
         self.query_one(ContentSwitcher).current = "browse"
         self.query_one("#matches", DataTable).focus()
         self.refresh_bindings()
+        return True

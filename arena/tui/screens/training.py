@@ -55,9 +55,9 @@ class TrainingScreen(Screen):
 
     DEFAULT_CSS = """
     TrainingScreen #jobs { height: 8; }
-    TrainingScreen #form { height: auto; }
-    TrainingScreen #form Input { width: 1fr; }
-    TrainingScreen #form Button { margin-left: 1; }
+    TrainingScreen .form-row { height: auto; }
+    TrainingScreen .form-row Input { width: 1fr; }
+    TrainingScreen .form-row Button { margin-left: 1; }
     TrainingScreen #form-error { color: $error; height: auto; margin: 0 1; }
     TrainingScreen #job-warning { color: $warning; height: auto; margin: 0 1; }
     TrainingScreen #detail { height: 1fr; }
@@ -95,17 +95,19 @@ class TrainingScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="jobs", cursor_type="row")
-        with Horizontal(id="form"):
+        # Start comes after the last field, on screen and in the tab order.
+        with Horizontal(id="form", classes="form-row"):
             yield Input(placeholder="games: kuhn_poker, tictactoe", id="games")
             yield Input(placeholder="base model folder", id="base")
             yield Input(placeholder="steps (100)", id="steps")
             yield Input(placeholder="name (optional)", id="name")
+        with Horizontal(id="form-more", classes="form-row"):
+            yield Input(
+                placeholder='options: lora=true eval_games=10 opponents=["random"]',
+                id="options",
+                tooltip="Any other job setting as KEY=VALUE (JSON values), space-separated",
+            )
             yield Button("Start", id="start", variant="primary")
-        yield Input(
-            placeholder='options: lora=true eval_games=10 opponents=["random"]',
-            id="options",
-            tooltip="Any other job setting as KEY=VALUE (JSON values), space-separated",
-        )
         yield Label("", id="form-error")
         yield Label("", id="job-warning")
         with Horizontal(id="detail"):
@@ -214,6 +216,10 @@ class TrainingScreen(Screen):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "start":
             self.start_from_form()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()  # Enter in any field starts, like pressing Start
+        self.start_from_form()
 
     def start_from_form(self) -> None:
         from arena.commands.params import parse_params

@@ -80,7 +80,8 @@ class PlayerForm(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="form-title")
-        with VerticalScroll(id="form-fields"):
+        # Not a stop of its own in the tab order: focusing a field scrolls it into view.
+        with VerticalScroll(id="form-fields", can_focus=False):
             with Horizontal(classes="field-row"):
                 yield Label("kind", classes="field-label")
                 with Vertical(classes="field-body"):
@@ -248,14 +249,22 @@ class PlayerForm(Vertical):
         event.stop()
         if event.button.id == "form-cancel":
             self.post_message(self.Cancelled())
-            return
-        spec = self.validate()
-        if spec is None:
-            return
-        if event.button.id == "form-save":
-            self.post_message(self.SaveRequested(spec, self.editing))
+        elif event.button.id == "form-save":
+            self.save()
         elif event.button.id == "form-test":
-            self.post_message(self.TestRequested(spec))
+            spec = self.validate()
+            if spec is not None:
+                self.post_message(self.TestRequested(spec))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()  # Enter in any field saves, like pressing Save
+        self.save()
+
+    def save(self) -> None:
+        """Post `SaveRequested` with the validated spec, or show each problem at its field."""
+        spec = self.validate()
+        if spec is not None:
+            self.post_message(self.SaveRequested(spec, self.editing))
 
 
 def _wid(key: str) -> str:

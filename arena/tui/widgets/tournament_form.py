@@ -25,7 +25,10 @@ INTEGER_FIELDS = (  # input id, config key, shown for these formats (None: all)
 
 
 class TournamentForm(VerticalScroll):
-    """Gathers a tournament config; posts `Submitted` when Start is pressed."""
+    """Gathers a tournament config; posts `Submitted` when Start (or Enter in a field) is
+    pressed."""
+
+    can_focus = False  # not a tab stop of its own: focusing a field scrolls it into view
 
     DEFAULT_CSS = """
     TournamentForm { padding: 0 1; }

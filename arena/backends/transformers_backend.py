@@ -34,6 +34,12 @@ from arena.backends.base import (
 from arena.backends.batching import BatchWorker, Pending
 from arena.backends.torch_prompt import ChatPrompts
 
+# One load at a time in the process. transformers imports its classes lazily, on first use: two
+# backends loading at once from their worker threads (two checkpoints of a job in one
+# tournament) could each meet the other's half-imported module and fail with "cannot import
+# name 'AutoTokenizer'", a failure that then stuck to the player for the whole run.
+_LOADING = threading.Lock()
+
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 _DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
 # End-of-turn markers of common chat templates; they stop generation when the vocabulary has
@@ -296,7 +302,8 @@ class TransformersBackend(ChatPrompts, Backend):
                 if self._load_error is not None:
                     raise self._load_error
                 try:
-                    self._tokenizer = self._load_tokenizer()
+                    with _LOADING:
+                        self._tokenizer = self._load_tokenizer()
                 except BackendError as exc:
                     self._load_error = BackendUnavailable(str(exc))
                     raise self._load_error from exc
@@ -317,7 +324,8 @@ class TransformersBackend(ChatPrompts, Backend):
                 if self._load_error is not None:
                     raise self._load_error
                 try:
-                    self._engine = self._load_engine()
+                    with _LOADING:
+                        self._engine = self._load_engine()
                 except BackendError as exc:
                     self._load_error = BackendUnavailable(str(exc))
                     raise self._load_error from exc

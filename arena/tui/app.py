@@ -22,6 +22,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Checkbox, DataTable, Input, Select, SelectionList, TextArea
 
 from arena.tui.safe import tell
+from arena.tui.widgets.key_bar import WIDE
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -70,6 +71,8 @@ class ArenaApp(App):
     SUB_TITLE = "models play games, get rated, get stronger"
     MODES = {mode: _lazy(module, cls) for mode, (module, cls, _, _) in SECTIONS.items()}
     DEFAULT_MODE = "leaderboard"
+    # Screens get `-narrow` or `-wide`: their CSS (and the footer's) lays out for the width.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     BINDINGS = [
         *[
             Binding(

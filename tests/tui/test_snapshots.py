@@ -67,3 +67,42 @@ def test_section_snapshots(snap_compare, snap_db: Path, key: str) -> None:
         run_before=settle,
         terminal_size=(100, 30),
     )
+
+
+# Every screen at the smallest supported terminal and at a wide one. Leaderboard at 80x24 is
+# `test_leaderboard_snapshot_80x24` above.
+SCREEN_KEYS = {
+    "leaderboard": [],
+    "players": ["p"],
+    "play": ["g"],
+    "tournament": ["t"],
+    "replays": ["r"],
+    "training": ["j"],
+    "help": ["question_mark"],
+    "player-detail": None,  # Enter on the leaderboard's first row
+}
+SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
+
+
+@pytest.mark.parametrize(
+    ("screen", "size"),
+    [
+        (screen, size)
+        for screen in SCREEN_KEYS
+        for size in SIZES
+        if (screen, size) != ("leaderboard", "80x24")
+    ],
+)
+def test_screen_snapshots(snap_compare, snap_db: Path, screen: str, size: str) -> None:
+    async def open_screen(pilot) -> None:
+        await pilot.pause()
+        keys = SCREEN_KEYS[screen]
+        if keys is None:
+            pilot.app.screen.query_one("DataTable").focus()
+            keys = ["enter"]
+        await pilot.press(*keys)
+        await pilot.pause()
+
+    assert snap_compare(
+        make_app(snap_db, seed_first_run=False), run_before=open_screen, terminal_size=SIZES[size]
+    )

@@ -10,9 +10,10 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Select, Static
+from textual.widgets import DataTable, Header, Select, Static
 
 from arena.tui.safe import literal, tell
+from arena.tui.widgets.key_bar import KeyBar
 
 OVERALL = "(overall)"
 COLUMNS: list[tuple[str, str]] = [
@@ -88,7 +89,7 @@ class LeaderboardScreen(Screen):
         yield Select([(OVERALL, OVERALL)], value=OVERALL, allow_blank=False, id="scope")
         yield DataTable(id="board", cursor_type="row", zebra_stripes=True)
         yield Static("", id="hint")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

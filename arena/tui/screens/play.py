@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Select, Static
+from textual.widgets import Button, Header, Input, Select, Static
 
 from arena.match import (
     AttemptMade,
@@ -31,6 +31,7 @@ from arena.players.human import HumanPlayer
 from arena.tui.safe import literal, tell
 from arena.tui.widgets.boards import Board, BoardView, MoveChosen, make_board
 from arena.tui.widgets.boards.reasoning import ReasoningPane
+from arena.tui.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -198,7 +199,7 @@ class PlayScreen(Screen):
                 )
             yield ReasoningPane(id="reasoning")
         yield Static("", id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         games_select = self.query_one("#game", Select)

@@ -21,6 +21,9 @@ class PlayerDetailScreen(ModalScreen[None]):
     PlayerDetailScreen Sparkline { height: 5; margin: 1 0; }
     PlayerDetailScreen Horizontal { height: 1fr; }
     PlayerDetailScreen DataTable { width: 1fr; }
+    /* The opponents table has three short columns: the recent matches get the rest, so that
+       their result column shows at 80 columns. */
+    PlayerDetailScreen #opponents { width: auto; max-width: 50%; margin-right: 2; }
     PlayerDetailScreen #evaluations { height: auto; max-height: 6; margin-bottom: 1; }
     """
     BINDINGS = [Binding("escape", "dismiss", "Close", id="detail.close")]

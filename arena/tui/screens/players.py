@@ -21,10 +21,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, ContentSwitcher, DataTable, Footer, Header, Select, Static
+from textual.widgets import Button, ContentSwitcher, DataTable, Header, Select, Static
 
 from arena.specs import describe_spec
 from arena.tui.safe import literal, show_error, tell
+from arena.tui.widgets.key_bar import KeyBar
 from arena.tui.widgets.player_form import PlayerForm
 
 COLUMNS = ("name", "kind", "description", "matches", "status")
@@ -113,7 +114,7 @@ class PlayersScreen(Screen):
             yield Static("", id="probe-status")
         with VerticalScroll(id="probe-pane", can_focus=False):
             yield Static(id="probe-result")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#players", DataTable)

@@ -11,10 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import ContentSwitcher, DataTable, Header, Input, Select, Static
 
 from arena.outcomes import outcome
 from arena.tui.safe import literal, tell
+from arena.tui.widgets.key_bar import KeyBar
 from arena.tui.widgets.replay_view import ReplayView
 
 STATUSES = ("finished", "error", "aborted")
@@ -86,7 +87,7 @@ class ReplaysScreen(Screen):
                 yield DataTable(id="matches", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="hint")
             yield ReplayView(id="replay")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#matches", DataTable)

@@ -16,9 +16,10 @@ import time
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, TabbedContent, TabPane
 
 from arena.tui.safe import literal, show_error
+from arena.tui.widgets.key_bar import KeyBar
 from arena.tui.widgets.tournament_form import TournamentForm
 from arena.tui.widgets.tournament_live import LiveRun
 from arena.tui.widgets.tournament_view import TournamentView
@@ -102,7 +103,7 @@ class TournamentScreen(Screen):
                 yield TournamentView(elsewhere=True, id="watch-view")
             with TabPane("Tournaments", id="all"):
                 yield DataTable(id="tournaments", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#tournaments", DataTable)

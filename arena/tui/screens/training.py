@@ -11,9 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sparkline, Static
+from textual.widgets import Button, DataTable, Header, Input, Label, Sparkline, Static
 
 from arena.tui.safe import literal, tell
+from arena.tui.widgets.key_bar import KeyBar
 
 CURVES = (
     "reward",
@@ -57,6 +58,10 @@ class TrainingScreen(Screen):
     TrainingScreen #jobs { height: 8; }
     TrainingScreen .form-row { height: auto; }
     TrainingScreen .form-row Input { width: 1fr; }
+    /* Short fields sized to their placeholders; the games and (when wide) the folder grow. */
+    TrainingScreen #steps { width: 17; }
+    TrainingScreen #name { width: 21; }
+    TrainingScreen.-narrow #base { width: 23; }
     TrainingScreen .form-row Button { margin-left: 1; }
     TrainingScreen #form-error { color: $error; height: auto; margin: 0 1; }
     TrainingScreen #job-warning { color: $warning; height: auto; margin: 0 1; }
@@ -114,7 +119,7 @@ class TrainingScreen(Screen):
             yield VerticalScroll(id="curves")
             with VerticalScroll(id="log"):
                 yield Static("", id="log-text")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#jobs", DataTable)

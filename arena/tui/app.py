@@ -98,6 +98,7 @@ class ArenaApp(App):
         super().__init__()
         self.db_path = db_path
         self.seed_first_run = seed_first_run
+        self.players_ensured = False  # set after the first frame, by `ensure_players`
         self._db: Database | None = None
 
     @property
@@ -121,6 +122,7 @@ class ArenaApp(App):
         ensure_builtin_players(self.db)
         if self.seed_first_run:
             self.seed_demo_player()
+        self.players_ensured = True  # (the first run's model may still be in the making)
 
     def seed_demo_player(self) -> None:
         """First run: register the shipped real model (SmolLM2-135M-Instruct, when its package

@@ -101,6 +101,18 @@ async def test_sections_switch_by_key_and_help_lists_bindings(empty_db: Path) ->
         assert type(app.screen).__name__ == "LeaderboardScreen"
 
 
+async def _players_ensured(app, pilot, timeout: float = 30.0) -> None:
+    """Until the app has registered its players: it does so after the first frame."""
+    import asyncio
+    import time
+
+    end = time.monotonic() + timeout
+    while not app.players_ensured:
+        assert time.monotonic() < end, "the app never registered its players"
+        await asyncio.sleep(0.05)
+        await pilot.pause()
+
+
 async def test_first_run_without_the_shipped_model_seeds_the_tiny_model(
     empty_db: Path, tmp_path: Path, tiny_gguf: Path, monkeypatch
 ) -> None:
@@ -115,6 +127,7 @@ async def test_first_run_without_the_shipped_model_seeds_the_tiny_model(
     shutil.copy(tiny_gguf, models / "tiny-demo.f32.gguf")  # made before: no build in the test
     app = make_app(empty_db, seed_first_run=True)
     async with app.run_test(size=(80, 24)) as pilot:
+        await _players_ensured(app, pilot)
         await app.workers.wait_for_complete()
         await pilot.pause()
     names = {r[0]: r[1] for r in open_db(empty_db).conn.execute("SELECT name, kind FROM players")}
@@ -131,7 +144,7 @@ async def test_first_run_registers_the_shipped_model_and_makes_nothing(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     app = make_app(empty_db, seed_first_run=True)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await _players_ensured(app, pilot)
         assert not app.workers  # nothing to build
     db = open_db(empty_db)
     row = db.conn.execute("SELECT kind, spec FROM players WHERE name = ?", (SHIPPED_PLAYER,))
@@ -150,7 +163,7 @@ async def test_first_run_registers_the_real_model_with_the_local_defaults(
 
     app = make_app(empty_db, seed_first_run=True)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await _players_ensured(app, pilot)
     row = open_db(empty_db).conn.execute("SELECT spec FROM players WHERE name = ?", (REAL_PLAYER,))
     spec = json.loads(row.fetchone()[0])
     assert spec["path"] == str(real_gguf.resolve())

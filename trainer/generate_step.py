@@ -54,7 +54,7 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
     with PPO); return the step's metrics."""
     import torch
 
-    from trainer.run import MAX_GRAD_NORM, episode_metrics
+    from trainer.run import MAX_GRAD_NORM, episode_metrics, update_metrics
 
     s = trainer.config
     t0 = time.perf_counter()
@@ -107,22 +107,12 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
     assert stats is not None
     metrics = episode_metrics(episodes, trainer.baselines)
     metrics.update(generation_metrics(episodes))
+    metrics.update(update_metrics(stats, s.algorithm, grad_norm, lr, t0, t_rollout))
     metrics.update(
-        loss=stats.loss,
-        pg_loss=stats.pg_loss,
-        entropy=stats.entropy,
-        kl=stats.kl,
-        advantage=stats.advantage,
-        grad_norm=grad_norm,
-        lr=lr,
-        step_time_s=time.perf_counter() - t0,
-        rollout_time_s=t_rollout,
         rollout_tokens_per_s=metrics["rollout_tokens"] / max(t_rollout, 1e-9),
         score_time_s=score_s,
         update_time_s=update_s,
     )
-    if s.algorithm == "ppo":
-        metrics["clip_fraction"] = stats.clip_fraction
     return metrics
 
 

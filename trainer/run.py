@@ -226,20 +226,8 @@ class Trainer:
         self.step += 1
         assert stats is not None
         metrics = episode_metrics(episodes, self.baselines)
-        metrics.update(
-            loss=stats.loss,
-            pg_loss=stats.pg_loss,
-            entropy=stats.entropy,
-            kl=stats.kl,
-            advantage=stats.advantage,
-            importance_weight=stats.importance_weight,
-            grad_norm=grad_norm,
-            lr=lr,
-            step_time_s=time.perf_counter() - t0,
-            rollout_time_s=t_rollout,
-        )
-        if s.algorithm == "ppo":
-            metrics["clip_fraction"] = stats.clip_fraction
+        metrics.update(update_metrics(stats, s.algorithm, grad_norm, lr, t0, t_rollout))
+        metrics["importance_weight"] = stats.importance_weight
         return metrics
 
     def learning_rate(self) -> float:
@@ -289,6 +277,27 @@ class Trainer:
                 mix = average_policy(tree, [table_policy(t) for t in tables])
                 out[f"{game.id}:avg"] = exploitability(tree, mix)
         return out
+
+
+def update_metrics(
+    stats: Any, algorithm: str, grad_norm: float, lr: float, started: float, rollout_s: float
+) -> dict[str, float]:
+    """A step's loss figures (either mode's stats), learning rate and times; with PPO, the
+    share of clipped ratios."""
+    out = dict(
+        loss=stats.loss,
+        pg_loss=stats.pg_loss,
+        entropy=stats.entropy,
+        kl=stats.kl,
+        advantage=stats.advantage,
+        grad_norm=grad_norm,
+        lr=lr,
+        step_time_s=time.perf_counter() - started,
+        rollout_time_s=rollout_s,
+    )
+    if algorithm == "ppo":
+        out["clip_fraction"] = stats.clip_fraction
+    return out
 
 
 def episode_metrics(episodes: list[Episode], baselines: Baselines) -> dict[str, float]:

@@ -35,6 +35,7 @@ from pydantic import (
 
 from arena.backends.base import Sampling
 from arena.errors import ArenaError
+from arena.fields import Problem, problems
 from arena.prompts import DEFAULT_REASONING_TOKENS, PromptOptions
 from arena.secrets import looks_like_secret, redact_url, url_credentials, valid_env_name
 
@@ -54,7 +55,12 @@ API_KEY_ENV_REFUSED = (
 
 
 class SpecError(ArenaError, ValueError):
-    """A player spec is malformed; the message says which field and why."""
+    """A player spec is malformed; the message says which field and why (`problems`: each
+    one, for a form to show at its field)."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 def storable_number_problem(value: Any, where: str = "") -> str | None:
@@ -84,7 +90,10 @@ def storable_number_problem(value: Any, where: str = "") -> str | None:
 
 class _Strict(BaseModel):
     # NaN and infinity are never a setting; whole numbers must fit SQLite's 64 bits.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # The docstrings under the fields are their help, in forms and in --help.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
     @field_validator("*", mode="after")
     @classmethod
@@ -128,12 +137,15 @@ class SamplingSpec(_Strict):
     temperature: float = Field(0.0, ge=0.0, le=MAX_TEMPERATURE)
     """0 means greedy."""
     top_p: float = Field(1.0, gt=0.0, le=1.0)
+    """Nucleus sampling: draw among the likeliest tokens up to this much probability."""
     top_k: int = Field(0, ge=0)
+    """Draw among the k likeliest tokens; 0: all."""
     max_tokens: int = Field(256, ge=1, le=32768)
     """Longest reply; a reply cut off without a move is an illegal attempt."""
     seed: int | None = None
     """Mixed into every move's seed; moves stay reproducible from the match seed."""
     stop: tuple[str, ...] = ()
+    """Strings that end the reply where they appear."""
 
     def sampling(self) -> Sampling:
         return Sampling(**self.model_dump())
@@ -231,14 +243,19 @@ class LlamaCppSpec(_ModelSpec):
     _LOCAL: ClassVar[bool] = True
     kind: Literal["llamacpp"] = "llamacpp"
     decode: Literal["free", "constrained", "score"] = "constrained"
+    """`free` (free text, parsed by the game), `constrained` (forced to a legal move), `score`
+    (most likely legal move by log-probability, with exact action probabilities)."""
     prompt: PromptSpec = PromptSpec(reasoning="think-then-constrained")
     path: str
     """A GGUF file, any quantization llama.cpp reads (f32, f16, Q8_0, Q4_K_M, ...)."""
     chat_format: str | None = None
     """A llama-cpp-python chat format name; default: the template in the GGUF file."""
     n_ctx: int = Field(4096, ge=128, le=2**24)
+    """Context size in tokens (prompt and reply together)."""
     n_threads: int = Field(1, ge=1, le=4096)
+    """Inference threads; 1 per process is fastest on small shared CPUs."""
     seed: int = 0
+    """The model's own seed (each move's sampling seed comes from the match)."""
     repack: bool = False
     """Let llama.cpp repack quantized weights for its faster CPU kernels (they crash on CPUs
     with Intel AMX, hence off by default)."""
@@ -256,15 +273,19 @@ class TransformersSpec(_ModelSpec):
     _LOCAL: ClassVar[bool] = True
     kind: Literal["transformers"] = "transformers"
     decode: Literal["free", "constrained", "score"] = "constrained"
+    """`free` (free text, parsed by the game), `constrained` (forced to a legal move), `score`
+    (most likely legal move by log-probability, with exact action probabilities)."""
     prompt: PromptSpec = PromptSpec(reasoning="think-then-constrained")
     model: str
     """A local Hugging Face model folder (or a hub id when there is internet)."""
     device: str = "auto"
     """auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps."""
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    """Weights' precision; auto: the checkpoint's own (float32 on CPU)."""
     batch_window_ms: float = Field(5.0, ge=0, le=60_000)
     """How long a request waits for others to join its batch."""
     max_batch_size: int = Field(16, ge=1, le=65_536)
+    """The most requests run as one batch."""
     threads: int | None = Field(None, ge=1, le=4096)
     """CPU threads for torch (process-wide); 1 is fastest on small shared machines."""
 
@@ -286,7 +307,9 @@ class TransformersSpec(_ModelSpec):
 class OpenAISpec(_ModelSpec):
     kind: Literal["openai"] = "openai"
     base_url: str = "https://api.openai.com/v1"
+    """The endpoint (OpenAI, vLLM, a llama.cpp server, Ollama), e.g. http://127.0.0.1:8080/v1."""
     model: str
+    """The model's name as the endpoint knows it."""
     api_key_env: str | None = "OPENAI_API_KEY"
     """The NAME of the environment variable holding the key (never the key itself); none (or
     "" in a file) for a local server that needs no key."""
@@ -294,6 +317,7 @@ class OpenAISpec(_ModelSpec):
     """Seconds one request attempt may take, wall clock, from connecting to the last byte of
     the reply (retries get 3 times that in all)."""
     max_retries: int = Field(3, ge=0, le=20)
+    """Retries of a failed request (connection errors, 429 and 5xx)."""
     total_timeout_s: float | None = Field(None, gt=0, le=DAY_S)
     """Seconds all attempts of one request may take together, with the waits between them
     (default: 3 x `timeout_s`)."""
@@ -301,8 +325,11 @@ class OpenAISpec(_ModelSpec):
     """The largest reply body read (a longer one is abandoned where it passes this: a recorded
     error, not megabytes in memory)."""
     concurrency: int = Field(4, ge=1, le=4096)
+    """Requests at once to the endpoint, across every match."""
     price_input_per_mtok: float | None = Field(None, ge=0)
+    """US dollars per million prompt tokens (for the cost column)."""
     price_output_per_mtok: float | None = Field(None, ge=0)
+    """US dollars per million completion tokens."""
     grammar: bool = False
     """The server accepts GBNF grammars (llama.cpp server): enables `constrained`."""
     llama_sampling: bool = False
@@ -352,15 +379,10 @@ _ADAPTER: TypeAdapter[Any] = TypeAdapter(PlayerSpec)
 KINDS = ("bot", "human", "llamacpp", "transformers", "openai")
 
 
-def _format(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"] if p not in KINDS) or "(spec)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        lines.append(f"  {where}: {msg}")
-    return f"invalid player spec{source}:\n" + "\n".join(lines)
+def _error(exc: ValidationError, source: str) -> SpecError:
+    found = problems(exc, skip=KINDS)
+    lines = [f"  {p.sentence()}" for p in found]
+    return SpecError(f"invalid player spec{source}:\n" + "\n".join(lines), found)
 
 
 def parse_spec(data: dict[str, Any], *, source: str = "") -> Any:
@@ -368,17 +390,15 @@ def parse_spec(data: dict[str, Any], *, source: str = "") -> Any:
     if not isinstance(data, dict):
         raise SpecError(f"a player spec{source} must be a table/object, got {type(data).__name__}")
     if "kind" not in data:
-        raise SpecError(
-            f"invalid player spec{source}:\n  kind: missing (one of {', '.join(KINDS)})"
-        )
+        found = Problem("kind", f"is required: one of {', '.join(KINDS)}", True)
+        raise SpecError(f"invalid player spec{source}:\n  {found.sentence()}", [found])
     if data["kind"] not in KINDS:
-        raise SpecError(
-            f"invalid player spec{source}:\n  kind: {data['kind']!r} is not one of {', '.join(KINDS)}"
-        )
+        found = Problem("kind", f"must be one of {', '.join(KINDS)} (got {data['kind']!r})", True)
+        raise SpecError(f"invalid player spec{source}:\n  {found.sentence()}", [found])
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        raise SpecError(_format(exc, source)) from None
+        raise _error(exc, source) from None
 
 
 def load_specs(path: str | Path) -> list[Any]:

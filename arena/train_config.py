@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from arena.errors import ArenaError
+from arena.fields import problems
 from arena.models.param_count import model_parameters
 from arena.models.trainable import untrainable_reason
 from arena.specs import INT64_MAX, INT64_MIN, MAX_TEMPERATURE
@@ -288,11 +289,5 @@ def parse_config(data: dict[str, Any]) -> TrainConfig:
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(config)"
-            if err["type"] == "extra_forbidden":
-                problems.append(f"unknown config field {where!r}")
-            else:
-                problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
-        raise JobError("invalid job config: " + "; ".join(problems)) from None
+        sentences = [p.sentence() for p in problems(exc)]
+        raise JobError("invalid job config: " + "; ".join(sentences)) from None

@@ -59,7 +59,7 @@ def test_unknown_players_games_and_bad_specs_are_clear_errors(tmp_path):
     spec.write_text('name = "x"\nkind = "llamacpp"\npath = "/nowhere/model.gguf"\ncolour = "red"\n')
     out = arena("match", "tictactoe", str(spec), "random")
     assert out.returncode == 2
-    assert "path: GGUF file" in out.stderr and "colour: unknown field" in out.stderr
+    assert "path: GGUF file" in out.stderr and "colour is not a known setting" in out.stderr
 
 
 def test_a_person_plays_at_the_terminal():

@@ -4,6 +4,7 @@ traceback, and nothing is stored."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,9 @@ def test_each_bad_setting_is_named_with_the_file(tmp_path: Path, line: str, fiel
     with pytest.raises(ConfigError) as err:
         load_config(path)
     message = str(err.value)
-    assert f"{field}:" in message, message
+    # A sentence that names the field ("rounds must be at least 1 (got -1)"), not pydantic's.
+    assert re.search(rf": {field}[: ]", message), message
+    assert "Input should" not in message
     assert str(path) in message
 
 
@@ -121,11 +124,11 @@ def _run(tmp_path: Path, *args: str):
     ("text", "expected"),
     [
         ("games = [\n", "not valid TOML"),
-        (GOOD + "surprise = 1\n", "surprise: unknown field"),
-        (GOOD + 'format = "knockout"\n', "format:"),
+        (GOOD + "surprise = 1\n", "surprise is not a known setting"),
+        (GOOD + 'format = "knockout"\n', "format must be one of 'round_robin', 'gauntlet'"),
         (GOOD + f"seed = {BIG}\n", "seed:"),
-        (GOOD + "games_per_pair = nan\n", "games_per_pair:"),
-        (GOOD + "concurrency = -4\n", "concurrency:"),
+        (GOOD + "games_per_pair = nan\n", "games_per_pair must be a finite number (got nan)"),
+        (GOOD + "concurrency = -4\n", "concurrency must be at least 1 (got -4)"),
         ('games = ["tictactoe"]\nplayers = ["random", "nobody-here"]\n', "nobody-here"),
         ('games = ["no_such_game"]\nplayers = ["random", "minimax"]\n', "no_such_game"),
     ],
@@ -156,5 +159,5 @@ def test_tournament_flags_over_64_bits_are_refused(tmp_path: Path) -> None:
         tmp_path, "tournament", "run", "--game", "tictactoe", "--player", "random",
         "--player", "minimax", "--seed", BIG,
     )  # fmt: skip
-    assert result.exit_code == 1 and "seed:" in result.output and "64 bits" in result.output
+    assert result.exit_code == 2 and "--seed: a whole number beyond 64 bits" in result.output
     assert "Traceback" not in result.output

@@ -213,26 +213,26 @@ def test_job_started_by_the_cli_survives_the_cli_exiting(arena):
     [
         (["--game", "no_such_game"], "unknown game 'no_such_game'"),
         (["--base", "/definitely/not/here"], "no model folder"),
-        (["--set", "warp_factor=9"], "unknown config field 'warp_factor'"),
+        (["--set", "warp_factor=9"], "warp_factor is not a known setting"),
         (["--set", "epsilon=2"], "epsilon"),
         (["--set", "oops"], "KEY=VALUE"),
         (["--set", "estimator=magic"], "estimator"),
         (["--set", "opponent_share=1.5"], "opponent_share"),
         (["--opponent", "nobody"], "opponents: unknown player 'nobody'"),
         (["--set", 'anchors=["ghost"]'], "anchors: unknown player 'ghost'"),
-        (["--lr", "inf"], "lr: Input should be a finite number"),
-        (["--lr", "nan"], "lr: Input should be a finite number"),
-        (["--set", "lr=Infinity"], "lr: Input should be a finite number"),
-        (["--lr", "-0.1"], "lr: Input should be greater than 0"),
-        (["--lr", "0"], "lr: Input should be greater than 0"),
-        (["--set", "warm_start_lr=NaN"], "warm_start_lr: Input should be a finite number"),
+        (["--lr", "inf"], "lr must be a finite number"),
+        (["--lr", "nan"], "lr must be a finite number"),
+        (["--set", "lr=Infinity"], "lr must be a finite number"),
+        (["--lr", "-0.1"], "lr must be more than 0"),
+        (["--lr", "0"], "lr must be more than 0"),
+        (["--set", "warm_start_lr=NaN"], "warm_start_lr must be a finite number"),
         (["--set", "warm_start_file=/no/such/moves.jsonl"], "warm_start_file: no such file"),
-        (["--steps", "0"], "steps: Input should be greater than or equal to 1"),
-        (["--steps", "-5"], "steps: Input should be greater than or equal to 1"),
-        (["--set", "batch_games=0"], "batch_games: Input should be greater than or equal to 1"),
-        (["--set", "eval_games=-1"], "eval_games: Input should be greater than or equal to 0"),
+        (["--steps", "0"], "steps must be at least 1"),
+        (["--steps", "-5"], "steps must be at least 1"),
+        (["--set", "batch_games=0"], "batch_games must be at least 1"),
+        (["--set", "eval_games=-1"], "eval_games must be at least 0"),
         (["--checkpoint-every", "0"], "checkpoint_every"),
-        (["--set", "games=[]"], "games: List should have at least 1 item"),
+        (["--set", "games=[]"], "games needs at least 1 item"),
     ],
 )
 def test_bad_start_input_is_a_one_line_error_and_writes_nothing(tmp_path, args, message):
@@ -272,7 +272,7 @@ def test_config_is_stored_as_plain_json_and_validates_back(arena):
     assert json.loads(row["config"]) == job.config
     assert job.config["base"] == str(base.resolve()) and job.config["name"] == job.name
     assert parse_config(job.config) == config.model_copy(update={"name": job.name})
-    with pytest.raises(JobError, match="unknown config field 'nope'"):
+    with pytest.raises(JobError, match="nope is not a known setting"):
         parse_config({**job.config, "nope": 1})
 
 

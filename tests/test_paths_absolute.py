@@ -66,11 +66,11 @@ def test_a_missing_model_path_is_an_error_naming_the_field(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     db = tmp_path / "arena.db"
     out = arena(db, "players", "add", "ghost", "--kind", "llamacpp", "--path", "nowhere.gguf")
-    assert out.exit_code == 1, out.output
-    assert "path: GGUF file 'nowhere.gguf' does not exist" in out.output
+    assert out.exit_code == 2, out.output  # a bad option: named as the command line names it
+    assert "--path: GGUF file 'nowhere.gguf' does not exist" in out.output
     out = arena(db, "players", "add", "ghost", "--kind", "transformers", "--model", "./no-folder")
-    assert out.exit_code == 1, out.output
-    assert "model: model folder './no-folder' does not exist" in out.output
+    assert out.exit_code == 2, out.output
+    assert "--model: model folder './no-folder' does not exist" in out.output
     assert find_player(open_db(str(db)), "ghost") is None
 
 

@@ -241,7 +241,7 @@ def test_other_formats_run_to_the_end(tmp_path: Path, fmt: str) -> None:
         ),
         ({"format": "gauntlet"}, "needs a challenger"),
         ({"games_per_pair": 0}, "games_per_pair"),
-        ({"surprise": 1}, "unknown field"),
+        ({"surprise": 1}, "surprise is not a known setting"),
     ],
 )
 def test_bad_config_is_refused_before_anything_is_written(tmp_path: Path, data, message) -> None:

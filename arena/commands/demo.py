@@ -43,7 +43,7 @@ def demo_command(
     if throwaway:
         tmp = tempfile.mkdtemp(prefix="arena-demo-")
         ctx.find_root().obj = {"db": str(Path(tmp) / "demo.db")}
-    from arena.commands.tournament import _run
+    from arena.commands.tournament import run_stored
     from arena.models.real import real_model_path, real_spec
     from arena.specs import parse_spec
     from arena.store.players import add_player, find_player
@@ -69,4 +69,4 @@ def demo_command(
     )
     tournament_id = create_tournament(db, config)
     say(f"demo tournament {tournament_id} on {db.path}", err=True)  # type: ignore[attr-defined]
-    _run(ctx, tournament_id, False, None, False)
+    run_stored(ctx, tournament_id, False, None, False)

@@ -7,29 +7,15 @@ from typing import Any
 import click
 
 from arena.commands.context import echo_json, open_store, say
-from arena.commands.params import parse_params
-
-# The tournament config's own bounds (`TournamentConfig.concurrency`); `resume` does not
-# re-validate the config, so a bad value would otherwise play nothing (or be ignored, for 0).
-CONCURRENCY = click.IntRange(1, 1024)
+from arena.commands.lazy import LazyGroup
 
 
-@click.group("tournament")
+@click.group("tournament", cls=LazyGroup, lazy={"run": "arena.commands.tournament_run:run_command"})
 def tournament_group() -> None:
     """Run, resume and inspect tournaments."""
 
 
-def _game_refs(items: tuple[str, ...]) -> list[dict[str, Any]]:
-    """`tictactoe` or `liars_dice:num_players=3,dice=2` -> game refs."""
-    refs = []
-    for item in items:
-        gid, _, rest = item.partition(":")
-        params = parse_params([p for p in rest.split(",") if p]) if rest else {}
-        refs.append({"id": gid, "params": params})
-    return refs
-
-
-def _run(
+def run_stored(
     ctx: click.Context, tournament_id: int, as_json: bool, concurrency: int | None, quiet: bool
 ) -> None:
     """Play the tournament's pending matches. The exit status: 0 when it finished with every
@@ -112,102 +98,26 @@ def _run(
         )
 
 
-@tournament_group.command("run")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="A TOML file.")
-@click.option(
-    "--game", "game_items", multiple=True, metavar="GAME[:K=V,...]", help="A game (repeatable)."
-)
-@click.option("--player", "players", multiple=True, metavar="NAME", help="A player (repeatable).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["round_robin", "gauntlet", "swiss", "ladder"]),
-    default=None,
-)
-@click.option("--challenger", help="The gauntlet's challenger.")
-@click.option(
-    "--games-per-pair",
-    type=click.IntRange(1, 100_000),
-    default=None,
-    help="Matches per pair and game.",
-)
-@click.option("--rounds", type=click.IntRange(min=1), default=None, help="Swiss rounds.")
-@click.option(
-    "--matches", type=click.IntRange(min=1), default=None, help="The ladder's match budget."
-)
-@click.option("--concurrency", type=CONCURRENCY, default=None, help="Matches at once (1-1024).")
-@click.option("--seed", type=int, default=None, help="The tournament seed.")
-@click.option("--name", default=None, help="A name to find it by.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
-@click.option("--quiet", is_flag=True, help="No progress line.")
-@click.pass_context
-def run_command(
-    ctx: click.Context,
-    config_path: str | None,
-    game_items: tuple[str, ...],
-    players: tuple[str, ...],
-    fmt: str | None,
-    challenger: str | None,
-    games_per_pair: int | None,
-    rounds: int | None,
-    matches: int | None,
-    concurrency: int | None,
-    seed: int | None,
-    name: str | None,
-    as_json: bool,
-    quiet: bool,
-) -> None:
-    """Create a tournament from flags or --config, store its schedule, and play it."""
-    from arena.tournament.config import load_config, parse_config
-    from arena.tournament.setup import create_tournament
-
-    try:
-        games = _game_refs(game_items) if game_items else None
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    overrides = {
-        "games": games,
-        "players": list(players) or None,
-        "format": fmt,
-        "challenger": challenger,
-        "games_per_pair": games_per_pair,
-        "rounds": rounds,
-        "matches": matches,
-        "concurrency": concurrency,
-        "seed": seed,
-        "name": name,
-    }
-    # ConfigError (an ArenaError) for anything wrong, before anything is written
-    if config_path:
-        config = load_config(config_path, **overrides)
-    else:
-        if not games:
-            raise click.UsageError("give --game (repeatable) or --config FILE")
-        config = parse_config({k: v for k, v in overrides.items() if v is not None})
-    db = open_store(ctx)
-    tournament_id = create_tournament(db, config)
-    if not as_json:
-        say(f"tournament {tournament_id} created", err=True)
-    _run(ctx, tournament_id, as_json, None, quiet)
-
-
 @tournament_group.command("resume")
 @click.argument("tournament_id", type=int)
 @click.option(
-    "--concurrency",
-    type=CONCURRENCY,
-    default=None,
-    help="Matches at once, 1-1024 (default: as stored).",
+    "--concurrency", default=None, metavar="INTEGER", help="Matches at once (default: as stored)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @click.pass_context
 def resume_command(
-    ctx: click.Context, tournament_id: int, concurrency: int | None, as_json: bool, quiet: bool
+    ctx: click.Context, tournament_id: int, concurrency: Any, as_json: bool, quiet: bool
 ) -> None:
     """Continue an interrupted tournament (after Ctrl-C, a crash or kill -9): pending matches
     and matches that ended in error (up to their retry limit) are played."""
-    _run(ctx, tournament_id, as_json, concurrency, quiet)
+    if concurrency is not None:  # judged as the config judges it (the stored one is not re-read)
+        from arena.fields import check_option
+        from arena.tournament.config import TournamentConfig
+        from arena.tournament.fields import BY_KEY
+
+        concurrency = check_option(TournamentConfig, BY_KEY["concurrency"], concurrency)
+    run_stored(ctx, tournament_id, as_json, concurrency, quiet)
 
 
 @tournament_group.command("list")

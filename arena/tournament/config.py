@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from arena.errors import ArenaError
+from arena.fields import Problem, problems
 from arena.specs import DAY_S, SpecError, anchor_paths, parse_spec, storable_number_problem
 
 if sys.version_info >= (3, 11):
@@ -41,12 +42,18 @@ Format = Literal["round_robin", "gauntlet", "swiss", "ladder"]
 
 
 class ConfigError(ArenaError, ValueError):
-    """The tournament config is malformed or cannot be played; the message says why."""
+    """The tournament config is malformed or cannot be played; the message says why
+    (`problems`: each wrong setting, for a form to name by its own label)."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class _Storable(BaseModel):
     # NaN and infinity are never a setting; whole numbers (seeds, params) must fit SQLite.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # The docstrings under the fields are their help, in the form and in --help.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -68,13 +75,17 @@ class GameRef(_Storable):
 
 class TournamentConfig(_Storable):
     name: str = ""
+    """A name to find it by."""
     format: Format = "round_robin"
+    """round_robin: everyone plays everyone; gauntlet: the challenger plays the field; swiss:
+    rounds between players of like score; ladder: pairs chosen where ratings are least sure."""
     games: list[GameRef] = Field(min_length=1)
     players: list[str] = Field(default_factory=list)
     """Registered player names or built-in bot names (for a gauntlet: the field)."""
     challenger: str | None = None
     """The gauntlet's challenger."""
     games_per_pair: int = Field(2, ge=1, le=100_000)
+    """Matches per pair of players and game (seats alternate)."""
     rounds: int | None = Field(None, ge=1)
     """Swiss rounds (default: ceil(log2(players)))."""
     matches: int | None = Field(None, ge=1)
@@ -82,13 +93,30 @@ class TournamentConfig(_Storable):
     min_games: int = Field(4, ge=0)
     """The ladder's floor of games per player before uncertainty drives pairing."""
     concurrency: int = Field(4, ge=1, le=1024)
+    """Matches played at once."""
     seed: int = 0
+    """The tournament's seed: every match's chance and sampling follow from it."""
     retries: int = Field(1, ge=0, le=10)
     """Re-asks after an illegal reply."""
     on_illegal: Literal["forfeit", "random"] = "forfeit"
+    """After the last illegal attempt: forfeit the match, or play a random legal move."""
     move_time_limit_s: float | None = Field(None, gt=0, le=DAY_S)
+    """Seconds per model attempt (none: no limit beyond each player's own)."""
     max_reply_bytes: int = Field(64 * 1024, ge=64, le=64 * 1024 * 1024)
     """A longer reply is cut there (and marked as cut) before it is parsed and stored."""
+    executor: Literal["local", "ray"] = "local"
+    """local: every match in this process (asyncio); ray: matches as tasks and models as
+    actors on a Ray cluster (pip install 'arena-games[ray]'); this process stays the only
+    writer of the database."""
+    address: str | None = None
+    """The Ray cluster to join ("auto", "ray://head:10001", "head:6379"); none: start one on
+    this machine."""
+    replicas: int = Field(1, ge=1, le=1024)
+    """Ray: actors (model copies) per model player."""
+    model_cpus: float = Field(1.0, ge=0, le=1024)
+    """Ray: CPUs reserved by each model replica."""
+    model_gpus: float = Field(0.0, ge=0, le=64)
+    """Ray: GPUs reserved by each model replica (a fraction shares one)."""
     max_error_tries: int = Field(3, ge=1, le=100)
     """A match that ends in error is retried (on resume) until it has failed this often."""
     player: list[dict[str, Any]] = Field(default_factory=list)
@@ -112,13 +140,10 @@ class TournamentConfig(_Storable):
         return names
 
 
-def _format_error(exc: ValidationError, source: str) -> str:
-    problems = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(config)"
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        problems.append(f"{where}: {msg.removeprefix('Value error, ')}")
-    return f"invalid tournament config{source}: " + "; ".join(problems)
+def _error(exc: ValidationError, source: str) -> ConfigError:
+    found = problems(exc)
+    sentences = "; ".join(p.sentence() for p in found)
+    return ConfigError(f"invalid tournament config{source}: {sentences}", found)
 
 
 def parse_config(data: dict[str, Any], *, source: str = "") -> TournamentConfig:
@@ -129,7 +154,7 @@ def parse_config(data: dict[str, Any], *, source: str = "") -> TournamentConfig:
     try:
         config = TournamentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc, source)) from None
+        raise _error(exc, source) from None
     where = source or " in the tournament config"
     try:
         for i, spec in enumerate(config.player):

@@ -360,6 +360,19 @@ async def run_tournament(
         entries, specs = check_config(db, config)
     except ConfigError as exc:
         raise TournamentError(str(exc)) from None
+    executor = None
+    if config.executor == "ray":
+        from arena.tournament.ray_executor import RayExecutor, RayUnavailable
+
+        try:
+            executor = RayExecutor(
+                {name: specs[name] for name in specs},
+                address=config.address,
+                replicas=config.replicas,
+                model_resources={"num_cpus": config.model_cpus, "num_gpus": config.model_gpus},
+            )
+        except RayUnavailable as exc:
+            raise TournamentError(str(exc)) from None
     _claim(db, tournament_id)
     stop = stop or asyncio.Event()
     if go is None:
@@ -387,6 +400,8 @@ async def run_tournament(
         return players[name]
 
     async def play(slot: Slot) -> MatchResult:
+        if executor is not None:
+            return await executor.play(slot, rules, stop)
         game = games.make(slot.game, **slot.params)
         seated = [player(n) for n in slot.seats]
         if on_match_event is None:
@@ -459,6 +474,8 @@ async def run_tournament(
         for p in players.values():
             await p.aclose()
         await pool.aclose()
+        if executor is not None:
+            await executor.aclose()
         status = _settle(db, tournament_id, planner, stop.is_set() or bool(running))
     return summary(db, tournament_id) | {
         "status": status,

@@ -186,7 +186,11 @@ async def test_tournament_form_by_keys_enter_in_a_field_runs_it(empty_db: Path) 
     async with app.run_test(size=WIDE) as pilot:
         screen = await open_section(pilot, "t")
         chain = focus_ids(pilot)
-        fields = ["games", "players", "format", "games-per-pair", "concurrency", "seed", "name"]
+        fields = [
+            "games", "players", "format", "games-per-pair", "concurrency", "seed", "retries",
+            "on-illegal", "move-time-limit-s", "max-reply-bytes", "max-error-tries", "executor",
+            "address", "replicas", "model-cpus", "model-gpus", "name",
+        ]  # fmt: skip
         assert chain[chain.index("games") : chain.index("start") + 1] == [*fields, "start"]
         assert "form" not in chain  # the scrolling form is no tab stop of its own
         screen.query_one("#games", SelectionList).focus()
@@ -204,7 +208,7 @@ async def test_tournament_form_by_keys_enter_in_a_field_runs_it(empty_db: Path) 
         seed = screen.query_one("#seed", Input)
         await pilot.press("p", "t")  # not numbers: the box refuses them, no section opens
         assert app.current_mode == "tournament" and seed.value == "0"
-        await pilot.press("tab", *"keyed", "enter")
+        await pilot.press(*["tab"] * 11, *"keyed", "enter")
         await wait_until(
             pilot, lambda: screen.run_task is not None and screen.run_task.done(), timeout=30
         )

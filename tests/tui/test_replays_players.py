@@ -13,16 +13,16 @@ from textual.widgets import DataTable, Input, Select, Static
 
 import games
 from arena.backends.scripted import ScriptedBackend
+from arena.player_fields import build_spec_dict, form_values, spec_errors
 from arena.players.bot import BotPlayer
 from arena.players.llm import LLMPlayer
 from arena.prompts import PromptOptions
 from arena.sessions import play_recorded
-from arena.specs import parse_spec, spec_to_dict
+from arena.specs import SpecError, parse_spec, spec_to_dict
 from arena.store import open_db
 from arena.store.players import add_player, find_player
 from arena.store.queries import list_matches, match_transcript
 from arena.tui.app import make_app
-from arena.tui.widgets.player_fields import build_spec_dict, form_values, spec_errors
 from arena.tui.widgets.player_form import PlayerForm
 from arena.tui.widgets.replay_steps import build_replay
 from arena.tui.widgets.replay_view import AttemptPanel, ReplayView
@@ -217,21 +217,35 @@ def test_form_values_round_trip_every_kind_of_spec(kind: str, tiny_gguf: Path) -
     assert parse_spec(rebuilt) == spec
 
 
-def test_spec_errors_land_on_the_field_that_owns_them() -> None:
-    message = (
-        "invalid player spec:\n"
-        "  sampling.stop.0: Input should be a valid string\n"
-        "  path: GGUF file 'x' does not exist\n"
-        "  colour: unknown field\n"
-        "  (spec): something odd"
-    )
-    by_field, general = spec_errors(message, "llamacpp", {"colour"})
-    assert by_field == {
-        "sampling.stop": "sampling.stop.0: Input should be a valid string",
-        "path": "GGUF file 'x' does not exist",
-        "extra": "colour: unknown field",
+def test_spec_errors_land_on_the_field_that_owns_them(tmp_path) -> None:
+    bad = {
+        "name": "x",
+        "kind": "llamacpp",
+        "path": str(tmp_path / "missing.gguf"),
+        "n_ctx": "8",
+        "sampling": {"stop": [3]},
+        "colour": "red",
     }
-    assert general == ["(spec): something odd"]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(bad)
+    by_field, general = spec_errors(caught.value, "llamacpp", {"colour"})
+    missing = str(tmp_path / "missing.gguf")
+    assert by_field == {
+        "sampling.stop": "stop strings (sampling.stop.0) must be text",
+        "path": f"GGUF file: GGUF file {missing!r} does not exist",
+        "n_ctx": "context must be at least 128 (got 8)",
+        "extra": "colour is not a known setting",
+    }
+    assert general == []
+    # A problem of the whole spec, not of one field, goes above the buttons.
+    whole = {"name": "x", "kind": "openai", "model": "m", "decode": "free"}
+    with pytest.raises(SpecError) as caught:
+        parse_spec({**whole, "prompt": {"reasoning": "think-then-constrained"}})
+    by_field, general = spec_errors(caught.value, "openai", set())
+    assert by_field == {}
+    assert general == [
+        "the settings: reasoning think-then-constrained needs decode constrained or score, not free"
+    ]
 
 
 async def open_add_form(pilot) -> PlayerForm:
@@ -277,7 +291,7 @@ async def test_an_unknown_field_and_a_bad_value_are_shown_at_their_fields(
         form.query_one("#f-extra", Input).value = json.dumps({"colour": "red"})
         await pilot.click("#form-save")
         await pilot.pause()
-        assert "unknown field" in form.note_text("extra")
+        assert "colour is not a known setting" in form.note_text("extra")
         assert "colour" in form.note_text("extra")
         assert "number" in form.note_text("sampling.temperature")
         assert form.note_text("model") == ""

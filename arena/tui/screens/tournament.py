@@ -147,7 +147,10 @@ class TournamentScreen(Screen):
             config = parse_config(event.data)
             tournament_id = create_tournament(self.app.db, config)
         except ConfigError as exc:
-            form.show_error(str(exc))
+            if exc.problems:
+                form.show_problems(exc.problems)
+            else:
+                form.show_error(str(exc))
             return
         form.show_error("")
         self.start_run(tournament_id)

@@ -18,10 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from arena.secrets import looks_like_secret
-from arena.specs import SpecError, parse_spec
-from arena.tui.safe import literal
-from arena.tui.widgets.player_fields import (
+from arena.player_fields import (
     BY_KEY,
     FIELDS,
     FORM_KINDS,
@@ -33,6 +30,9 @@ from arena.tui.widgets.player_fields import (
     key_warnings,
     spec_errors,
 )
+from arena.secrets import looks_like_secret
+from arena.specs import SpecError, parse_spec
+from arena.tui.safe import literal
 
 
 class PlayerForm(Vertical):
@@ -205,7 +205,7 @@ class PlayerForm(Vertical):
             try:
                 spec = parse_spec(data)
             except SpecError as exc:
-                errors, general = spec_errors(str(exc), self.kind, extra_keys(values))
+                errors, general = spec_errors(exc, self.kind, extra_keys(values))
         self.show_errors(errors, general)
         if spec is not None:
             for key, text in key_warnings(spec.kind, getattr(spec, "api_key_env", None)).items():

@@ -1,6 +1,7 @@
-"""The form that starts a tournament: games, players, format, games per pair, concurrency,
-seed and name. It only gathers plain data: the screen validates it with the same
-`parse_config` and `create_tournament` as the CLI and hands any error back to `show_error`."""
+"""The form that starts a tournament: games and players, then one input per setting in
+`arena.tournament.fields` (the same descriptions `arena tournament run`'s options are built
+from). It only gathers text: the screen validates it with the same `parse_config` and
+`create_tournament` as the CLI and hands any error back (`show_problems`, `show_error`)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,23 @@ from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from arena.fields import FieldDef, Problem, from_text
+from arena.tournament.fields import FIELDS, FORMATS, LABELS, default, placeholder
 from arena.tui.safe import literal
 
-FORMATS = ("round_robin", "gauntlet", "swiss", "ladder")
-INTEGER_FIELDS = (  # input id, config key, shown for these formats (None: all)
-    ("games-per-pair", "games_per_pair", None),
-    ("concurrency", "concurrency", None),
-    ("seed", "seed", None),
-    ("rounds", "rounds", ("swiss",)),
-    ("matches", "matches", ("ladder",)),
-)
+PER_ROW = 3
+
+
+def _wid(field: FieldDef) -> str:
+    return field.key.replace("_", "-")
+
+
+def _rows() -> list[list[FieldDef]]:
+    """The inputs' rows: the format with the settings only some formats have, then the rest,
+    three to a row, in the order `FIELDS` gives them."""
+    first = [f for f in FIELDS if f.key == "format" or f.kinds != FORMATS]
+    rest = [f for f in FIELDS if f not in first]
+    return [first] + [rest[i : i + PER_ROW] for i in range(0, len(rest), PER_ROW)]
 
 
 class TournamentForm(VerticalScroll):
@@ -65,35 +73,27 @@ class TournamentForm(VerticalScroll):
                 yield SelectionList[str](
                     *[Selection(literal(p), p) for p in self._players], id="players"
                 )
-        with Horizontal(classes="form-row"):
-            with Vertical():
-                yield Label("format")
-                yield Select(
-                    [(f, f) for f in FORMATS], value="round_robin", allow_blank=False, id="format"
-                )
-            with Vertical(id="challenger-box", classes="hidden"):
-                yield Label("challenger")
-                yield Select([(literal(p), p) for p in self._players], id="challenger")
-            with Vertical(id="rounds-box", classes="hidden"):
-                yield Label("rounds (blank: auto)")
-                yield Input(type="integer", id="rounds")
-            with Vertical(id="matches-box", classes="hidden"):
-                yield Label("matches (blank: auto)")
-                yield Input(type="integer", id="matches")
-        with Horizontal(classes="form-row"):
-            with Vertical():
-                yield Label("games per pair")
-                yield Input("2", type="integer", id="games-per-pair")
-            with Vertical():
-                yield Label("concurrency")
-                yield Input("4", type="integer", id="concurrency")
-            with Vertical():
-                yield Label("seed")
-                yield Input("0", type="integer", id="seed")
-        yield Label("name (optional)")
-        yield Input(placeholder="a name to find it by", id="name")
+        for row in _rows():
+            with Horizontal(classes="form-row"):
+                for f in row:
+                    hidden = "" if "round_robin" in f.kinds else "hidden"
+                    with Vertical(id=f"{_wid(f)}-box", classes=hidden):
+                        yield Label(f.label, classes="field-label")
+                        yield self._input(f)
         yield Static("", id="form-error")
         yield Button("Start", variant="primary", id="start")
+
+    def _input(self, f: FieldDef) -> Input | Select:
+        if f.key == "challenger":
+            return Select([(literal(p), p) for p in self._players], id="challenger")
+        if f.type == "choice":
+            return Select(
+                [(c, c) for c in f.choices], value=default(f.key), allow_blank=False, id=_wid(f)
+            )
+        value = default(f.key)
+        text = "" if value is None else str(value)
+        kind = {"int": "integer", "float": "number"}.get(f.type, "text")
+        return Input(text, type=kind, placeholder=placeholder(f), tooltip=f.help, id=_wid(f))
 
     # --- attributes down ---------------------------------------------------------------
     def set_players(self, players: list[str]) -> None:
@@ -121,33 +121,32 @@ class TournamentForm(VerticalScroll):
         return str(self.query_one("#form-error", Static).content)
 
     # --- gathering ---------------------------------------------------------------------
+    def show_problems(self, problems: list[Problem]) -> None:
+        """Show a config's problems as sentences naming each field by its label here."""
+        self.show_error("\n".join(p.sentence(LABELS.get(p.loc, "")) for p in problems))
+
     def data(self) -> dict[str, Any]:
-        """The config as plain data for `parse_config`; blank fields take the defaults."""
+        """The config as plain data for `parse_config`: text, for the config to judge; a blank
+        field sets nothing (its placeholder says what that means)."""
         fmt = str(self.query_one("#format", Select).value)
         out: dict[str, Any] = {
             "format": fmt,
             "games": list(self.query_one("#games", SelectionList).selected),
             "players": list(self.query_one("#players", SelectionList).selected),
         }
-        name = self.query_one("#name", Input).value.strip()
-        if name:
-            out["name"] = name
+        for f in FIELDS:
+            if f.key in ("format", "challenger") or fmt not in f.kinds:
+                continue
+            value = self.query_one(f"#{_wid(f)}").value
+            given, parsed = from_text(f, None if value is Select.NULL else value)
+            if given and parsed is not None:
+                out[f.key] = parsed
         if fmt == "gauntlet":
             challenger = self.query_one("#challenger", Select).value
             if challenger is not Select.NULL:
                 out["challenger"] = challenger
                 # the challenger plays everyone in the field, not itself
                 out["players"] = [p for p in out["players"] if p != challenger]
-        for input_id, key, formats in INTEGER_FIELDS:
-            if formats is not None and fmt not in formats:
-                continue
-            text = self.query_one(f"#{input_id}", Input).value.strip()
-            if text:
-                try:
-                    out[key] = int(text)
-                except ValueError:
-                    label = input_id.replace("-", " ")
-                    raise ValueError(f"{label}: {text!r} is not a whole number") from None
         return out
 
     # --- events ------------------------------------------------------------------------
@@ -155,18 +154,12 @@ class TournamentForm(VerticalScroll):
         if event.select.id != "format":
             return
         fmt = str(event.value)
-        self.query_one("#challenger-box").set_class(fmt != "gauntlet", "hidden")
-        self.query_one("#rounds-box").set_class(fmt != "swiss", "hidden")
-        self.query_one("#matches-box").set_class(fmt != "ladder", "hidden")
+        for f in FIELDS:
+            self.query_one(f"#{_wid(f)}-box").set_class(fmt not in f.kinds, "hidden")
 
     def submit(self) -> None:
         """Post the gathered config, or show why it cannot be read."""
-        try:
-            data = self.data()
-        except ValueError as exc:
-            self.show_error(str(exc))
-            return
-        self.post_message(self.Submitted(data))
+        self.post_message(self.Submitted(self.data()))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "start":

@@ -1,28 +1,28 @@
-"""The player form's fields, as data: which spec field each input edits, for which kinds, and
-how form text becomes a spec dict (and back). Plain Python: the spec classes in `arena.specs`
-stay the only validator (`parse_spec`); this module only maps its errors to fields.
+"""A player spec's fields as a person sets them, for every kind: the app's player form and
+`arena players add` are both built from `FIELDS`, and the spec classes in `arena.specs` (which
+the backends read) stay the only validator (`parse_spec`): this module maps form text to a
+spec dict and the spec's errors back to fields.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel
 
+from arena.fields import FieldDef, FieldType, FieldValueError, describe, from_text, lookup, put
 from arena.specs import (
     BotSpec,
     HumanSpec,
     LlamaCppSpec,
     OpenAISpec,
-    PromptSpec,
-    SamplingSpec,
+    SpecError,
     TransformersSpec,
 )
 
-FieldType = Literal["text", "int", "float", "choice", "bool", "json"]
 SPEC_CLASSES: dict[str, type[BaseModel]] = {
     "bot": BotSpec,
     "llamacpp": LlamaCppSpec,
@@ -35,44 +35,18 @@ MODELS = ("llamacpp", "transformers", "openai")
 EXTRA = "extra"  # a JSON object merged into the spec: fields the form has no input for
 
 
-@dataclass(frozen=True)
-class FieldDef:
-    """One input of the form."""
-
-    key: str  # dotted path in the spec dict ("prompt.reasoning")
-    label: str
-    type: FieldType
-    kinds: tuple[str, ...]
-    nullable: bool = False  # empty means None (otherwise empty means "the default")
-    hint: str = ""
-    choices: tuple[str, ...] = ()
-
-    @property
-    def widget_id(self) -> str:
-        return "f-" + self.key.replace(".", "-")
-
-
 def _owner(key: str) -> type[BaseModel]:
+    """The first spec class with the key's top field (a nested key is followed from there)."""
     head = key.split(".")[0]
-    if head == "prompt":
-        return PromptSpec
-    if head == "sampling":
-        return SamplingSpec
-    for cls in SPEC_CLASSES.values():
-        if head in cls.model_fields:
-            return cls
-    raise KeyError(key)
-
-
-def _literal_choices(key: str) -> tuple[str, ...]:
-    """The allowed values of a Literal-typed spec field, read from the spec class."""
-    return tuple(get_args(_owner(key).model_fields[key.split(".")[-1]].annotation))
+    return next(cls for cls in SPEC_CLASSES.values() if head in cls.model_fields)
 
 
 def _f(key: str, label: str, type: FieldType, kinds: tuple[str, ...], **kw: Any) -> FieldDef:
-    if type == "choice" and "choices" not in kw:
-        kw["choices"] = _literal_choices(key)
-    return FieldDef(key, label, type, kinds, **kw)
+    if kw.pop("nullable", False):
+        kw["blank"] = "none"
+    if key == EXTRA:
+        return FieldDef(key, label, type, kinds, flag="--set-json", **kw)
+    return describe(_owner(key), key, label, type, kinds, **kw)
 
 
 def _bot_names() -> tuple[str, ...]:
@@ -91,7 +65,14 @@ FIELDS: tuple[FieldDef, ...] = (
     _f("n_threads", "threads", "int", ("llamacpp",)),
     _f("seed", "model seed", "int", ("llamacpp",)),
     _f("repack", "repack weights", "bool", ("llamacpp",)),
-    _f("model", "model", "text", ("transformers", "openai"), hint="folder, hub id or model name"),
+    _f(
+        "model",
+        "model",
+        "text",
+        ("transformers", "openai"),
+        hint="folder, hub id or model name",
+        help="transformers: a local model folder (or a hub id); openai: the served model's name.",
+    ),
     _f("device", "device", "text", ("transformers",), hint="auto, cpu, cuda, cuda:1, mps"),
     _f("dtype", "dtype", "choice", ("transformers",)),
     _f("batch_window_ms", "batch window ms", "float", ("transformers",)),
@@ -120,7 +101,7 @@ FIELDS: tuple[FieldDef, ...] = (
     _f("sampling.top_p", "top p", "float", MODELS),
     _f("sampling.top_k", "top k", "int", MODELS),
     _f("sampling.max_tokens", "max tokens", "int", MODELS),
-    _f("sampling.seed", "sampling seed", "int", MODELS, nullable=True),
+    _f("sampling.seed", "sampling seed", "int", MODELS, nullable=True, flag="--sampling-seed"),
     _f("sampling.stop", "stop strings", "json", MODELS, hint='JSON list, e.g. ["\\n\\n"]'),
     _f("move_time_limit_s", "move time limit s", "float", MODELS, nullable=True),
     _f(EXTRA, "other fields", "json", FORM_KINDS, hint="JSON object merged into the spec"),
@@ -151,16 +132,6 @@ def default_value(key: str, kind: str) -> Any:
     else:
         value = info.get_default(call_default_factory=True)
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
-
-
-def lookup(data: dict[str, Any], key: str) -> tuple[bool, Any]:
-    """(found, value) of a dotted key in a nested dict."""
-    node: Any = data
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
 
 
 def to_text(field: FieldDef, value: Any) -> str:
@@ -200,52 +171,42 @@ def _top_level_keys() -> set[str]:
     return {f.key.split(".")[0] for f in FIELDS if f.key != EXTRA}
 
 
-def _put(data: dict[str, Any], key: str, value: Any) -> None:
-    *parents, leaf = key.split(".")
-    node = data
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
-
-
-def build_spec_dict(kind: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """A spec dict for `parse_spec` from the form's values, and the errors found before it
-    (JSON that does not parse). Numbers stay text: the spec classes parse and judge them."""
+def build_spec_dict(
+    kind: str, values: dict[str, Any], *, name: Callable[[FieldDef], str] = lambda f: f.label
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A spec dict for `parse_spec` from the form's (or the command line's) values, and the
+    errors found before it (JSON that does not parse), each naming its field by `name` (the
+    form's label; the CLI's option). Numbers stay text: the spec classes parse and judge them,
+    so the form and the CLI say the same thing about a bad value."""
     data: dict[str, Any] = {"kind": kind}
     errors: dict[str, str] = {}
     for f in FIELDS:
         if kind not in f.kinds or f.key not in values:
             continue
         value = values[f.key]
-        if f.type == "bool":
-            _put(data, f.key, bool(value))
-            continue
         if f.type == "choice":
             if value is None or value == "":
                 if f.nullable:
-                    _put(data, f.key, None)
+                    put(data, f.key, None)
             else:
-                _put(data, f.key, value)
+                put(data, f.key, value)
             continue
-        text = value if f.key == "prompt.system_extra" else str(value).strip()
-        if text == "":
-            if f.nullable:
-                _put(data, f.key, None)
+        try:
+            given, parsed = from_text(f, value)
+        except FieldValueError as exc:
+            errors[f.key] = f"{name(f)} {exc}"
             continue
-        if f.type == "json":
-            try:
-                parsed = json.loads(text)
-            except json.JSONDecodeError as exc:
-                errors[f.key] = f"not valid JSON: {exc.msg} (column {exc.colno})"
+        if not given:
+            continue
+        if f.key == EXTRA:
+            if not isinstance(parsed, dict):
+                errors[f.key] = (
+                    f'{name(f)} must be a JSON object of spec fields, e.g. {{"n_ctx": 2048}}'
+                )
                 continue
-            if f.key == EXTRA:
-                if not isinstance(parsed, dict):
-                    errors[f.key] = 'a JSON object of spec fields, e.g. {"n_ctx": 2048}'
-                    continue
-                _merge(data, parsed)
-                continue
-            text = parsed
-        _put(data, f.key, text)
+            _merge(data, parsed)
+            continue
+        put(data, f.key, parsed)
     return data, errors
 
 
@@ -257,29 +218,30 @@ def _merge(data: dict[str, Any], extra: dict[str, Any]) -> None:
             data[k] = v
 
 
-def spec_errors(message: str, kind: str, extra_keys: set[str]) -> tuple[dict[str, str], list[str]]:
-    """Map a `SpecError` message ("  field: problem" lines) to form fields. Returns the errors
-    per field key and those no field owns (shown above the buttons)."""
+def spec_errors(
+    exc: SpecError, kind: str, extra_keys: set[str]
+) -> tuple[dict[str, str], list[str]]:
+    """A `SpecError`'s problems by the form field that owns them, each a sentence naming the
+    field by its label ("context must be at least 128 (got 8)"); and those no field owns
+    (shown above the buttons)."""
     by_field: dict[str, list[str]] = {}
     general: list[str] = []
     keys = [f.key for f in FIELDS if kind in f.kinds and f.key != EXTRA]
-    for line in message.splitlines():
-        if not line.startswith("  ") or ": " not in line:
-            continue
-        where, problem = line.strip().split(": ", 1)
-        parts = where.split(".")
+    for found in exc.problems:
+        parts = found.loc.split(".")
         prefixes = {".".join(parts[: i + 1]) for i in range(len(parts))}
         if prefixes & extra_keys:  # written in the JSON field: the problem is shown there
-            key = EXTRA
+            key, name = EXTRA, found.loc
         else:
             # The longest field key that is a prefix of the location: sampling.stop.0 -> stop.
             owners = [k for k in keys if k in prefixes]
             if not owners:
-                general.append(f"{where}: {problem}")
+                general.append(found.sentence())
                 continue
             key = max(owners, key=len)
-        label = "" if key == where else f"{where}: "
-        by_field.setdefault(key, []).append(label + problem)
+            label = BY_KEY[key].label
+            name = label if key == found.loc else f"{label} ({found.loc})"
+        by_field.setdefault(key, []).append(found.sentence(name))
     return {k: "; ".join(v) for k, v in by_field.items()}, general
 
 

@@ -142,7 +142,7 @@ def match_command(
             str(exc) if isinstance(exc, Interrupted) else "interrupted (Ctrl-C); nothing was stored"
         )
         say(f"\nmatch {reason}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None  # through the one exit
     if as_json:
         record = result.to_dict()
         record["match_id"] = match_id

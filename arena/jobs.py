@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -294,14 +295,16 @@ def start_job(db_path: str | Path, job_id: int, *, python: str = sys.executable)
         log_path = Path(job.log_path or db_path.parent / "jobs" / f"{job.id}.log")
         private_dir(log_path.parent)
         step = resume_point(job, db_path)
-        cmd = [python, "-m", "trainer", "--db", str(db_path), "--job", str(job.id)]
+        cmd = launch_command(python, db_path, job.id, int(job.config.get("ranks", 1)))
         env = dict(os.environ, PYTHONUNBUFFERED="1")  # log lines appear as they are written
         # the trainer must come from the same source tree as this arena, whatever the cwd
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (_source_root(), os.environ.get("PYTHONPATH")) if p
         )
         with open_private_append(log_path) as log:
-            log.write(f"--- {now()} starting job {job.id} ({job.name})\n".encode())
+            log.write(
+                f"--- {now()} starting job {job.id} ({job.name}): {shlex.join(cmd)}\n".encode()
+            )
             log.flush()
             proc = subprocess.Popen(
                 cmd,
@@ -322,6 +325,42 @@ def start_job(db_path: str | Path, job_id: int, *, python: str = sys.executable)
         db.conn.close()
 
 
+RANK0_PID_FILE = "rank0.pid"
+
+
+def launch_command(python: str, db_path: str | Path, job_id: int, ranks: int) -> list[str]:
+    """How a job's trainer is started: one process, or `ranks` data-parallel processes under
+    torchrun on this machine (the job's config records `ranks`, so a resume starts it the
+    same way)."""
+    trainer = ["-m", "trainer", "--db", str(db_path), "--job", str(job_id)]
+    if ranks <= 1:
+        return [python, *trainer]
+    launcher = [python, "-m", "torch.distributed.run", "--standalone", "--max-restarts=0"]
+    return [*launcher, f"--nproc-per-node={ranks}", *trainer]
+
+
+def _signal_target(job: Job, db_path: str | Path | None) -> int:
+    """The process a stop request goes to: the trainer, or under torchrun its rank 0 (which
+    tells the others at the step's end; torchrun itself would kill them after 30 s)."""
+    assert job.pid is not None
+    if int(job.config.get("ranks", 1)) > 1:
+        try:
+            pid = int((job_dir(job, db_path) / RANK0_PID_FILE).read_text())
+        except (OSError, ValueError, JobError):
+            return job.pid
+        if pid_alive(pid):
+            return pid
+    return job.pid
+
+
+def _db_file(db: Database) -> str | None:
+    """The file the database connection reads (None for an in-memory one)."""
+    for _, name, path in db.conn.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return path or None
+    return None
+
+
 def stop_job(db: Database, job_id: int | str, timeout_s: float = 30) -> str:
     """Ask a running job to stop (SIGTERM: it ends at its next step boundary and saves a
     checkpoint) and wait up to `timeout_s` for it; returns the job's status then: `stopped`
@@ -333,7 +372,7 @@ def stop_job(db: Database, job_id: int | str, timeout_s: float = 30) -> str:
         mark_dead_jobs(db)
         return get_job(db, job.id).status
     try:
-        os.kill(job.pid, signal.SIGTERM)  # type: ignore[arg-type]
+        os.kill(_signal_target(job, _db_file(db)), signal.SIGTERM)
     except ProcessLookupError:
         pass  # ended meanwhile: the checks below tell how
     deadline = time.monotonic() + timeout_s

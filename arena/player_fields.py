@@ -21,6 +21,7 @@ from arena.specs import (
     OpenAISpec,
     SpecError,
     TransformersSpec,
+    VLLMSpec,
 )
 
 SPEC_CLASSES: dict[str, type[BaseModel]] = {
@@ -28,10 +29,11 @@ SPEC_CLASSES: dict[str, type[BaseModel]] = {
     "llamacpp": LlamaCppSpec,
     "transformers": TransformersSpec,
     "openai": OpenAISpec,
+    "vllm": VLLMSpec,
     "human": HumanSpec,
 }
 FORM_KINDS = tuple(SPEC_CLASSES)
-MODELS = ("llamacpp", "transformers", "openai")
+MODELS = ("llamacpp", "transformers", "openai", "vllm")
 EXTRA = "extra"  # a JSON object merged into the spec: fields the form has no input for
 
 
@@ -69,15 +71,20 @@ FIELDS: tuple[FieldDef, ...] = (
         "model",
         "model",
         "text",
-        ("transformers", "openai"),
+        ("transformers", "openai", "vllm"),
         hint="folder, hub id or model name",
-        help="transformers: a local model folder (or a hub id); openai: the served model's name.",
+        help="transformers and vllm: a local model folder (or a hub id); openai: the served "
+        "model's name.",
     ),
     _f("device", "device", "text", ("transformers",), hint="auto, cpu, cuda, cuda:1, mps"),
     _f("dtype", "dtype", "choice", ("transformers",)),
     _f("batch_window_ms", "batch window ms", "float", ("transformers",)),
     _f("max_batch_size", "max batch", "int", ("transformers",)),
     _f("threads", "torch threads", "int", ("transformers",), nullable=True),
+    _f("tensor_parallel_size", "GPUs per copy", "int", ("vllm",)),
+    _f("gpu_memory_utilization", "GPU memory share", "float", ("vllm",)),
+    _f("vllm_dtype", "vLLM dtype", "choice", ("vllm",)),
+    _f("max_model_len", "max model length", "int", ("vllm",), nullable=True),
     _f("base_url", "base URL", "text", ("openai",)),
     _f("api_key_env", "API key variable", "text", ("openai",), nullable=True, hint="empty: none"),
     _f("timeout_s", "timeout s", "float", ("openai",)),

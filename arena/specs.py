@@ -304,6 +304,37 @@ class TransformersSpec(_ModelSpec):
         return v
 
 
+class VLLMSpec(_ModelSpec):
+    _LOCAL: ClassVar[bool] = True
+    kind: Literal["vllm"] = "vllm"
+    decode: Literal["free", "constrained", "score"] = "constrained"
+    """`free` (free text, parsed by the game), `constrained` (forced to a legal move), `score`
+    (most likely legal move by log-probability, with exact action probabilities)."""
+    prompt: PromptSpec = PromptSpec(reasoning="think-then-constrained")
+    model: str
+    """A Hugging Face model folder or hub id that vLLM loads (GPU machines: the vllm extra)."""
+    tensor_parallel_size: int = Field(1, ge=1, le=64)
+    """GPUs one copy of the model is split over."""
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    """The share of each GPU's memory vLLM may take (weights and key-value cache)."""
+    vllm_dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    """The weights' precision in vLLM (auto: the checkpoint's)."""
+    max_model_len: int | None = Field(None, ge=16, le=2**24)
+    """The longest prompt plus reply in tokens (none: the model's own)."""
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("give a model folder or a hub id")
+        path = Path(v).expanduser()
+        if _looks_local(v) or path.exists():
+            if not path.is_dir():
+                raise ValueError(f"model folder {v!r} does not exist")
+            return str(path.resolve())
+        return v
+
+
 class OpenAISpec(_ModelSpec):
     kind: Literal["openai"] = "openai"
     base_url: str = "https://api.openai.com/v1"
@@ -372,11 +403,11 @@ class OpenAISpec(_ModelSpec):
 
 
 PlayerSpec = Annotated[
-    BotSpec | HumanSpec | LlamaCppSpec | TransformersSpec | OpenAISpec,
+    BotSpec | HumanSpec | LlamaCppSpec | TransformersSpec | OpenAISpec | VLLMSpec,
     Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(PlayerSpec)
-KINDS = ("bot", "human", "llamacpp", "transformers", "openai")
+KINDS = ("bot", "human", "llamacpp", "transformers", "openai", "vllm")
 
 
 def _error(exc: ValidationError, source: str) -> SpecError:
@@ -433,7 +464,12 @@ def anchor_paths(data: Any, folder: Path) -> Any:
     if not isinstance(data, dict):
         return data
     out = dict(data)
-    keys = {"llamacpp": ("path",), "openai": ("gguf_path",), "transformers": ("model",)}
+    keys = {
+        "llamacpp": ("path",),
+        "openai": ("gguf_path",),
+        "transformers": ("model",),
+        "vllm": ("model",),
+    }
     for key in keys.get(str(out.get("kind")), ()):
         value = out.get(key)
         if not isinstance(value, str) or not value.strip():
@@ -491,6 +527,8 @@ def describe_spec(spec: dict[str, Any]) -> str:
         where = f"{spec.get('model')} on {spec.get('device', 'auto')}"
     elif kind == "openai":
         where = f"{spec.get('model')} @ {redact_url(str(spec.get('base_url', '')))}"
+    elif kind == "vllm":
+        where = f"{spec.get('model')} on vLLM"
     else:
         return str(kind)
     return f"{where} · {play_mode(spec)}"

@@ -208,6 +208,11 @@ class TrainConfig(BaseModel):
     """Seeds rollouts, exploration and initialisation."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train."""
+    ranks: int = Field(1, ge=1, le=1024)
+    """Processes the job trains on, data-parallel under torchrun on this machine (gloo on CPU;
+    nccl with one GPU per rank): each plays its share of a step's games and computes the loss
+    of its share, the gradients summed over ranks; rank 0 alone writes. Kept with the job, so
+    a resume launches it the same way."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights' dtype (auto: bfloat16 on GPU, float32 on CPU)."""
     lora: bool = False
@@ -258,6 +263,8 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _population_plays(self) -> TrainConfig:
+        if self.ranks > 1 and (self.warm_start or self.warm_start_file):
+            raise ValueError("a warm start runs on one rank: start the job with ranks=1")
         if self.population and self.opponent_share == 0:
             raise ValueError(
                 "population needs opponent_share above 0: its members play the pool's share"

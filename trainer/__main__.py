@@ -108,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     from arena.store.jobs import claim_job, end_job
     from arena.store.schema import now
 
-    me = os.getpid()
+    if int(os.environ.get("RANK", "0")) > 0:
+        return _other_rank(args.db, args.job, flag)
+    # Under torchrun the job belongs to the launcher (the process `arena` started, and the
+    # parent of every rank); stop requests come to rank 0 through its pid file.
+    ranked = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    me = os.getppid() if ranked else os.getpid()
     db = open_db(args.db)
     try:
         job = get_job(db, args.job)
@@ -120,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: job {job.name} is already run by pid {other}", file=sys.stderr, flush=True)
         return EXIT_REFUSED
     print(f"--- {now()} trainer pid {me} runs job {job.id} ({visible(job.name)})", flush=True)
+    if ranked:
+        from arena.jobs import RANK0_PID_FILE, job_dir
+
+        folder = job_dir(job, args.db)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / RANK0_PID_FILE).write_text(str(os.getpid()))
     steps = int(job.config.get("steps", 0))
     try:
         config = job_config(job)  # as `arena train start` checked it: a base folder may have gone
@@ -127,9 +138,13 @@ def main(argv: list[str] | None = None) -> int:
             reached = _fake_run(db, job.id, lambda: flag.set)
         else:
             _quiet_logging()
+            from trainer.distributed import from_env
             from trainer.run import run_job
 
-            reached = run_job(args.db, job.id, should_stop=lambda: flag.set, config=config)
+            dist = from_env()  # under torchrun: rank 0 of the job's ranks
+            reached = run_job(
+                args.db, job.id, should_stop=lambda: flag.set, config=config, dist=dist
+            )
     except _HardStop:
         reached = -1
     except Exception as exc:
@@ -146,6 +161,30 @@ def main(argv: list[str] | None = None) -> int:
     end_job(db, job.id, outcome, pid=me)
     print(f"--- {now()} {outcome} at step {get_job(db, job.id).step}", flush=True)
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _other_rank(db_path: str, job_id: int, flag: _StopFlag) -> int:
+    """A rank other than 0 under torchrun: trains its share, writes nothing, owns nothing
+    (rank 0 claims the job and records how it ended). A failure here is printed to the log
+    and ends this process; rank 0's next collective then fails and records it."""
+    from arena.jobs import get_job, job_config
+    from arena.store import open_db
+    from trainer.distributed import from_env
+    from trainer.run import run_job
+
+    rank = os.environ.get("RANK")
+    try:
+        _quiet_logging()
+        dist = from_env()
+        config = job_config(get_job(open_db(db_path), job_id))
+        run_job(db_path, job_id, should_stop=lambda: flag.set, config=config, dist=dist)
+    except _HardStop:
+        return EXIT_INTERRUPTED
+    except Exception:
+        traceback.print_exc()
+        print(f"rank {rank} failed", flush=True)
+        return EXIT_FAILED
+    return 0
 
 
 def _ignore_signals() -> None:

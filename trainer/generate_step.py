@@ -62,12 +62,20 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
         trainer.games, s.batch_games, s.seed, trainer.step, trainer.pool(), s.opponent_share
     )
     play = play_generated(
-        player, pairings, illegal_penalty=s.illegal_penalty, format_reward=s.format_reward
+        player,
+        trainer.dist.shard(pairings),  # this rank's games (all of them on one rank)
+        illegal_penalty=s.illegal_penalty,
+        format_reward=s.format_reward,
     )
     episodes = trainer.loop.run_until_complete(play)
+    trainer.games_here = len(episodes)
+    episodes = trainer.dist.gather(episodes)
     t_rollout = time.perf_counter() - t0
-    write_samples(trainer.job_dir, trainer.step, episodes)
+    if trainer.dist.main:
+        write_samples(trainer.job_dir, trainer.step, episodes)
     batch = trainer.advantages(episodes)
+    local = trainer.my_share(episodes, batch)
+    total = sum(1 for reply, _ in batch if reply.reply_ids)  # type: ignore[attr-defined]
     lr = trainer.learning_rate()
     for group in trainer.optimizer.param_groups:
         group["lr"] = lr
@@ -82,7 +90,8 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
         trainer.optimizer.zero_grad(set_to_none=True)
         stats = token_policy_loss(
             trainer.model,
-            batch,  # type: ignore[arg-type]
+            local,  # type: ignore[arg-type]
+            total=total,
             temperature=s.temperature,
             algorithm=s.algorithm,
             clip=s.clip,
@@ -95,7 +104,7 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
             scorer=trainer.policy,
         )
         t1 = time.perf_counter()
-        params = [p for p in trainer.model.parameters() if p.grad is not None]
+        params = trainer.sum_gradients()
         if params:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM))
             trainer.optimizer.step()
@@ -105,6 +114,9 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
     trainer.policy.invalidate()
     trainer.step += 1
     assert stats is not None
+    stats = trainer.dist.sum_stats(
+        stats, weights={"entropy": "tokens", "answer_clip_fraction": "answered"}
+    )
     metrics = episode_metrics(episodes, trainer.baselines)
     metrics.update(generation_metrics(episodes))
     metrics.update(update_metrics(stats, s.algorithm, grad_norm, lr, t0, t_rollout))

@@ -145,9 +145,12 @@ def policy_loss(
     estimator: str = "importance",
     magnet_coef: float = 0.0,
     backward: bool = True,
+    total: int | None = None,
 ) -> LossStats:
     """The mean loss over `batch` (turn, advantage); with `backward`, its gradient is
     accumulated into the model's parameters (chunk by chunk: call `zero_grad` before).
+    `total`: the whole batch's size when `batch` is one rank's share of it (the sums are
+    divided by it, so the ranks' losses and gradients add up to the batch's mean).
 
     REINFORCE: -w * A * log pi(a|s), w = min(pi_old / mu, 1 + 10 * clip) a constant.
     PPO-clip (decoupled from the behaviour policy): -w * min(r A, clip(r, 1 - clip, 1 + clip) A)
@@ -160,9 +163,9 @@ def policy_loss(
         raise ValueError(f"unknown algorithm {algorithm!r}")
     if kl_coef > 0 and reference is None:
         raise ValueError("kl_coef > 0 needs a reference policy")
-    n = len(batch)
-    if n == 0:
+    if not batch:
         return LossStats(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+    n = total or len(batch)
     positions = list(dict.fromkeys(t.position for t, _ in batch))
     sums = dict.fromkeys(("loss", "pg", "entropy", "kl", "adv", "w", "clipped"), 0.0)
     for i in range(0, len(positions), LOSS_CHUNK):
@@ -212,7 +215,7 @@ def policy_loss(
         advantage=sums["adv"] / n,
         importance_weight=sums["w"] / n,
         clip_fraction=sums["clipped"] / n,
-        turns=n,
+        turns=len(batch),
     )
 
 

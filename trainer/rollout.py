@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from arena.match import MatchResult, play_match
 from arena.players.base import Player, Reply, Turn
@@ -184,13 +185,17 @@ def rollout(
     opponents: list[Player] | None = None,
     opponent_share: float = 0.5,
     loop: asyncio.AbstractEventLoop | None = None,
+    dist: Any = None,
 ) -> list[Episode]:
     """One training step's games, spread over `games` in turn. With `opponents`, a share of
     them (every game's share drawn by a seeded coin) put one seat, in turn, to an opponent
     drawn from the pool. The policy's probability cache is cleared first (the model changed
-    since the last step). `loop`: the event loop to play on (default: a fresh one)."""
+    since the last step). `loop`: the event loop to play on (default: a fresh one). `dist`
+    (`trainer.distributed.Dist`): play only this rank's share of the games."""
     policy.invalidate()
     pairings = make_pairings(games, batch_games, seed, step, opponents, opponent_share)
+    if dist is not None:
+        pairings = dist.shard(pairings)
     play = play_selfplay(policy, pairings, epsilon=epsilon)
     # The trainer keeps one loop for the whole job: opponents' backends outlive a step.
     return loop.run_until_complete(play) if loop is not None else asyncio.run(play)

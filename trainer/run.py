@@ -34,6 +34,7 @@ from trainer.checkpoint import (
     save_checkpoint,
 )
 from trainer.crash import crash_point
+from trainer.distributed import Dist
 from trainer.loss import Baselines, LossStats, assign_advantages, drawn, policy_loss
 from trainer.milestones import (  # noqa: F401 (register_checkpoint: part of this module's API)
     EXACT_GAMES,
@@ -62,7 +63,11 @@ class Trainer:
     """The model, optimizer and baselines of one job, with `train_step` and `save`."""
 
     def __init__(
-        self, config: TrainConfig, job_dir: str | Path, opponents: list[Player] | None = None
+        self,
+        config: TrainConfig,
+        job_dir: str | Path,
+        opponents: list[Player] | None = None,
+        dist: Dist | None = None,
     ) -> None:
         import asyncio
 
@@ -74,7 +79,10 @@ class Trainer:
 
         self.config = config
         self.job_dir = Path(job_dir)
+        self.dist = dist or Dist()
         device = resolve_device(config.device)
+        if device == "cuda" and self.dist.world > 1:
+            device = f"cuda:{torch.cuda.current_device()}"  # this rank's own GPU
         if device == "cpu":
             torch.set_num_threads(1)  # fastest for small models on a small shared machine
         dtype = resolve_dtype(config.dtype, device)
@@ -119,6 +127,7 @@ class Trainer:
         self.population = Population(config.population)
         self.loop = asyncio.new_event_loop()
         self.generator = None  # generation mode's player (the model writes whole replies)
+        self.games_here = 0  # the last step's games played by this rank
         if config.policy == "generate":
             from trainer.generate_step import make_generating_player
 
@@ -165,6 +174,20 @@ class Trainer:
             return episodes
         return [ep for ep in episodes if not drawn(ep)]
 
+    def my_share(self, episodes: list[Episode], batch: list[tuple[Any, float]]) -> list[Any]:
+        """The part of `batch` (turns of the gathered `episodes`) this rank computes the loss
+        of: its own games' turns (all of them on one rank)."""
+        if self.dist.world == 1:
+            return batch
+        mine = {id(t) for i, ep in enumerate(episodes) if self.dist.mine(i) for t in ep.turns}
+        return [(t, a) for t, a in batch if id(t) in mine]
+
+    def sum_gradients(self) -> list[Any]:
+        """The parameters to clip and step, their gradients summed over the ranks."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.dist.sum_gradients(params)
+        return [p for p in params if p.grad is not None]
+
     def advantages(self, episodes: list[Episode]) -> list[tuple[Any, float]]:
         """The training episodes' turns with their advantages (the config's estimator)."""
         s = self.config
@@ -197,9 +220,13 @@ class Trainer:
             opponents=self.pool(),
             opponent_share=s.opponent_share,
             loop=self.loop,
+            dist=self.dist,
         )
+        self.games_here = len(episodes)
+        episodes = self.dist.gather(episodes)  # every rank: the whole batch, in game order
         t_rollout = time.perf_counter() - t0
         batch = self.advantages(episodes)
+        local = self.my_share(episodes, batch)
         epochs = s.ppo_epochs if s.algorithm == "ppo" else 1
         lr = self.learning_rate()
         for group in self.optimizer.param_groups:
@@ -210,7 +237,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             stats = policy_loss(
                 self.policy,
-                batch,
+                local,
+                total=len(batch),
                 algorithm=s.algorithm,
                 clip=s.clip,
                 entropy_coef=s.entropy_coef,
@@ -219,12 +247,13 @@ class Trainer:
                 estimator=s.estimator,
                 magnet_coef=s.magnet_coef,
             )
-            params = [p for p in self.model.parameters() if p.grad is not None]
+            params = self.sum_gradients()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM))
             self.optimizer.step()
         self.policy.invalidate()
         self.step += 1
         assert stats is not None
+        stats = self.dist.sum_stats(stats)
         metrics = episode_metrics(episodes, self.baselines)
         metrics.update(update_metrics(stats, s.algorithm, grad_norm, lr, t0, t_rollout))
         metrics["importance_weight"] = stats.importance_weight
@@ -341,9 +370,11 @@ def run_job(
     should_stop: Callable[[], bool] = lambda: False,
     *,
     config: TrainConfig | None = None,
+    dist: Dist | None = None,
 ) -> int:
     """Train job `job_id` up to its last step (or until `should_stop()`, checked after each
-    step); returns the step reached. `config` is the job's, parsed (`arena.jobs.job_config`)
+    step); returns the step reached. `dist`: this process's rank under torchrun (only rank 0
+    writes; `trainer.distributed`). `config` is the job's, parsed (`arena.jobs.job_config`)
     by a caller that has it already (default: parsed here from the job's row). Resumes from the job's latest checkpoint: steps the job
     recorded after it are played again, checkpoints left unregistered are registered, and the
     checkpoint's exploitability and evaluation games are completed if a run ended before."""
@@ -357,8 +388,10 @@ def run_job(
     config = config or job_config(job)
     pool = BackendPool()
     opponents = players_by_name(db, config.opponents, pool) if config.opponents else []
-    trainer = Trainer(config, job_dir(job, db_path), opponents)
+    trainer = Trainer(config, job_dir(job, db_path), opponents, dist)
     try:
+        if not trainer.dist.main:
+            return _follow(db, trainer, config, should_stop)
         return _train(db, db_path, job_id, trainer, config, should_stop)
     finally:
         trainer.loop.run_until_complete(pool.aclose())
@@ -408,6 +441,7 @@ def _train(
             # run is a fresh one again and plays them on. A stop otherwise ends the first
             # step, with its checkpoint, as any stop does.
             return trainer.step
+    trainer.dist.barrier()  # the other ranks wait for step 0 (and its population member)
     trainer.population.refresh(db, name, trainer.loop)
     while trainer.step < config.steps:
         metrics = trainer.train_step()
@@ -422,13 +456,34 @@ def _train(
         # the step's own metrics first: a kill while checkpointing keeps them
         record_metrics(db, job_id, step, metrics, set_step=True)
         crash_point("after_step_metrics", step)
-        stopping = should_stop()
+        stopping = trainer.dist.any(should_stop())  # the other ranks stop with this one
         if step % config.checkpoint_every == 0 or step == config.steps or stopping:
             metrics = checkpoint(
                 db, db_path, trainer, config, evaluate=not stopping, should_stop=should_stop
             )
             record_metrics(db, job_id, step, metrics)
             stopping = stopping or should_stop()  # e.g. asked during the evaluation
+            trainer.dist.any(stopping)  # the others wait here for the checkpoint, and learn
+            trainer.population.refresh(db, name, trainer.loop)
+        if stopping:
+            break
+    return trainer.step
+
+
+def _follow(db: Any, trainer: Trainer, config: TrainConfig, should_stop: Callable[[], bool]) -> int:
+    """A rank other than 0: the same steps on its share of the games, writing nothing; it
+    stops when rank 0 does, and reads the population after rank 0 has registered it."""
+    name = config.name
+    assert name, "job_config names every job"
+    trainer.dist.barrier()  # rank 0 has registered and evaluated what precedes step 1
+    trainer.population.refresh(db, name, trainer.loop)
+    while trainer.step < config.steps:
+        trainer.train_step()
+        step = trainer.step
+        log.info("rank %d step %d: %d games here", trainer.dist.rank, step, trainer.games_here)
+        stopping = trainer.dist.any(should_stop())
+        if step % config.checkpoint_every == 0 or step == config.steps or stopping:
+            stopping = trainer.dist.any(stopping)  # after rank 0's checkpoint
             trainer.population.refresh(db, name, trainer.loop)
         if stopping:
             break

@@ -56,6 +56,7 @@ class TokenLossStats:
     turns: int
     tokens: int
     answer_clip_fraction: float = 0.0  # PPO: share of scored moves whose ratio left the range
+    answered: int = 0  # replies with a scored move
     forward_s: float = 0.0  # the loss's forward passes (log-probabilities, reference)
     backward_s: float = 0.0  # its backward passes (recomputation included)
 
@@ -193,11 +194,13 @@ def token_policy_loss(
     micro_tokens: int = MICRO_TOKENS,
     checkpoint: bool = False,
     scorer: Any = None,
+    total: int | None = None,
 ) -> TokenLossStats:
     """The mean loss over `batch` (reply, advantage); with `backward`, its gradient is
     accumulated into the model's parameters micro-batch by micro-batch (`micro_batches`; call
     `zero_grad` before). `checkpoint`: recompute the decoder layers in the backward pass
-    (`enable_checkpointing` first).
+    (`enable_checkpointing` first). `total`: the whole batch's size when `batch` is one
+    rank's share of it (sums are divided by it, so the ranks' parts add up to the mean).
 
     A reply with a scored answer (`Generated.scored`) adds the move's term, its surrogate on
     log pi(move) = log_softmax(scores / temperature) over the legal moves, scored by `scorer`
@@ -211,9 +214,9 @@ def token_policy_loss(
     if kl_coef > 0 and reference is None:
         raise ValueError("kl_coef > 0 needs a reference model")
     batch = [(r, a) for r, a in batch if r.reply_ids]
-    n = len(batch)
-    if n == 0:
+    if not batch:
         return TokenLossStats(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)
+    n = total or len(batch)
     sums = dict.fromkeys(("loss", "pg", "entropy", "kl", "adv", "clipped", "answer_clipped"), 0.0)
     tokens = 0
     forward_s = backward_s = 0.0
@@ -306,7 +309,8 @@ def token_policy_loss(
         advantage=sums["adv"] / n,
         clip_fraction=sums["clipped"] / n,
         answer_clip_fraction=sums["answer_clipped"] / max(1, len(answered)),
-        turns=n,
+        answered=len(answered),
+        turns=len(batch),
         tokens=tokens,
         forward_s=forward_s,
         backward_s=backward_s,

@@ -62,6 +62,11 @@ def _db_path(ctx: click.Context) -> Path:
 @click.option("--name", help="The job's name (default: <game>-<id>).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train.")
 @click.option(
+    "--ranks",
+    type=int,
+    help="Data-parallel processes under torchrun (gloo on CPU, one GPU each with CUDA).",
+)
+@click.option(
     "--set",
     "extra",
     multiple=True,

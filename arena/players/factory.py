@@ -25,6 +25,13 @@ from games.registry import game_class, game_ids
 
 # Fields that decide which loaded model a spec needs (the rest is per player).
 _BACKEND_FIELDS = {
+    "vllm": (
+        "model",
+        "tensor_parallel_size",
+        "gpu_memory_utilization",
+        "vllm_dtype",
+        "max_model_len",
+    ),
     "llamacpp": ("path", "chat_format", "n_ctx", "n_threads", "seed", "repack"),
     "transformers": ("model", "device", "dtype", "batch_window_ms", "max_batch_size", "threads"),
     "openai": (
@@ -87,6 +94,16 @@ def _create(kind: str, f: dict[str, Any]) -> Backend:
             batch_window_ms=f["batch_window_ms"],
             max_batch_size=f["max_batch_size"],
             threads=f["threads"],
+        )
+    if kind == "vllm":
+        from arena.backends.vllm_backend import VLLMBackend
+
+        return VLLMBackend(
+            f["model"],
+            tensor_parallel_size=f["tensor_parallel_size"],
+            gpu_memory_utilization=f["gpu_memory_utilization"],
+            dtype=f["vllm_dtype"],
+            max_model_len=f["max_model_len"],
         )
     from arena.backends.openai_backend import OpenAIBackend
 

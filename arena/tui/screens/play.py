@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from arena.players.factory import BackendPool
     from games import Game, State
 
-MODEL_KINDS = ("llamacpp", "transformers", "openai")
+MODEL_KINDS = ("llamacpp", "transformers", "openai", "vllm")
 
 
 def playable_games() -> list[str]:

@@ -353,14 +353,6 @@ def _signal_target(job: Job, db_path: str | Path | None) -> int:
     return job.pid
 
 
-def _db_file(db: Database) -> str | None:
-    """The file the database connection reads (None for an in-memory one)."""
-    for _, name, path in db.conn.execute("PRAGMA database_list").fetchall():
-        if name == "main":
-            return path or None
-    return None
-
-
 def stop_job(db: Database, job_id: int | str, timeout_s: float = 30) -> str:
     """Ask a running job to stop (SIGTERM: it ends at its next step boundary and saves a
     checkpoint) and wait up to `timeout_s` for it; returns the job's status then: `stopped`
@@ -372,7 +364,7 @@ def stop_job(db: Database, job_id: int | str, timeout_s: float = 30) -> str:
         mark_dead_jobs(db)
         return get_job(db, job.id).status
     try:
-        os.kill(_signal_target(job, _db_file(db)), signal.SIGTERM)
+        os.kill(_signal_target(job, getattr(db, "path", None)), signal.SIGTERM)
     except ProcessLookupError:
         pass  # ended meanwhile: the checks below tell how
     deadline = time.monotonic() + timeout_s

@@ -145,3 +145,26 @@ def test_a_rank_killed_fails_the_job_cleanly_and_resume_finishes_it(tiny_model_d
         )
     ]
     assert steps == [1, 2, 3, 4]  # no step lost, none recorded twice
+
+
+def test_a_stop_reaches_every_rank_at_the_step_end_and_resume_goes_on(tiny_model_dir, tmp_path):
+    from arena.jobs import resume_job, stop_job
+
+    db_path = tmp_path / "arena.db"
+    db = open_db(db_path)
+    job_id = create_job(db, _config(tiny_model_dir, "stop", ranks=2, steps=30, checkpoint_every=10))
+    launcher = start_job(db_path, job_id)
+    deadline = time.monotonic() + 180
+    while get_job(db, job_id).step < 1:
+        assert time.monotonic() < deadline, "\n".join(log_tail(db, job_id, 60))
+        time.sleep(0.1)
+    status = stop_job(db, job_id, timeout_s=120)
+    lines = "\n".join(log_tail(db, job_id, 300))
+    assert status in ("stopped", "interrupted"), lines
+    job = get_job(db, job_id)
+    assert 1 <= job.step < 30, lines
+    assert not _ranks(launcher)  # both ranks ended (rank 1 learned of the stop from rank 0)
+    assert (tmp_path / "jobs" / "stop" / f"step-{job.step}").is_dir()  # checkpoint at the stop
+    resume_job(db_path, job_id)
+    job = _wait(db, job_id, timeout=400)
+    assert (job.status, job.step) == ("finished", 30), "\n".join(log_tail(db, job_id, 80))

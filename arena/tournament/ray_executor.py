@@ -20,6 +20,7 @@ The arena imports Ray only here, and only when a tournament asks for it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from arena.players.base import Player, Reply, Turn
@@ -53,6 +54,7 @@ def connect(address: str | None, *, num_cpus: int | None = None) -> Any:
     kwargs: dict[str, Any] = {
         "ignore_reinit_error": True,
         "log_to_driver": False,
+        "logging_level": logging.ERROR,  # Ray's own start-up lines stay out of the terminal
         "include_dashboard": False,
         # the arena's packages travel to the workers as the working directory's modules
         "runtime_env": {"env_vars": {"ARENA_RAY_WORKER": "1"}},

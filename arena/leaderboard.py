@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from arena.ratings import Rating
 from arena.store.ratings import DEFAULT_PARAMS, OVERALL, RatingBook
-from arena.store.standings import game_draw_stats, rated_match_seats, standing_rows
+from arena.store.standings import (
+    game_draw_stats,
+    rated_match_seats,
+    standing_rows,
+    token_split,
+)
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -35,9 +40,12 @@ def leaderboard(
     include_retired: bool = True,
 ) -> dict[str, Any]:
     """Standings in one scope (a game id, or overall when `game` is None), best first by the
-    conservative rating mu - 3 sigma (`Rating.conservative`). Retired (removed) players are
-    in it, marked `retired`, unless `include_retired` is False: the views a user reads (CLI
-    and TUI) pass False unless asked; ranks count only the players listed."""
+    conservative rating mu - 3 sigma (`Rating.conservative`), each player with what its
+    strength costs over its rated matches in the scope: `prompt_tokens`, `completion_tokens`,
+    `tokens` (both) and `tokens_per_game`, `mean_latency_s` (per decision, all its attempts),
+    `cost_usd` (from the price table in its spec) and `cost_per_game_usd`. Retired (removed)
+    players are in it, marked `retired`, unless `include_retired` is False: the views a user
+    reads (CLI and TUI) pass False unless asked; ranks count only the players listed."""
     scope = game or OVERALL
     params = DEFAULT_PARAMS.to_dict()
     draws = _draw_probabilities(db)
@@ -46,9 +54,12 @@ def leaderboard(
     else:
         params["draw_probability"] = draws  # per game: each match is rated with its game's
     out = []
+    split = token_split(db, scope)
     for r in standing_rows(db, scope, include_retired=include_retired):
         attempts = r["attempts"] or 0
         decisions = r["decisions"] or 0
+        games = r["games"] or 0
+        prompt_tokens, completion_tokens = split.get(r["player_id"], (0, 0))
         out.append(
             {
                 "name": r["name"],
@@ -63,7 +74,11 @@ def leaderboard(
                 "invalid_rate": r["invalid_moves"] / attempts if attempts else 0.0,
                 "mean_latency_s": r["latency_s"] / decisions if decisions else 0.0,
                 "tokens": r["tokens"],
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "tokens_per_game": r["tokens"] / games if games else 0.0,
                 "cost_usd": r["cost_usd"],
+                "cost_per_game_usd": r["cost_usd"] / games if games else 0.0,
                 "provisional": r["games"] < min_games,
                 "retired": r["retired_at"] is not None,
             }

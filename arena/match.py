@@ -217,7 +217,9 @@ EventSink = Callable[[MatchEvent], Awaitable[None] | None]
 
 
 def forfeit_returns(num_players: int, seat: int) -> list[float]:
-    """The forfeiting seat loses 1; the others share +1 (zero-sum)."""
+    """The forfeiting seat loses 1; the others share +1 (zero-sum; alone, it just loses)."""
+    if num_players == 1:
+        return [-1.0]
     others = 1.0 / (num_players - 1)
     return [-1.0 if i == seat else others for i in range(num_players)]
 

@@ -111,7 +111,23 @@ class Outcome:
             return ""
         return f", {_count(self.returns[first], 'point')} to {self.returns[second]:g}"
 
+    def _alone(self) -> bool:
+        """Nobody to beat: a one-player game, or every seat on one team (cooperative)."""
+        sides = set(self.teams) if self.teams else set(range(len(self.returns)))
+        return len(sides) < 2
+
+    def _scored(self) -> str:
+        """The return of a game played alone or together: "scored 10" (each seat's, if they
+        differ)."""
+        if len(set(self.returns)) == 1:
+            together = " together" if len(self.returns) > 1 else ""
+            return f"scored {self.returns[0]:g}{together}"
+        return "scored " + ", ".join(f"{r:g}" for r in self.returns)
+
     def _for_spectator(self, players: Sequence[str] | None) -> str:
+        if self._alone() and self.forfeit_seat is None:
+            who = _join([self.seat_label(s, players) for s in range(len(self.returns))])
+            return f"{who} {self._scored()}"
         if self.draw:
             return self._draw_text()
         winners = self._winners(players)
@@ -128,6 +144,8 @@ class Outcome:
 
     def _for_viewer(self, seat: int) -> str:
         mine = self.seat_label(seat)
+        if self._alone() and self.forfeit_seat is None:
+            return f"You {self._scored()} as {mine}"
         if self.draw:
             return self._draw_text()
         won = self.results[seat] == "win"

@@ -166,3 +166,36 @@ def test_a_worker_killed_mid_tournament_loses_and_duplicates_nothing(
     ).fetchone()
     assert finished == (6, 6)  # nothing lost, nothing stored twice
     assert (_records(db), _ratings(db)) == local  # the re-run match is the same match
+
+
+def test_an_api_players_concurrency_holds_across_the_cluster(cluster, fault_proxy, tmp_path):
+    """Six matches at once on the cluster against one endpoint whose player allows two
+    requests at a time: never more than two reach it."""
+    from servers import Fault
+
+    fault_proxy.reset()
+    fault_proxy.default = Fault.delay(0.1)  # long enough for requests to overlap
+    api = {
+        "name": "api",
+        "kind": "openai",
+        "base_url": fault_proxy.base_url,
+        "model": "tiny",
+        "api_key_env": "",
+        "concurrency": 2,
+        "decode": "free",
+        "prompt": {"reasoning": "direct"},
+        "sampling": {"max_tokens": 4},
+    }
+    config = {
+        "games": ["tictactoe"],
+        "players": ["api", "random"],
+        "games_per_pair": 6,
+        "concurrency": 6,
+        "seed": 9,
+        "executor": "ray",
+        "on_illegal": "random",
+    }
+    records, _ = _run(tmp_path / "ray.db", config, [api])
+    assert len(records) == 6 and all(r[3] == "finished" for r in records)
+    assert fault_proxy.count("/chat/completions") >= 6
+    assert fault_proxy.max_in_flight == 2

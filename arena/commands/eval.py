@@ -1,4 +1,5 @@
-"""`arena eval`: measure a player outside matches (its exploitability at Kuhn or Leduc poker)."""
+"""`arena eval`: measure a player outside matches (its exploitability at Kuhn or Leduc poker,
+the quality of its stored moves where a solver or engine knows the best one)."""
 
 from __future__ import annotations
 
@@ -131,6 +132,88 @@ def exploitability_command(
         say(f"not stored: {result.player!r} is not a registered player (arena players import FILE)")
 
 
+@eval_group.command(
+    "move-quality", short_help="Each stored move's loss against the best move, per player."
+)
+@click.option(
+    "--game",
+    "game_id",
+    default=None,
+    metavar="GAME",
+    help="Only this game: tictactoe, connect_four, kuhn_poker, leduc_poker or chess.",
+)
+@click.option("--player", default=None, metavar="PLAYER", help="Only matches of this player.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def move_quality_command(
+    ctx: click.Context, game_id: str | None, player: str | None, as_json: bool
+) -> None:
+    """Score every stored move that has no score yet against the best move there, then print
+    per player and game: decisions scored, mean loss, share of best moves.
+
+    tictactoe: exact minimax game value lost (0..2). connect_four: the same, as far as a 5-ply
+    search proves it. kuhn_poker, leduc_poker: chips lost against the best action, all play
+    after it following the shipped CFR policy. chess: Stockfish's centipawn loss at depth 8
+    (when Stockfish is installed). Other games have no ground truth and are not scored.
+
+    Scores are stored (a batch per short transaction): a second run only scores new matches,
+    and an interrupted one resumes where it stopped.
+    """
+    import games
+    from arena.commands.context import echo_json, open_store
+    from arena.move_quality import UNITS, move_quality_summary, score_stored_matches
+    from arena.store.players import get_player
+
+    if game_id is not None and game_id not in UNITS:
+        try:
+            games.make(game_id)
+        except KeyError as exc:
+            raise _user_error(str(exc.args[0] if exc.args else exc)) from None
+        raise _user_error(
+            f"{game_id} has no solver or engine to score moves against; "
+            f"games with one: {', '.join(UNITS)}"
+        )
+    db = open_store(ctx)
+    player_id = get_player(db, player).id if player is not None else None
+    progress = _Progress("scored matches") if sys.stderr.isatty() and not as_json else None
+    try:
+        report = score_stored_matches(db, game=game_id, player_id=player_id, on_progress=progress)
+    except KeyboardInterrupt:
+        say("\ninterrupted: the batches written so far are kept", err=True)
+        sys.exit(130)
+    finally:
+        if progress is not None:
+            progress.close()
+    summary = move_quality_summary(db, game_id, player=player)
+    rows = [
+        {"player": name, "game": game, **stats}
+        for name, entry in summary.items()
+        for game, stats in entry["by_game"].items()
+    ]
+    if as_json:
+        echo_json({"scored": report.to_dict(), "players": rows})
+        return
+    say(
+        f"scored {report.decisions} new decisions in {report.matches} matches "
+        f"({report.seconds:.2f} s)"
+    )
+    for game, why in sorted(report.skipped.items()):
+        say(f"  {game} not scored: {why}")
+    if not rows:
+        say("no scored moves yet")
+        return
+    width = max(6, *(len(r["player"]) for r in rows))
+    say(f"{'player':<{width}}  {'game':<12} {'decisions':>9} {'mean loss':>10} {'best':>7}  unit")
+    for r in rows:
+        mean = "-" if r["mean_loss"] is None else f"{r['mean_loss']:.4f}"
+        best = "-" if r["best_share"] is None else f"{r['best_share']:.1%}"
+        extra = f", {r['forfeits']} forfeits" if r["forfeits"] else ""
+        say(
+            f"{r['player']:<{width}}  {r['game']:<12} {r['decisions']:>9} {mean:>10} "
+            f"{best:>7}  {r['unit']} ({r['method']}{extra})"
+        )
+
+
 def _user_error(message: str) -> click.ClickException:
     """One line (`Error: ...`) and exit status 2, as for a usage error."""
     error = click.ClickException(message)
@@ -202,9 +285,10 @@ def _print(r: Any) -> None:
 class _Progress:
     """`asked N/M` on the terminal's error stream, redrawn at most a few times a second."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "asked") -> None:
         import time
 
+        self._label = label
         self._clock = time.monotonic
         self._last = 0.0
         self._shown = False
@@ -215,7 +299,7 @@ class _Progress:
             return
         self._last = now
         self._shown = True
-        click.echo(f"\r  asked {done}/{total}", err=True, nl=False)  # numbers only
+        click.echo(f"\r  {self._label} {done}/{total}", err=True, nl=False)  # numbers only
 
     def close(self) -> None:
         if self._shown:

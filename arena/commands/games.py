@@ -23,6 +23,12 @@ def _players(info: GameInfo) -> str:
     return f"{info.min_players}-{info.max_players}"
 
 
+def _language_model(info: GameInfo) -> bool:
+    """Whether the game's rules are written for a language model (OpenSpiel's games with
+    generic rules are for bots only)."""
+    return bool(getattr(games.game_class(info.id), "language_model", True))
+
+
 def _flags(info: GameInfo) -> str:
     flags = []
     if info.chance:
@@ -34,22 +40,38 @@ def _flags(info: GameInfo) -> str:
     if info.free_text:
         flags.append("free-text")
     flags.append("zero-sum" if info.zero_sum else "general-sum")
+    if not _language_model(info):
+        flags.append("bots only")
     return ", ".join(flags)
 
 
 @click.group("games", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.option(
+    "--openspiel",
+    is_flag=True,
+    help="Also list OpenSpiel's games as openspiel/<name> (extra arena-games[openspiel]).",
+)
 @click.pass_context
-def games_group(ctx: click.Context, as_json: bool) -> None:
+def games_group(ctx: click.Context, as_json: bool, openspiel: bool) -> None:
     """List the games (or `arena games show ID` for one game's rules)."""
     if ctx.invoked_subcommand is not None:
         return
-    infos = games.list_games()
+    if openspiel and not games.registry.openspiel_available():
+        raise click.UsageError("OpenSpiel is not installed: pip install 'arena-games[openspiel]'")
+    infos = games.list_games(openspiel=openspiel)
     if as_json:
-        echo_json([i.as_dict() for i in infos])
+        echo_json([{**i.as_dict(), "language_model": _language_model(i)} for i in infos])
         return
     rows = [[i.id, i.name, _players(i), _flags(i), ", ".join(i.bots)] for i in infos]
     click.echo(_table(rows, ["id", "name", "players", "kind", "bots"]))
+    if not openspiel:
+        hint = (
+            "arena games --openspiel"
+            if games.registry.openspiel_available()
+            else "pip install 'arena-games[openspiel]'"
+        )
+        click.echo(f"\nOpenSpiel's games (openspiel/<name>): {hint}")
 
 
 @games_group.command("show")

@@ -20,8 +20,9 @@ def print_leaderboard(
     limit: int | None = None,
     include_retired: bool = False,
 ) -> None:
-    """The standings as a table; retired (removed) players only with `include_retired`, and
-    then marked "(retired)"."""
+    """The standings as a table, with what each player's strength costs (prompt and
+    completion tokens, mean latency per decision, cost in all and per game); retired (removed)
+    players only with `include_retired`, and then marked "(retired)"."""
     from arena.leaderboard import leaderboard
 
     board = leaderboard(db, game, min_games=min_games, include_retired=include_retired)
@@ -40,14 +41,15 @@ def print_leaderboard(
     width = max(len(label) for label in labels.values())
     say(
         f"{'#':>3} {'player':<{width}} {'rating':>7} {'mu':>6} {'sigma':>6} {'games':>6} "
-        f"{'W':>5} {'D':>5} {'L':>5} {'invalid':>8} {'latency':>8} {'tokens':>8} {'cost $':>8}"
+        f"{'W':>5} {'D':>5} {'L':>5} {'invalid':>8} {'latency':>8} {'cost $':>9} {'$/game':>9} "
+        f"{'prompt tok':>10} {'compl tok':>10}"
     )
     for p in rows:
         say(
             f"{p['rank']:>3} {labels[p['name']]:<{width}} {p['conservative']:>7.2f} {p['mu']:>6.2f} "
             f"{p['sigma']:>6.2f} {p['games']:>6} {p['wins']:>5} {p['draws']:>5} {p['losses']:>5} "
-            f"{p['invalid_rate']:>8.1%} {p['mean_latency_s']:>7.3f}s {p['tokens']:>8} "
-            f"{p['cost_usd']:>8.4f}"
+            f"{p['invalid_rate']:>8.1%} {p['mean_latency_s']:>7.3f}s {p['cost_usd']:>9.4f} "
+            f"{p['cost_per_game_usd']:>9.4f} {p['prompt_tokens']:>10} {p['completion_tokens']:>10}"
         )
 
 
@@ -80,8 +82,10 @@ def leaderboard_command(
     samples: int,
     include_retired: bool,
 ) -> None:
-    """Ratings per game or overall, best first. Removed (retired) players are left out unless
-    --all is given."""
+    """Ratings per game or overall, best first, next to what each player costs: prompt and
+    completion tokens, mean latency per decision, cost in US dollars (from the price table in
+    the player's spec) in all and per game, over its rated matches in the scope. Removed
+    (retired) players are left out unless --all is given."""
     from arena.leaderboard import bradley_terry_view, leaderboard, win_rates
 
     db = open_store(ctx)

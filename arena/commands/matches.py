@@ -85,10 +85,11 @@ def show_command(ctx, match_id: int, as_json: bool, prompts: bool) -> None:
         if prompts and mv["prompt"]:
             for msg in mv["prompt"]:
                 say(f"        [{msg['role']}] {_safe(msg['content'], 400)}")
+        # The reasoning (~) apart from the answer (|): the reply without the reasoning in it.
         if mv.get("reasoning"):
             for line in _safe(mv["reasoning"]).splitlines() or [""]:
                 say(f"        ~ {line}")
-        for line in _safe(mv["reply"]).splitlines() or [""]:
+        for line in _safe(mv.get("answer", mv["reply"])).splitlines() or [""]:
             say(f"        | {line}")
     status = m["status"] + (f" ({_safe(m['error'])})" if m["error"] else "")
     returns = ", ".join(
@@ -122,8 +123,9 @@ def export_group() -> None:
 )
 @click.pass_context
 def export_matches_command(ctx, fmt, game, tournament, player, out) -> None:
-    """One JSON line per move attempt of every finished match: prompt, reply, action,
-    legality, and the final return of the mover's seat."""
+    """One JSON line per move attempt of every finished match: prompt, raw reply, the model's
+    reasoning and its answer as separate fields (`reasoning`, `answer`), action, legality,
+    tokens, latency, cost, and the final return of the mover's seat."""
     from arena.store.queries import export_moves
 
     rows = export_moves(open_store(ctx), game=game, tournament=tournament, player=player)

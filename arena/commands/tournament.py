@@ -149,15 +149,18 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def show_command(ctx: click.Context, tournament_id: int, as_json: bool) -> None:
-    """A tournament's settings, progress and standings."""
-    from arena.tournament.runner import summary
+    """A tournament's settings, progress and standings, and the results of its duplicate
+    deals (each seed played in every seating; a deal's result sums its matches' returns)."""
+    from arena.tournament.runner import deal_results, summary
 
     db = open_store(ctx)
     data = summary(db, tournament_id)  # TournamentError for an unknown id
+    data["deals"] = deal_results(db, tournament_id)
     if as_json:
         echo_json(data)
         return
     table = data.pop("standings")
+    deals = data.pop("deals")
     for key, value in data.items():
         say(f"{key:<16} {', '.join(value) if isinstance(value, list) else value}")
     if table:
@@ -168,3 +171,20 @@ def show_command(ctx: click.Context, tournament_id: int, as_json: bool) -> None:
                 f"  {r['name']:<{width}}  {r['wins']}-{r['draws']}-{r['losses']}  "
                 f"{r['points']:g}/{r['games']}  {r['mean_return']:+.3f}"
             )
+    _say_deals(deals)
+
+
+def _say_deals(deals: list[dict[str, Any]]) -> None:
+    """The duplicate deals' lines of `show`: per game and group, each player's deals won,
+    drawn and lost and mean summed return."""
+    played = [d for d in deals if d["deals"]]
+    if not played:
+        return
+    say("\nduplicate deals (deals W-D-L, mean return per deal; luck cancels)")
+    for d in played:
+        results = ", ".join(
+            f"{r['name']} {r['wins']}-{r['draws']}-{r['losses']} {r['mean_return']:+.3f}"
+            for r in d["results"]
+        )
+        unpaired = f" ({d['unpaired']} unpaired)" if d["unpaired"] else ""
+        say(f"  {d['game']:<12} {d['deals']} deals{unpaired}: {results}")

@@ -8,6 +8,7 @@ import math
 from typing import Literal
 
 from arena.backends.base import Backend, Generation, Sampling
+from arena.backends.reasoning import join_reasoning, split_reasoning
 from arena.players.base import Player, Reply, Turn
 from arena.prompts import PromptOptions, answer_text, build_messages, remember_reply
 from games.bots import sample_policy
@@ -50,6 +51,10 @@ class LLMPlayer(Player):
     decoded (or scored) among the legal moves only, continuing the same assistant turn. The
     reasoning is returned apart from the answer. `think` with a constrained or scored decode
     answers `direct`; free decoding in `think-then-constrained` mode is refused.
+
+    Free decoding keeps the reply verbatim (the game parses it) and returns its reasoning apart
+    too: the API's reasoning field, the reply's think blocks and the text before its answer
+    marker (`arena.backends.reasoning`).
     """
 
     kind = "llm"
@@ -99,13 +104,17 @@ class LLMPlayer(Player):
             reply = self._constrained_reply(turn, gen, candidates)
         else:
             gen = await self.backend.generate(messages, sampling, on_text=turn.on_text)
+            # The reasoning an API returns beside the answer, and what the reply itself holds
+            # (think blocks, the text before the answer marker), kept apart from the answer.
+            # The reply's text stays verbatim: the parser, the chat memory and the trainer read it.
+            written, _ = split_reasoning(gen.text)
             reply = Reply(
                 text=gen.text,
                 prompt_tokens=gen.prompt_tokens,
                 completion_tokens=gen.completion_tokens,
                 cost_usd=gen.cost_usd,
                 finish_reason=gen.finish_reason,
-                reasoning=gen.meta.get("reasoning"),
+                reasoning=join_reasoning(gen.meta.get("reasoning"), written),
                 # The backend's notes travel with the reply (a trainer's backend leaves the
                 # prompt's ids and the tokens' log-probabilities there).
                 meta={**gen.meta, "token_ids": gen.token_ids}

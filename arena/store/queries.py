@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from arena.backends.reasoning import answer_of, reasoning_of_record
+
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
@@ -98,6 +100,7 @@ def match_transcript(db: Database, match_id: int) -> dict[str, Any] | None:
     for mv in db.query("SELECT * FROM moves WHERE match_id = ? ORDER BY idx, attempt", [match_id]):
         mv["prompt"] = json.loads(mv["prompt"]) if mv["prompt"] else None
         mv["policy"] = json.loads(mv["policy"]) if mv["policy"] else None
+        _reasoning_apart(mv)
         moves.append(mv)
     match["moves"] = moves
     return match
@@ -112,7 +115,8 @@ def export_moves(
     include_unfinished: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """One record per player attempt (chance moves skipped): the prompt, the raw reply, the
-    action it parsed to, its legality, and the final return of the mover's seat."""
+    model's reasoning and its answer apart (`reasoning`, `answer`), the action it parsed to,
+    its legality, and the final return of the mover's seat."""
     matches, args = _match_filter(
         game, tournament, None, None if include_unfinished else "finished"
     )
@@ -125,7 +129,8 @@ def export_moves(
         "SELECT m.id AS match_id, m.game, m.params, m.seed, m.status, mv.idx AS move, "
         "mv.attempt, mv.seat, p.name AS player, mv.prompt, mv.reply, mv.parsed AS action, "
         "mv.legal, mv.error, mv.action AS played, mv.forced, mv.prompt_tokens, "
-        "mv.completion_tokens, mv.latency_s, r.return AS final_return "
+        "mv.completion_tokens, mv.latency_s, mv.cost_usd, mv.reasoning, "
+        "r.return AS final_return "
         "FROM moves mv JOIN matches m ON m.id = mv.match_id "
         "JOIN results r ON r.match_id = mv.match_id AND r.seat = mv.seat "
         "JOIN players p ON p.id = mv.player_id WHERE "
@@ -137,7 +142,15 @@ def export_moves(
         row["prompt"] = json.loads(row["prompt"]) if row["prompt"] else None
         row["legal"] = None if row["legal"] is None else bool(row["legal"])
         row["forced"] = bool(row["forced"])
+        _reasoning_apart(row)
         yield row
+
+
+def _reasoning_apart(row: dict[str, Any]) -> None:
+    """Fill a move row's `reasoning` (the stored column, plus what is still written in the raw
+    reply of an older record) and `answer` (the raw reply without its reasoning)."""
+    row["reasoning"] = reasoning_of_record(row.get("reasoning"), row["reply"])
+    row["answer"] = answer_of(row["reply"])
 
 
 def is_match_rated(db: Database, match_id: int) -> bool:

@@ -26,12 +26,15 @@ _MOVE_SQL = (
 
 
 def is_rated(result: MatchResult, player_ids: Sequence[int]) -> bool:
-    """Only finished matches between distinct players move ratings (errors and aborted
-    matches never do, and a player cannot gain from playing itself)."""
+    """Only finished matches between distinct players, on at least two sides, move ratings
+    (errors and aborted matches never do, a player cannot gain from playing itself, and a
+    one-player game or a cooperative one, all seats on one team, has nobody to beat)."""
+    sides = set(result.teams) if result.teams else set(range(len(player_ids)))
     return (
         result.status == "finished"
         and result.returns is not None
         and len(set(player_ids)) == len(player_ids)
+        and len(sides) >= 2
     )
 
 

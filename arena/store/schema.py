@@ -237,12 +237,37 @@ def _history_by_player(db: Database) -> None:
             db.conn.execute(statement)
 
 
+_MOVE_QUALITY = """
+CREATE TABLE move_quality (
+    match_id INTEGER NOT NULL REFERENCES matches(id),
+    idx INTEGER NOT NULL,            -- the decision's moves row: its index and played attempt
+    attempt INTEGER NOT NULL,
+    player_id INTEGER REFERENCES players(id),
+    game TEXT NOT NULL,
+    loss REAL,                       -- >= 0, in the game's unit; null for a forfeit
+    best TEXT,                       -- a best action there
+    method TEXT NOT NULL,            -- minimax, minimax-depth5, cfr-ev, stockfish-depth8, ...
+    PRIMARY KEY (match_id, idx, attempt)
+);
+CREATE INDEX move_quality_player ON move_quality (player_id, game)
+"""
+
+
+def _move_quality(db: Database) -> None:
+    # Each decision's loss against the best move, where a solver or engine gives ground truth;
+    # derived from the moves on demand (arena.move_quality), never written with a match.
+    for statement in _MOVE_QUALITY.split(";\n"):
+        if statement.strip():
+            db.conn.execute(statement)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial", _initial),
     ("0002_move_reasoning", _move_reasoning),
     ("0003_evaluations", _evaluations),
     ("0004_application_id", _application_id),
     ("0005_rating_history_by_player", _history_by_player),
+    ("0006_move_quality", _move_quality),
 ]
 
 # The tables every arena file has had since its first migration: how `open_db` knows an arena

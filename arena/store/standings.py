@@ -6,6 +6,8 @@ The conservative rating is `Rating.conservative` (arena.ratings), never spelled 
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from arena.ratings import Rating
@@ -40,6 +42,55 @@ def standing_rows(
     cur = db.conn.execute(sql, (scope,))
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, row)) for row in cur]
+
+
+@dataclass
+class _Split:
+    """`token_split`'s totals of one scope, up to the rated match `last_id`."""
+
+    last_id: int
+    matches: int  # rated matches of the scope up to `last_id`
+    totals: dict[int, tuple[int, int]]
+
+
+# Per open database and scope: the leaderboard screen asks every few seconds, and a scan of
+# every move of a large arena is slow; matches are only ever appended, so only the moves of
+# matches newer than the last look are read (all of them again if anything else changed).
+_SPLITS: weakref.WeakKeyDictionary[Any, dict[str, _Split]] = weakref.WeakKeyDictionary()
+
+
+def token_split(db: Database, scope: str) -> dict[int, tuple[int, int]]:
+    """player id -> (prompt tokens, completion tokens) over every attempt of the rated matches
+    in `scope` (a game id, or `OVERALL`): the split of the `tokens` total that `ratings` keeps.
+    Players without a rated match there are left out."""
+    where, args = " AND m.game = ?" if scope != OVERALL else "", [scope] if scope != OVERALL else []
+    cached = _SPLITS.get(db, {}).get(scope)
+    seen = cached.last_id if cached is not None else 0
+    last_id, matches, before = db.conn.execute(
+        "SELECT COALESCE(MAX(m.id), 0), COUNT(*), COALESCE(SUM(m.id <= ?), 0) FROM matches m "
+        f"WHERE m.rated = 1{where}",
+        [seen, *args],
+    ).fetchone()
+    if cached is None or cached.matches != before or last_id < seen:
+        cached, seen = _Split(0, 0, {}), 0
+    if last_id > seen:
+        rows = db.conn.execute(
+            "SELECT mv.player_id, COALESCE(SUM(mv.prompt_tokens), 0), "
+            "COALESCE(SUM(mv.completion_tokens), 0) FROM matches m JOIN moves mv "
+            "ON mv.match_id = m.id WHERE m.rated = 1 AND m.id > ? AND m.id <= ? "
+            f"AND mv.player_id IS NOT NULL{where} GROUP BY mv.player_id",
+            [seen, last_id, *args],
+        )
+        totals = dict(cached.totals)
+        for pid, prompt, completion in rows:
+            old_prompt, old_completion = totals.get(pid, (0, 0))
+            totals[pid] = (old_prompt + int(prompt), old_completion + int(completion))
+        cached = _Split(last_id, matches, totals)
+    try:
+        _SPLITS.setdefault(db, {})[scope] = cached
+    except TypeError:  # a database object that takes no weak reference: no cache
+        pass
+    return dict(cached.totals)
 
 
 def rated_scopes(db: Database) -> list[str]:

@@ -86,6 +86,11 @@ class TournamentConfig(_Storable):
     """The gauntlet's challenger."""
     games_per_pair: int = Field(2, ge=1, le=100_000)
     """Matches per pair of players and game (seats alternate)."""
+    duplicate: bool | None = None
+    """Duplicate deals: every seed (the cards, the dice) is played once in each seating, seats
+    swapped (rotated for 3+ seats), so luck cancels; games_per_pair is rounded up to whole
+    deals. Off: each match its own seed. Unset: round-robin, gauntlet and Swiss pair seats
+    over one seed (an odd games_per_pair leaves the last deal unpaired); the ladder does not."""
     rounds: int | None = Field(None, ge=1)
     """Swiss rounds (default: ceil(log2(players)))."""
     matches: int | None = Field(None, ge=1)
@@ -138,6 +143,18 @@ class TournamentConfig(_Storable):
         if self.challenger is not None and self.challenger not in names:
             names.insert(0, self.challenger)
         return names
+
+
+# What an unset `duplicate` means, per format: the formats with a fixed schedule already play
+# mirrored couples over one seed; the ladder draws each match's seats and seed on its own.
+DUPLICATE_DEFAULT = {"round_robin": True, "gauntlet": True, "swiss": True, "ladder": False}
+
+
+def duplicate_deals(config: TournamentConfig) -> bool:
+    """Whether the tournament plays duplicate deals (its setting, or its format's default)."""
+    if config.duplicate is None:
+        return DUPLICATE_DEFAULT[config.format]
+    return config.duplicate
 
 
 def _error(exc: ValidationError, source: str) -> ConfigError:

@@ -24,6 +24,7 @@ FIELDS: tuple[FieldDef, ...] = (
     _f("matches", "matches", "int", ("ladder",), blank="none", hint="auto: 10 per player"),
     _f("min_games", "min games", "int", ("ladder",)),
     _f("games_per_pair", "games per pair", "int"),
+    _f("duplicate", "duplicate deals", "bool"),
     _f("concurrency", "concurrency", "int"),
     _f("seed", "seed", "int"),
     _f("retries", "retries", "int"),

@@ -194,7 +194,14 @@ class RayExecutor:
         self._play = _play_slot_function(self.ray)
         actor_class = _player_actor_class(self.ray)
         resources = dict(model_resources or {"num_cpus": 1})
-        models = [n for n, spec in specs.items() if not isinstance(spec, BotSpec)]
+        # A local model gets `replicas` actors with the resources asked for; an API player
+        # one actor that reserves nothing (it waits on its endpoint, and one actor keeps its
+        # `concurrency` for the whole cluster).
+        models = [
+            n
+            for n, spec in specs.items()
+            if not isinstance(spec, BotSpec) and spec.kind != "openai"
+        ]
         reserved = len(models) * replicas * resources.get("num_cpus", 1)
         available = self.ray.cluster_resources().get("CPU", 0)
         if models and reserved + MATCH_CPUS > available:
@@ -211,13 +218,14 @@ class RayExecutor:
             if isinstance(spec, BotSpec):
                 self._bots[name] = spec_to_dict(spec)
                 continue
+            api = spec.kind == "openai"
             self.actors[name] = [
                 actor_class.options(
-                    num_cpus=resources.get("num_cpus", 1),
-                    num_gpus=resources.get("num_gpus", 0),
+                    num_cpus=0 if api else resources.get("num_cpus", 1),
+                    num_gpus=0 if api else resources.get("num_gpus", 0),
                     max_concurrency=1000,
                 ).remote(spec_to_dict(spec))
-                for _ in range(replicas)
+                for _ in range(1 if api else replicas)
             ]
 
     def _seat(self, name: str, slot_id: int) -> tuple[str, Any]:

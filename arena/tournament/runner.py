@@ -35,12 +35,14 @@ from arena.store.db import write
 from arena.store.players import get_player
 from arena.store.records import record_match
 from arena.store.standings import ratings_of
-from arena.tournament.config import ConfigError, TournamentConfig
+from arena.tournament.config import ConfigError, TournamentConfig, duplicate_deals
 from arena.tournament.schedule import (
     GameEntry,
     LadderPicker,
     Pairing,
     match_seed,
+    matches_per_group,
+    rotations,
     swiss_pairings,
     swiss_round,
     swiss_rounds_default,
@@ -169,7 +171,8 @@ class _SwissPlanner(_Planner):
         return store.last_round(self.db, self.tid)
 
     def total(self) -> int:
-        per_round = (len(self.config.players) // 2) * self.config.games_per_pair * len(self.entries)
+        per_pair = matches_per_group(self.config.games_per_pair, 2, self.config.duplicate)
+        per_round = (len(self.config.players) // 2) * per_pair * len(self.entries)
         return per_round * self.rounds()
 
     def next(self, busy: set[str], in_flight: int) -> Slot | None:
@@ -187,7 +190,12 @@ class _SwissPlanner(_Planner):
             standings, played, byes = self._standings()
             pairs, _ = swiss_pairings(standings, played, round_no + 1, self.config.seed, byes=byes)
             pairings = swiss_round(
-                pairs, self.entries, self.config.games_per_pair, self.config.seed, round_no + 1
+                pairs,
+                self.entries,
+                self.config.games_per_pair,
+                self.config.seed,
+                round_no + 1,
+                duplicate=self.config.duplicate,
             )
             insert_slots(self.db, self.tid, pairings)
         self.load()
@@ -245,7 +253,10 @@ class _LadderPlanner(_Planner):
         self._names = list(self.config.players)
 
     def budget(self) -> int:
-        return self.config.matches or 10 * len(self.config.players)
+        """The matches to schedule; with duplicate deals, rounded up to whole deals (the
+        ladder is for 2-seat games: pairs of matches)."""
+        budget = self.config.matches or 10 * len(self.config.players)
+        return -(-budget // 2) * 2 if duplicate_deals(self.config) else budget
 
     def total(self) -> int:
         return self.budget()
@@ -273,13 +284,15 @@ class _LadderPlanner(_Planner):
         seats = self.picker.next(self._ratings(entry), entry, rng=self.rng, busy=busy)
         if seats is None:
             return None
-        pairing = Pairing(
-            entry, tuple(seats), match_seed(self.config.seed, "ladder", count), count + 1
-        )
+        # One deal: the pair in both seatings on one seed with duplicate deals, else one match.
+        seed = match_seed(self.config.seed, "ladder", count)
+        seatings = rotations(seats) if duplicate_deals(self.config) else [tuple(seats)]
+        pairings = [Pairing(entry, s, seed, count + 1 + k) for k, s in enumerate(seatings)]
         with write(self.db):
-            insert_slots(self.db, self.tid, [pairing])
-        self.scheduled += 1
-        self.picker.record(seats)
+            insert_slots(self.db, self.tid, pairings)
+        self.scheduled += len(pairings)
+        for seating in seatings:
+            self.picker.record(seating)
         self.load()
         return self.queue.popleft() if self.queue else None
 
@@ -511,6 +524,66 @@ def standings(db: Database, tournament_id: int) -> list[dict[str, Any]]:
         for name, games, wins, draws, losses, mean in rows
     ]
     out.sort(key=lambda r: (-r["points"] / max(r["games"], 1), r["name"]))
+    return out
+
+
+def deal_results(db: Database, tournament_id: int) -> list[dict[str, Any]]:
+    """Duplicate deals' results, per game and group of players (a pair, for 2-seat games).
+
+    A deal is the finished matches of one group with the same game, params and seed
+    (`deal_key`: the schedule's link, not a stored one); it counts when they are exactly its
+    seatings (`rotations`: both seat orders of a pair). Its result for each player is the sum
+    of their returns over those matches, ranked as a match's returns are (`seat_outcomes`),
+    so the luck of the deal cancels. Each row: game, params, players (sorted), deals,
+    unpaired (finished matches not in a whole deal: their partner not played yet, an odd
+    games_per_pair, or no duplicate deals) and per player wins, draws, losses and mean_return
+    (a deal's summed return, averaged over the deals)."""
+    from arena.outcomes import seat_outcomes
+    from arena.store.queries import list_matches
+    from arena.tournament.schedule import deal_key, rotations
+
+    deals: dict[tuple, list[dict[str, Any]]] = {}
+    for m in list_matches(db, tournament=tournament_id, status="finished"):
+        deals.setdefault(deal_key(m["game"], m["params"], m["seed"], m["players"]), []).append(m)
+    groups: dict[tuple, dict[str, Any]] = {}
+    for (game, params, _, names), matches in deals.items():
+        row = groups.get((game, params, names))
+        if row is None:
+            row = groups[(game, params, names)] = {
+                "game": game,
+                "params": json.loads(params),
+                "players": list(names),
+                "deals": 0,
+                "unpaired": 0,
+                "results": {n: [0, 0, 0, 0.0] for n in names},
+            }
+        seatings = sorted(tuple(m["players"]) for m in matches)
+        if seatings != sorted(rotations(matches[0]["players"])):
+            row["unpaired"] += len(matches)
+            continue
+        totals = [
+            round(sum(m["returns"][m["players"].index(n)] for m in matches), 9) for n in names
+        ]
+        _, outcomes, _ = seat_outcomes(totals, None)
+        row["deals"] += 1
+        for name, outcome, total in zip(names, outcomes, totals):
+            tally = row["results"][name]
+            tally[("win", "draw", "loss").index(outcome)] += 1
+            tally[3] += total
+    out = []
+    for key in sorted(groups):
+        row = groups[key]
+        row["results"] = [
+            {
+                "name": name,
+                "wins": wins,
+                "draws": draws,
+                "losses": losses,
+                "mean_return": total / row["deals"] if row["deals"] else None,
+            }
+            for name, (wins, draws, losses, total) in row["results"].items()
+        ]
+        out.append(row)
     return out
 
 

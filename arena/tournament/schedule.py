@@ -8,6 +8,12 @@ Seating and seeds (round-robin, gauntlet, Swiss):
   the deal or the dice is the same for both sides and cancels out.
 - n-seat games: each combination of n players plays `games_per_pair` matches; match j seats the
   combination rotated left by j, and the n rotations of one cycle share one seed.
+- Duplicate deals (`duplicate=True`): the same, with `games_per_pair` rounded up per game to a
+  multiple of its seats, so every seed is played in every seating (a whole deal). With
+  `duplicate=False` every match has a seed of its own (seats still alternate or rotate). The
+  default (None) is the mirrored seating above with exactly `games_per_pair` matches.
+- The link between a deal's matches is not stored: they are the matches of one group with the
+  same game, params and seed (`deal_key`).
 - A group's seed depends on the tournament seed, the game (id, seats, params), the group's
   members as a set, the Swiss round and the couple/cycle index; never on list order, so the
   same pair gets the same deals in a round-robin and in a gauntlet with the same seed.
@@ -119,23 +125,57 @@ def _disjoint_batches(groups: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     return ordered
 
 
+def matches_per_group(games_per_pair: int, num_players: int, duplicate: bool | None) -> int:
+    """How many matches each group plays of a game: `games_per_pair`, rounded up to whole
+    deals (a multiple of the seats) when `duplicate` is True."""
+    if duplicate:
+        return -(-games_per_pair // num_players) * num_players
+    return games_per_pair
+
+
+def rotations(seats: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every seating of a deal: `seats` rotated left by 0, 1, ... (for two seats: as given,
+    then swapped)."""
+    seats = tuple(seats)
+    return [seats[k:] + seats[:k] for k in range(len(seats))]
+
+
+def deal_key(game: str, params: object, seed: int, players: Collection[str]) -> tuple:
+    """What the matches of one deal share: the game, its params, the seed and the players (as
+    a set). Matches with equal keys are the seatings of one deal."""
+    if not isinstance(params, str):
+        params = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    return (game, params, seed, tuple(sorted(players)))
+
+
 def _expand(
     groups_by_game: list[tuple[GameEntry, list[tuple[str, ...]]]],
     games_per_pair: int,
     seed: int,
     round_no: int,
+    duplicate: bool | None = None,
 ) -> list[Pairing]:
     """Seat every group's matches (alternating or rotating) and interleave them round by round."""
-    batched = [(game, _disjoint_batches(groups)) for game, groups in groups_by_game]
+    batched = [
+        (
+            game,
+            _disjoint_batches(groups),
+            matches_per_group(games_per_pair, game.num_players, duplicate),
+        )
+        for game, groups in groups_by_game
+    ]
     out = []
-    for j in range(games_per_pair):
-        for game, groups in batched:
+    for j in range(max(count for _, _, count in batched)):
+        for game, groups, count in batched:
+            if j >= count:
+                continue
             n = game.num_players
             for group in groups:
-                # 2 seats: j alternates; n seats: j rotates. One seed per couple/cycle of n.
+                # 2 seats: j alternates; n seats: j rotates. One seed per couple/cycle of n,
+                # or one per match when duplicate deals are off.
                 shift = j % n
                 seats = group[shift:] + group[:shift]
-                s = _group_seed(seed, game, group, round_no, j // n)
+                s = _group_seed(seed, game, group, round_no, j if duplicate is False else j // n)
                 out.append(Pairing(game, seats, s, round_no))
     return out
 
@@ -146,17 +186,22 @@ def _need_seats(game: GameEntry, available: int, where: str) -> None:
 
 
 def round_robin(
-    players: Sequence[str], games: Sequence[GameEntry], games_per_pair: int, seed: int
+    players: Sequence[str],
+    games: Sequence[GameEntry],
+    games_per_pair: int,
+    seed: int,
+    *,
+    duplicate: bool | None = None,
 ) -> list[Pairing]:
     """Every combination of `game.num_players` players (pairs for 2-seat games) plays
-    `games_per_pair` matches of every game; see the module docstring for seats, seeds and
-    order. `ValueError` on bad input or a game with more seats than players."""
+    `games_per_pair` matches of every game; see the module docstring for seats, seeds, order
+    and `duplicate`. `ValueError` on bad input or a game with more seats than players."""
     players = list(players)
     _check_common(players, games, games_per_pair)
     for game in games:
         _need_seats(game, len(players), "the field")
     groups = [(g, list(itertools.combinations(players, g.num_players))) for g in games]
-    return _expand(groups, games_per_pair, seed, 0)
+    return _expand(groups, games_per_pair, seed, 0, duplicate)
 
 
 def gauntlet(
@@ -165,6 +210,8 @@ def gauntlet(
     games: Sequence[GameEntry],
     games_per_pair: int,
     seed: int,
+    *,
+    duplicate: bool | None = None,
 ) -> list[Pairing]:
     """Like `round_robin`, restricted to the groups that include `challenger`, who is listed
     first in each group (so sits in seat 0 in match 0). `ValueError` on bad input, including a
@@ -179,7 +226,7 @@ def gauntlet(
         (g, [(challenger, *rest) for rest in itertools.combinations(field, g.num_players - 1)])
         for g in games
     ]
-    return _expand(groups, games_per_pair, seed, 0)
+    return _expand(groups, games_per_pair, seed, 0, duplicate)
 
 
 # ---------------------------------------------------------------------------------------- Swiss
@@ -271,6 +318,8 @@ def swiss_round(
     games_per_pair: int,
     seed: int,
     round_no: int,
+    *,
+    duplicate: bool | None = None,
 ) -> list[Pairing]:
     """Expand one round's pairs into Pairings, seated and seeded like `round_robin` (the round
     number is part of the seed, so a rematch in a later round gets fresh deals). Swiss is for
@@ -285,7 +334,7 @@ def swiss_round(
     names = [p for pair in pairs for p in pair]
     _check_common(names, games, games_per_pair)
     groups = [(g, [tuple(pair) for pair in pairs]) for g in games]
-    return _expand(groups, games_per_pair, seed, round_no)
+    return _expand(groups, games_per_pair, seed, round_no, duplicate)
 
 
 # --------------------------------------------------------------------------------------- Ladder

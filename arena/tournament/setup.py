@@ -129,11 +129,22 @@ def initial_schedule(config: TournamentConfig, entries: list[GameEntry]) -> list
     ladder, and none for Swiss (its rounds are stored one at a time as they are paired)."""
     try:
         if config.format == "round_robin":
-            return round_robin(config.players, entries, config.games_per_pair, config.seed)
+            return round_robin(
+                config.players,
+                entries,
+                config.games_per_pair,
+                config.seed,
+                duplicate=config.duplicate,
+            )
         if config.format == "gauntlet":
             assert config.challenger is not None
             return gauntlet(
-                config.challenger, config.players, entries, config.games_per_pair, config.seed
+                config.challenger,
+                config.players,
+                entries,
+                config.games_per_pair,
+                config.seed,
+                duplicate=config.duplicate,
             )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -187,9 +187,9 @@ async def test_tournament_form_by_keys_enter_in_a_field_runs_it(empty_db: Path) 
         screen = await open_section(pilot, "t")
         chain = focus_ids(pilot)
         fields = [
-            "games", "players", "format", "games-per-pair", "concurrency", "seed", "retries",
-            "on-illegal", "move-time-limit-s", "max-reply-bytes", "max-error-tries", "executor",
-            "address", "replicas", "model-cpus", "model-gpus", "name",
+            "games", "players", "format", "games-per-pair", "duplicate", "concurrency", "seed",
+            "retries", "on-illegal", "move-time-limit-s", "max-reply-bytes", "max-error-tries",
+            "executor", "address", "replicas", "model-cpus", "model-gpus", "name",
         ]  # fmt: skip
         assert chain[chain.index("games") : chain.index("start") + 1] == [*fields, "start"]
         assert "form" not in chain  # the scrolling form is no tab stop of its own
@@ -204,7 +204,7 @@ async def test_tournament_form_by_keys_enter_in_a_field_runs_it(empty_db: Path) 
         await pilot.press("tab", "tab")
         per_pair = screen.query_one("#games-per-pair", Input)
         assert app.focused is per_pair
-        await pilot.press("backspace", "1", "tab", "tab")
+        await pilot.press("backspace", "1", "tab", "tab", "tab")  # past duplicate deals
         seed = screen.query_one("#seed", Input)
         await pilot.press("p", "t")  # not numbers: the box refuses them, no section opens
         assert app.current_mode == "tournament" and seed.value == "0"

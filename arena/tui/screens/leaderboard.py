@@ -1,5 +1,6 @@
-"""The home screen: TrueSkill standings per game and overall, sortable, provisional players
-marked; Enter opens a player's detail; `h` shows or hides the removed (retired) players,
+"""The home screen: TrueSkill standings per game and overall, next to what each player costs
+(prompt and completion tokens, mean latency per decision, cost in all and per game), sortable,
+provisional players marked; Enter opens a player's detail; `h` shows or hides the removed (retired) players,
 marked. It re-reads the database every few seconds, so matches
 stored by other processes (a headless tournament) show up."""
 
@@ -28,8 +29,10 @@ COLUMNS: list[tuple[str, str]] = [
     ("L", "losses"),
     ("invalid", "invalid_rate"),
     ("latency", "mean_latency_s"),
-    ("tokens", "tokens"),
     ("cost $", "cost_usd"),
+    ("$/game", "cost_per_game_usd"),
+    ("prompt tok", "prompt_tokens"),
+    ("compl tok", "completion_tokens"),
 ]
 
 
@@ -50,8 +53,10 @@ def format_row(p: dict[str, Any]) -> list[Any]:
         p["losses"],
         f"{p['invalid_rate']:.1%}",
         f"{p['mean_latency_s']:.3f}s",
-        p["tokens"],
         f"{p['cost_usd']:.4f}",
+        f"{p['cost_per_game_usd']:.4f}",
+        p["prompt_tokens"],
+        p["completion_tokens"],
     ]
 
 
@@ -128,7 +133,10 @@ class LeaderboardScreen(Screen):
             "name",
             "invalid_rate",
             "mean_latency_s",
+            "prompt_tokens",
+            "completion_tokens",
             "cost_usd",
+            "cost_per_game_usd",
         )
         rows = sorted(self.players, key=lambda p: p[self.sort_key], reverse=reverse)
         selected = table.cursor_row

@@ -26,6 +26,8 @@ class AttemptView:
     error: str | None
     latency_s: float | None
     policy: dict[str, float] | None = None
+    reasoning: str | None = None  # the model's reasoning, kept apart from its answer
+    answer: str | None = None  # the reply without the reasoning written in it
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,10 @@ def _attempt(row: dict[str, Any]) -> AttemptView:
         error=row["error"],
         latency_s=row["latency_s"],
         policy=row.get("policy"),
+        # (`match_transcript` has already joined the stored reasoning with any still written
+        # in the reply, and cut the answer out of it)
+        reasoning=row.get("reasoning"),
+        answer=row.get("answer", row["reply"]),
     )
 
 

@@ -2,7 +2,8 @@
 
 Shows the board at each point (rebuilt by the game's rules in `replay_steps`), the mover, and
 for every attempt of the move the prompt (the messages) and the raw reply; illegal attempts are
-highlighted and carry their error. Every stored string goes through `literal`: replies, prompts,
+highlighted and carry their error. A model's reasoning is shown apart from its answer, folded
+(a collapsed section: click it, or `f` folds and unfolds every one of the move). Every stored string goes through `literal`: replies, prompts,
 names and even board text (negotiation and spy boards quote what the models wrote).
 """
 
@@ -12,7 +13,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Static
+from textual.widgets import Collapsible, Static
 
 from arena.tui.safe import literal
 from arena.tui.widgets.replay_steps import AttemptView, Replay, Step
@@ -80,8 +81,14 @@ def _policy(policy: dict[str, float]) -> Text:
     return text
 
 
+def _reasoning_title(reasoning: str) -> str:
+    lines = reasoning.count("\n") + 1
+    return f"reasoning ({lines} line{'s' if lines != 1 else ''}, {len(reasoning)} characters)"
+
+
 class AttemptPanel(Vertical):
-    """One attempt: verdict, error (illegal only), raw reply, prompt."""
+    """One attempt: verdict, error (illegal only), the reasoning folded, the answer (the raw
+    reply when there is no reasoning), prompt."""
 
     def __init__(self, attempt: AttemptView) -> None:
         super().__init__(classes="attempt " + ("legal" if attempt.legal else "illegal"))
@@ -92,16 +99,27 @@ class AttemptPanel(Vertical):
         yield Static(_header(a), classes="attempt-header")
         if not a.legal:
             yield Static(literal(a.error or "illegal"), classes="attempt-error")
-        if a.prompt is not None:  # a model's raw reply, as opposed to a bot's chosen action
-            yield Static("raw reply", classes="attempt-label")
-        yield Static(literal(a.reply), classes="attempt-reply")
+        if a.reasoning:
+            yield Collapsible(
+                Static(literal(a.reasoning), classes="attempt-reasoning-text"),
+                title=_reasoning_title(a.reasoning),
+                collapsed=True,
+                classes="attempt-reasoning",
+            )
+            yield Static("answer", classes="attempt-label")
+            yield Static(literal(a.answer), classes="attempt-reply")
+        else:
+            if a.prompt is not None:  # a model's raw reply, as opposed to a bot's chosen action
+                yield Static("raw reply", classes="attempt-label")
+            yield Static(literal(a.reply), classes="attempt-reply")
         if a.policy:
             yield Static(_policy(a.policy), classes="attempt-policy")
         yield Static(_prompt_text(a.prompt), classes="attempt-prompt")
 
 
 class ReplayView(Vertical, can_focus=True):
-    """A match, one move at a time: n/→ next, b/← previous, home/end, v toggles prompts."""
+    """A match, one move at a time: n/→ next, b/← previous, home/end, v toggles prompts, f
+    unfolds or folds the reasoning."""
 
     DEFAULT_CSS = """
     ReplayView { height: 1fr; }
@@ -121,6 +139,9 @@ class ReplayView(Vertical, can_focus=True):
     ReplayView .attempt-label { color: $text-muted; text-style: italic; }
     ReplayView .attempt-reply { background: $boost; }
     ReplayView .attempt-prompt { color: $text-muted; }
+    ReplayView .attempt-reasoning { margin: 0; padding: 0; border-top: none;
+        background: $boost; }
+    ReplayView .attempt-reasoning-text { color: $text-muted; }
     ReplayView.-hide-prompts .attempt-prompt { display: none; }
     ReplayView .replay-empty { color: $text-muted; }
     """
@@ -131,6 +152,13 @@ class ReplayView(Vertical, can_focus=True):
         Binding("end", "jump(-1)", "End", id="replay.end", tooltip="Final position"),
         Binding(
             "v", "toggle_prompts", "Prompts", id="replay.prompts", tooltip="Show or hide prompts"
+        ),
+        Binding(
+            "f",
+            "toggle_reasoning",
+            "Reasoning",
+            id="replay.reasoning",
+            tooltip="Unfold or fold the models' reasoning of this move",
         ),
         Binding("down", "scroll_attempts(1)", "Scroll", show=False, id="replay.scroll_down"),
         Binding("up", "scroll_attempts(-1)", "Scroll", show=False, id="replay.scroll_up"),
@@ -193,6 +221,13 @@ class ReplayView(Vertical, can_focus=True):
 
     def action_toggle_prompts(self) -> None:
         self.toggle_class("-hide-prompts")
+
+    def action_toggle_reasoning(self) -> None:
+        """Unfold every folded reasoning of the move shown, or fold them all when all are open."""
+        folds = list(self.query(".attempt-reasoning").results(Collapsible))
+        unfold = any(c.collapsed for c in folds)
+        for fold in folds:
+            fold.collapsed = not unfold
 
     def action_scroll_attempts(self, lines: int) -> None:
         pane = self.query_one("#replay-attempts", VerticalScroll)

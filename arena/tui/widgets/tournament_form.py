@@ -10,10 +10,11 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from arena.fields import FieldDef, Problem, from_text
+from arena.tournament.config import DUPLICATE_DEFAULT
 from arena.tournament.fields import FIELDS, FORMATS, LABELS, default, placeholder
 from arena.tui.safe import literal
 
@@ -30,6 +31,13 @@ def _rows() -> list[list[FieldDef]]:
     first = [f for f in FIELDS if f.key == "format" or f.kinds != FORMATS]
     rest = [f for f in FIELDS if f not in first]
     return [first] + [rest[i : i + PER_ROW] for i in range(0, len(rest), PER_ROW)]
+
+
+def _bool_default(field: FieldDef, fmt: str) -> bool:
+    """What a bool setting left unset means in the format (`duplicate`: the format's own)."""
+    if field.key == "duplicate":
+        return DUPLICATE_DEFAULT[fmt]
+    return bool(default(field.key))
 
 
 class TournamentForm(VerticalScroll):
@@ -83,13 +91,16 @@ class TournamentForm(VerticalScroll):
         yield Static("", id="form-error")
         yield Button("Start", variant="primary", id="start")
 
-    def _input(self, f: FieldDef) -> Input | Select:
+    def _input(self, f: FieldDef) -> Input | Select | Checkbox:
         if f.key == "challenger":
             return Select([(literal(p), p) for p in self._players], id="challenger")
         if f.type == "choice":
             return Select(
                 [(c, c) for c in f.choices], value=default(f.key), allow_blank=False, id=_wid(f)
             )
+        if f.type == "bool":
+            # shows what an unset setting means for the format (`_bool_default`)
+            return Checkbox("on", _bool_default(f, "round_robin"), tooltip=f.help, id=_wid(f))
         value = default(f.key)
         text = "" if value is None else str(value)
         kind = {"int": "integer", "float": "number"}.get(f.type, "text")
@@ -138,6 +149,8 @@ class TournamentForm(VerticalScroll):
             if f.key in ("format", "challenger") or fmt not in f.kinds:
                 continue
             value = self.query_one(f"#{_wid(f)}").value
+            if f.type == "bool" and value == _bool_default(f, fmt):
+                continue  # as the format has it: left unset, as on the command line
             given, parsed = from_text(f, None if value is Select.NULL else value)
             if given and parsed is not None:
                 out[f.key] = parsed
@@ -156,6 +169,8 @@ class TournamentForm(VerticalScroll):
         fmt = str(event.value)
         for f in FIELDS:
             self.query_one(f"#{_wid(f)}-box").set_class(fmt not in f.kinds, "hidden")
+            if f.type == "bool":
+                self.query_one(f"#{_wid(f)}", Checkbox).value = _bool_default(f, fmt)
 
     def submit(self) -> None:
         """Post the gathered config, or show why it cannot be read."""

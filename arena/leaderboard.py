@@ -43,7 +43,9 @@ def leaderboard(
     conservative rating mu - 3 sigma (`Rating.conservative`), each player with what its
     strength costs over its rated matches in the scope: `prompt_tokens`, `completion_tokens`,
     `tokens` (both) and `tokens_per_game`, `mean_latency_s` (per decision, all its attempts),
-    `cost_usd` (from the price table in its spec) and `cost_per_game_usd`. Retired (removed)
+    `cost_usd` (from the price table in its spec) and `cost_per_game_usd`; and the quality of
+    its moves where they were scored against a ground truth (`arena eval move-quality`):
+    `best_move_share`, and in one game `mean_move_loss` in `move_loss_unit`. Retired (removed)
     players are in it, marked `retired`, unless `include_retired` is False: the views a user
     reads (CLI and TUI) pass False unless asked; ranks count only the players listed."""
     scope = game or OVERALL
@@ -53,8 +55,11 @@ def leaderboard(
         params["draw_probability"] = draws.get(game, RatingBook().draw_probability(game))
     else:
         params["draw_probability"] = draws  # per game: each match is rated with its game's
+    from arena.move_quality import move_quality_summary
+
     out = []
     split = token_split(db, scope)
+    quality = move_quality_summary(db, game)
     for r in standing_rows(db, scope, include_retired=include_retired):
         attempts = r["attempts"] or 0
         decisions = r["decisions"] or 0
@@ -79,6 +84,12 @@ def leaderboard(
                 "tokens_per_game": r["tokens"] / games if games else 0.0,
                 "cost_usd": r["cost_usd"],
                 "cost_per_game_usd": r["cost_usd"] / games if games else 0.0,
+                # against the best move, where the game has a ground truth and the moves were
+                # scored (`arena eval move-quality`); None otherwise
+                "best_move_share": quality.get(r["name"], {}).get("best_share"),
+                "mean_move_loss": quality.get(r["name"], {}).get("mean_loss"),
+                "move_loss_unit": quality.get(r["name"], {}).get("unit"),
+                "scored_decisions": quality.get(r["name"], {}).get("decisions", 0),
                 "provisional": r["games"] < min_games,
                 "retired": r["retired_at"] is not None,
             }

@@ -40,17 +40,23 @@ def print_leaderboard(
     }
     width = max(len(label) for label in labels.values())
     say(
-        f"{'#':>3} {'player':<{width}} {'rating':>7} {'mu':>6} {'sigma':>6} {'games':>6} "
+        f"{'#':>3} {'player':<{width}} {'rating':>7} {'best mv':>7} {'mu':>6} {'sigma':>6} {'games':>6} "
         f"{'W':>5} {'D':>5} {'L':>5} {'invalid':>8} {'latency':>8} {'cost $':>9} {'$/game':>9} "
         f"{'prompt tok':>10} {'compl tok':>10}"
     )
     for p in rows:
         say(
-            f"{p['rank']:>3} {labels[p['name']]:<{width}} {p['conservative']:>7.2f} {p['mu']:>6.2f} "
+            f"{p['rank']:>3} {labels[p['name']]:<{width}} {p['conservative']:>7.2f} "
+            f"{_share(p['best_move_share']):>7} {p['mu']:>6.2f} "
             f"{p['sigma']:>6.2f} {p['games']:>6} {p['wins']:>5} {p['draws']:>5} {p['losses']:>5} "
             f"{p['invalid_rate']:>8.1%} {p['mean_latency_s']:>7.3f}s {p['cost_usd']:>9.4f} "
             f"{p['cost_per_game_usd']:>9.4f} {p['prompt_tokens']:>10} {p['completion_tokens']:>10}"
         )
+
+
+def _share(value: float | None) -> str:
+    """A share of best moves, or "-" where the player's moves were not scored."""
+    return "-" if value is None else f"{value:.0%}"
 
 
 @click.command("leaderboard")

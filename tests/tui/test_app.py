@@ -18,7 +18,8 @@ async def test_leaderboard_is_the_home_screen_and_sorts(seeded_db: Path) -> None
         assert table.row_count == 2
         first = table.get_row_at(0)
         assert "minimax" in str(first[1])
-        await pilot.press("s")  # next column: mu
+        await pilot.press("s")  # next column: the share of best moves
+        await pilot.press("s")  # mu
         await pilot.press("s")  # sigma
         assert app.screen.sort_key == "sigma"
         scope = app.screen.query_one(Select)

@@ -46,7 +46,8 @@ async def test_every_section_shows_hostile_text_escaped(hostile: Path, section: 
                 await pilot.press("enter")
                 await pilot.pause(0.2)
                 seen.append(_screen_text(app))
-                for key in ("n", "n", "end"):  # step through a replay, where there is one
+                # step through a replay, where there is one, and unfold its reasoning (folded)
+                for key in ("n", "n", "end", "f"):
                     await pilot.press(key)
                     await pilot.pause()
                 seen.append(_screen_text(app))

@@ -21,6 +21,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("#", "rank"),
     ("player", "name"),
     ("rating", "conservative"),
+    ("best mv", "best_move_share"),
     ("mu", "mu"),
     ("sigma", "sigma"),
     ("games", "games"),
@@ -45,6 +46,7 @@ def format_row(p: dict[str, Any]) -> list[Any]:
         p["rank"],
         name,
         f"{p['conservative']:.2f}",
+        "-" if p["best_move_share"] is None else f"{p['best_move_share']:.0%}",
         f"{p['mu']:.2f}",
         f"{p['sigma']:.2f}",
         p["games"],
@@ -138,7 +140,12 @@ class LeaderboardScreen(Screen):
             "cost_usd",
             "cost_per_game_usd",
         )
-        rows = sorted(self.players, key=lambda p: p[self.sort_key], reverse=reverse)
+
+        def key(p: dict[str, Any]) -> Any:
+            value = p[self.sort_key]
+            return -1.0 if value is None else value  # unscored moves sort last
+
+        rows = sorted(self.players, key=key, reverse=reverse)
         selected = table.cursor_row
         table.clear()
         for p in rows:

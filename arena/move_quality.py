@@ -227,7 +227,14 @@ class ChessScorer:
 
         self.method = f"stockfish-depth{depth}"
         self._limit = chess.engine.Limit(depth=depth)
-        self._engine = chess.engine.SimpleEngine.popen_uci(engine_path)
+        try:
+            self._engine = chess.engine.SimpleEngine.popen_uci(engine_path)
+        except (OSError, chess.engine.EngineError, chess.engine.EngineTerminatedError) as exc:
+            from arena.errors import ArenaError
+
+            raise ArenaError(
+                f"the chess engine {engine_path} would not start as a UCI engine: {exc}"
+            ) from None
         options = {"Threads": 1, "Hash": 16}
         self._engine.configure({k: v for k, v in options.items() if k in self._engine.options})
 

@@ -329,3 +329,15 @@ def test_the_command_scores_once_and_prints_per_player(tmp_path: Path) -> None:
     assert out.returncode == 2 and "no solver or engine" in out.stderr
     out = arena("eval", "move-quality", "--player", "nobody", db=path)
     assert out.returncode != 0 and "unknown player 'nobody'" in out.stderr
+
+
+def test_a_chess_engine_that_will_not_start_is_a_clear_error(tmp_path) -> None:
+    from arena.errors import ArenaError
+    from arena.move_quality import ChessScorer
+
+    fake = tmp_path / "stockfish"
+    fake.write_text("#!/bin/sh\nexit 3\n")
+    fake.chmod(0o755)
+    for path in (str(fake), str(tmp_path / "missing-engine")):
+        with pytest.raises(ArenaError, match="would not start as a UCI engine"):
+            ChessScorer(path)

@@ -222,6 +222,32 @@ class _ModelSpec(_PlayerSpec):
     _LOCAL: ClassVar[bool] = False
 
 
+class _LocalModelSpec(_ModelSpec):
+    """A model this process runs (llama.cpp, transformers, vLLM): by default it reasons, then
+    its move is decoded among the legal moves, so it always plays legal moves."""
+
+    _LOCAL: ClassVar[bool] = True
+    decode: Literal["free", "constrained", "score"] = "constrained"
+    """`free` (free text, parsed by the game), `constrained` (forced to a legal move), `score`
+    (most likely legal move by log-probability, with exact action probabilities)."""
+    prompt: PromptSpec = PromptSpec(reasoning="think-then-constrained")
+
+
+def _model_folder_or_id(v: str) -> str:
+    """A Hugging Face `model`: a folder on this machine (made absolute, so the player works from
+    any directory) or a hub id (`org/name`)."""
+    if not v.strip():
+        raise ValueError("give a model folder or a hub id")
+    path = Path(v).expanduser()
+    if _looks_local(v) or path.exists():
+        if not path.exists():
+            raise ValueError(f"model folder {v!r} does not exist")
+        if not path.is_dir():
+            raise ValueError(f"model {v!r} is a file; give the model's folder")
+        return str(path.resolve())
+    return v
+
+
 def _existing_file(v: str, what: str) -> str:
     """`v` as an absolute path (`~` expanded, a relative path taken from the current
     directory), so the player works from any directory; it must be a file."""
@@ -239,13 +265,8 @@ def _looks_local(v: str) -> bool:
     return v.startswith(("/", "~", "./", "../")) or v in (".", "..") or "\\" in v
 
 
-class LlamaCppSpec(_ModelSpec):
-    _LOCAL: ClassVar[bool] = True
+class LlamaCppSpec(_LocalModelSpec):
     kind: Literal["llamacpp"] = "llamacpp"
-    decode: Literal["free", "constrained", "score"] = "constrained"
-    """`free` (free text, parsed by the game), `constrained` (forced to a legal move), `score`
-    (most likely legal move by log-probability, with exact action probabilities)."""
-    prompt: PromptSpec = PromptSpec(reasoning="think-then-constrained")
     path: str
     """A GGUF file, any quantization llama.cpp reads (f32, f16, Q8_0, Q4_K_M, ...)."""
     chat_format: str | None = None
@@ -269,13 +290,8 @@ class LlamaCppSpec(_ModelSpec):
         return v
 
 
-class TransformersSpec(_ModelSpec):
-    _LOCAL: ClassVar[bool] = True
+class TransformersSpec(_LocalModelSpec):
     kind: Literal["transformers"] = "transformers"
-    decode: Literal["free", "constrained", "score"] = "constrained"
-    """`free` (free text, parsed by the game), `constrained` (forced to a legal move), `score`
-    (most likely legal move by log-probability, with exact action probabilities)."""
-    prompt: PromptSpec = PromptSpec(reasoning="think-then-constrained")
     model: str
     """A local Hugging Face model folder (or a hub id when there is internet)."""
     device: str = "auto"
@@ -292,25 +308,11 @@ class TransformersSpec(_ModelSpec):
     @field_validator("model")
     @classmethod
     def _check_model(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("give a model folder or a hub id")
-        path = Path(v).expanduser()
-        if _looks_local(v) or path.exists():
-            if not path.exists():
-                raise ValueError(f"model folder {v!r} does not exist")
-            if not path.is_dir():
-                raise ValueError(f"model {v!r} is a file; give the model's folder")
-            return str(path.resolve())  # absolute: the player works from any directory
-        return v
+        return _model_folder_or_id(v)
 
 
-class VLLMSpec(_ModelSpec):
-    _LOCAL: ClassVar[bool] = True
+class VLLMSpec(_LocalModelSpec):
     kind: Literal["vllm"] = "vllm"
-    decode: Literal["free", "constrained", "score"] = "constrained"
-    """`free` (free text, parsed by the game), `constrained` (forced to a legal move), `score`
-    (most likely legal move by log-probability, with exact action probabilities)."""
-    prompt: PromptSpec = PromptSpec(reasoning="think-then-constrained")
     model: str
     """A Hugging Face model folder or hub id that vLLM loads (GPU machines: the vllm extra)."""
     tensor_parallel_size: int = Field(1, ge=1, le=64)
@@ -325,14 +327,7 @@ class VLLMSpec(_ModelSpec):
     @field_validator("model")
     @classmethod
     def _check_model(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("give a model folder or a hub id")
-        path = Path(v).expanduser()
-        if _looks_local(v) or path.exists():
-            if not path.is_dir():
-                raise ValueError(f"model folder {v!r} does not exist")
-            return str(path.resolve())
-        return v
+        return _model_folder_or_id(v)
 
 
 class OpenAISpec(_ModelSpec):

@@ -45,16 +45,6 @@ def _say(message: object) -> None:
 
 
 def _exit(code: int) -> NoReturn:
-    import threading
-
-    if any(t.name == "arena-terminal-input" and t.is_alive() for t in threading.enumerate()):
-        # A read of the terminal is still pending in its daemon thread (Ctrl-C at a move
-        # prompt): it holds stdin's lock, and the interpreter's shutdown would abort on it
-        # ("could not acquire lock ... at interpreter shutdown"). Nothing else is left to
-        # close: flush what was said and leave at once.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
     sys.exit(code)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 
@@ -94,7 +95,10 @@ async def read_line(prompt: str) -> str | None:
     """One line from standard input, None at its end, without blocking the event loop.
 
     A daemon thread reads it, not the loop's executor: when Ctrl-C cancels the match while a
-    read is pending, the process must not wait at exit for that read to return."""
+    read is pending, the process must not wait at exit for that read to return. Where
+    standard input is the process's file descriptor 0 (a terminal, a pipe), the thread reads
+    the descriptor itself (`_read_fd_line`): `input()` would hold the lock of Python's stdin
+    buffer while it waits, and the interpreter aborts at exit on a lock a daemon thread holds."""
     loop = asyncio.get_running_loop()
     answer: asyncio.Future[str | None] = loop.create_future()
 
@@ -102,9 +106,16 @@ async def read_line(prompt: str) -> str | None:
         if not answer.done():
             answer.set_result(line)
 
+    fd = _stdin_fd()
+
     def read() -> None:
         try:
-            line: str | None = input(prompt)
+            if fd is None:
+                line: str | None = input(prompt)
+            else:
+                sys.stdout.write(prompt)
+                sys.stdout.flush()
+                line = _read_fd_line(fd)
         except (EOFError, OSError, ValueError):  # end of input; a closed stream
             line = None
         try:
@@ -114,3 +125,31 @@ async def read_line(prompt: str) -> str | None:
 
     threading.Thread(target=read, name="arena-terminal-input", daemon=True).start()
     return await answer
+
+
+def _stdin_fd() -> int | None:
+    """Standard input's file descriptor when it is the process's own (0), else None (a
+    replaced `sys.stdin`, such as a test runner's)."""
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return fd if fd == 0 else None
+
+
+def _read_fd_line(fd: int) -> str | None:
+    """One line read straight from the descriptor, without its end of line; None at the end
+    of input (with nothing read)."""
+    import os
+
+    data = bytearray()
+    while True:
+        chunk = os.read(fd, 1)
+        if not chunk:
+            if not data:
+                return None
+            break
+        if chunk == b"\n":
+            break
+        data += chunk
+    return data.decode("utf-8", errors="replace").rstrip("\r")

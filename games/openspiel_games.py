@@ -23,13 +23,13 @@ import functools
 import os
 import random
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from games.bots.base import Bot
 from games.core import CHANCE, TERMINAL, Game, GameParamError, IllegalActionError, Parsed, State
+from games.openspiel_rules import RULES, _pyspiel, action_names, generic_rules, payoff_table
 from games.parsing import ANSWER_MARKER
 
 PREFIX = "openspiel/"
@@ -62,12 +62,6 @@ CFR_GAMES = frozenset(
 # Deterministic two-player zero-sum perfect-information games whose printed position (`str`)
 # plus the player to move is the whole state, small enough to solve exactly with memoisation.
 MINIMAX_GAMES = frozenset({"tic_tac_toe", "nim"})
-
-
-def _pyspiel() -> Any:
-    import pyspiel
-
-    return pyspiel
 
 
 def _first_line(exc: BaseException) -> str:
@@ -108,14 +102,6 @@ def _default_game(name: str) -> Any:
     """pyspiel's game `name` with default parameters, loaded once (a few take 0.1-0.6 s)."""
     with _quiet_stderr():
         return _pyspiel().load_game(name)
-
-
-def action_names(state: Any, actor: int, ids: list[int]) -> dict[str, int]:
-    """`{name: action id}` for `ids`: the game's `action_to_string` with whitespace collapsed;
-    a name that several ids share gets ` #<id>` (deterministic), an empty one `action <id>`."""
-    raw = [" ".join(state.action_to_string(actor, a).split()) or f"action {a}" for a in ids]
-    counts = Counter(raw)
-    return {(f"{n} #{a}" if counts[n] > 1 else n): a for n, a in zip(raw, ids)}
 
 
 # --- which games qualify -------------------------------------------------------------------
@@ -383,8 +369,6 @@ class OpenSpielGame(Game):
         self.validate_params()
 
     def rules(self) -> str:
-        from games.openspiel_rules import RULES, generic_rules
-
         text = RULES.get(self.spiel_name) or generic_rules(self)
         return text + "\nA move is one of the legal moves, written exactly as listed."
 
@@ -433,8 +417,6 @@ def game_class(name: str) -> type[OpenSpielGame]:
         bots["cfr"] = "games.openspiel_games:OpenSpielCFRBot"
     if name in MINIMAX_GAMES:
         bots["minimax"] = "games.openspiel_games:OpenSpielMinimaxBot"
-    from games.openspiel_rules import RULES, payoff_table
-
     language_model = name in RULES or payoff_table(turn_based, gt) is not None
     hidden = verdict.simultaneous or gt.information != gt_.Information.PERFECT_INFORMATION
     attrs = {

@@ -5,12 +5,24 @@ for the rest."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from typing import Any
 
-from games.openspiel_games import _pyspiel, action_names
 
-if TYPE_CHECKING:
-    from games.openspiel_games import OpenSpielGame
+def _pyspiel() -> Any:
+    """pyspiel, imported when an OpenSpiel game is first asked for (never by `import games`)."""
+    import pyspiel
+
+    return pyspiel
+
+
+def action_names(state: Any, actor: int, ids: list[int]) -> dict[str, int]:
+    """`{name: action id}` for `ids`: the game's `action_to_string` with whitespace collapsed;
+    a name that several ids share gets ` #<id>` (deterministic), an empty one `action <id>`."""
+    raw = [" ".join(state.action_to_string(actor, a).split()) or f"action {a}" for a in ids]
+    counts = Counter(raw)
+    return {(f"{n} #{a}" if counts[n] > 1 else n): a for n, a in zip(raw, ids)}
+
 
 # --- rules for language models ---------------------------------------------------------------------
 # Hand-written for games a model can play well; they describe OpenSpiel's default parameters.
@@ -124,7 +136,7 @@ def payoff_table(spiel_game: Any, base_type: Any) -> str | None:
     return "\n".join(rows)
 
 
-def generic_rules(game: OpenSpielGame) -> str:
+def generic_rules(game: Any) -> str:
     """Rules built from OpenSpiel's type information, for games without hand-written ones."""
     gt_ = _pyspiel().GameType
     gt = game.base_type

@@ -33,6 +33,19 @@ def _error_line(output: str) -> str:
     return next(line for line in output.splitlines() if line.startswith("Error: "))
 
 
+async def open_player_form(pilot, kind: str | None = None) -> PlayerForm:
+    """The Players section's add form, of `kind` when given."""
+    await pilot.press("p")
+    await pilot.pause()
+    await pilot.press("a")
+    await pilot.pause()
+    form = pilot.app.screen.query_one(PlayerForm)
+    if kind is not None:
+        form.query_one("#f-kind", Select).value = kind
+        await pilot.pause()
+    return form
+
+
 def test_every_field_is_an_option_with_its_models_help(tmp_path: Path) -> None:
     players = _cli(tmp_path, "players", "add", "--help").output
     for f in PLAYER_FIELDS:
@@ -50,11 +63,7 @@ def test_every_field_is_an_option_with_its_models_help(tmp_path: Path) -> None:
 async def test_every_field_has_an_input_in_its_form(empty_db: Path) -> None:
     app = make_app(empty_db, seed_first_run=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("p")
-        await pilot.pause()
-        await pilot.press("a")
-        await pilot.pause()
-        form = app.screen.query_one(PlayerForm)
+        form = await open_player_form(pilot)
         for f in PLAYER_FIELDS:
             assert form.query_one(f"#{f.widget_id}"), f.key
         await pilot.press("escape", "escape")
@@ -84,13 +93,7 @@ async def test_a_bad_player_value_gets_the_same_words_in_the_cli_and_the_form(
 
     app = make_app(empty_db, seed_first_run=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("p")
-        await pilot.pause()
-        await pilot.press("a")
-        await pilot.pause()
-        form = app.screen.query_one(PlayerForm)
-        form.query_one("#f-kind", Select).value = "llamacpp"
-        await pilot.pause()
+        form = await open_player_form(pilot, "llamacpp")
         form.query_one("#f-name", Input).value = "p1"
         form.query_one("#f-path", Input).value = str(GGUF)
         field = next(f for f in PLAYER_FIELDS if f.key == key)
@@ -138,13 +141,7 @@ async def test_a_blank_means_what_the_form_says(empty_db: Path) -> None:
     # A player's required field left blank is named, never silently defaulted.
     app = make_app(empty_db, seed_first_run=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("p")
-        await pilot.pause()
-        await pilot.press("a")
-        await pilot.pause()
-        form = app.screen.query_one(PlayerForm)
-        form.query_one("#f-kind", Select).value = "llamacpp"
-        await pilot.pause()
+        form = await open_player_form(pilot, "llamacpp")
         form.query_one("#f-name", Input).value = "p2"
         form.query_one("#f-path", Input).value = ""
         form.query_one("#f-n_threads", Input).value = ""  # blank: the default, as shown

@@ -379,7 +379,7 @@ async def run_tournament(
 
         try:
             executor = RayExecutor(
-                {name: specs[name] for name in specs},
+                dict(specs),
                 address=config.address,
                 replicas=config.replicas,
                 model_resources={"num_cpus": config.model_cpus, "num_gpus": config.model_gpus},

@@ -14,7 +14,7 @@ from arena.players.bot import BotPlayer  # noqa: E402
 from trainer.loss import Baselines, assign_advantages, policy_loss  # noqa: E402
 from trainer.policy import ActionPolicy  # noqa: E402
 from trainer.rollout import TurnRecord, rollout  # noqa: E402
-from trainer.run import episode_metrics  # noqa: E402
+from trainer.step_metrics import episode_metrics  # noqa: E402
 
 
 def _policy(model_dir):

@@ -29,6 +29,7 @@ from trainer.generate import (
 )
 from trainer.policy import pad_id
 from trainer.rollout import make_pairings
+from trainer.step_metrics import MAX_GRAD_NORM, episode_metrics, update_metrics
 from trainer.token_loss import TokenLossStats, enable_checkpointing, token_policy_loss
 
 if TYPE_CHECKING:
@@ -53,8 +54,6 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
     """Play one batch of games with generated replies, take one optimizer step (`ppo_epochs`
     with PPO); return the step's metrics."""
     import torch
-
-    from trainer.run import MAX_GRAD_NORM, episode_metrics, update_metrics
 
     s = trainer.config
     t0 = time.perf_counter()

@@ -48,15 +48,13 @@ from trainer.milestones import (  # noqa: F401 (register_checkpoint: part of thi
 from trainer.policy import ActionPolicy, exact_exploitability, policy_table, table_policy
 from trainer.population import Population
 from trainer.rollout import Episode, rollout
+from trainer.step_metrics import MAX_GRAD_NORM, episode_metrics, update_metrics
 
 if TYPE_CHECKING:
     from arena.players.base import Player
     from arena.train_config import TrainConfig
 
 log = logging.getLogger("trainer")
-
-# Games small enough for an exact exploitability at every checkpoint.
-MAX_GRAD_NORM = 1.0
 
 
 class Trainer:
@@ -306,62 +304,6 @@ class Trainer:
                 mix = average_policy(tree, [table_policy(t) for t in tables])
                 out[f"{game.id}:avg"] = exploitability(tree, mix)
         return out
-
-
-def update_metrics(
-    stats: Any, algorithm: str, grad_norm: float, lr: float, started: float, rollout_s: float
-) -> dict[str, float]:
-    """A step's loss figures (either mode's stats), learning rate and times; with PPO, the
-    share of clipped ratios."""
-    out = dict(
-        loss=stats.loss,
-        pg_loss=stats.pg_loss,
-        entropy=stats.entropy,
-        kl=stats.kl,
-        advantage=stats.advantage,
-        grad_norm=grad_norm,
-        lr=lr,
-        step_time_s=time.perf_counter() - started,
-        rollout_time_s=rollout_s,
-    )
-    if algorithm == "ppo":
-        out["clip_fraction"] = stats.clip_fraction
-    return out
-
-
-def episode_metrics(episodes: list[Episode], baselines: Baselines) -> dict[str, float]:
-    """Mean return per role (game and seat, and the pool opponent if any), decisions per game,
-    invalid-move rate, reply length."""
-    out: dict[str, float] = {}
-    by_key: dict[str, list[float]] = {}
-    for ep in episodes:
-        for seat, ret in enumerate(ep.returns):
-            if seat != ep.opponent_seat:
-                by_key.setdefault(ep.role(seat), []).append(ret)
-    for key, rets in sorted(by_key.items()):
-        out[f"reward/{key}"] = sum(rets) / len(rets)
-    for key, value in sorted(baselines.values.items()):
-        out[f"baseline/{key}"] = value
-    scores: dict[str, list[float]] = {}
-    for ep in episodes:
-        if ep.opponent is not None:
-            scores.setdefault(f"score/{ep.game_id}/vs-{ep.opponent}", []).append(_score(ep))
-    for key, values in sorted(scores.items()):
-        out[key] = sum(values) / len(values)
-    turns = [t for ep in episodes for t in ep.turns]
-    out["decisions_per_game"] = len(turns) / max(1, len(episodes))
-    out["drawn_rate"] = sum(map(drawn, episodes)) / max(1, len(episodes))
-    out["invalid_rate"] = 0.0  # moves are drawn among the legal actions only
-    out["reply_tokens"] = sum(t.reply_tokens for t in turns) / max(1, len(turns))
-    return out
-
-
-def _score(ep: Episode) -> float:
-    """The policy's score against the pool opponent: 1 (its seats did better), 0.5 or 0."""
-    assert ep.opponent_seat is not None
-    mine = max(r for s, r in enumerate(ep.returns) if s != ep.opponent_seat)
-    theirs = ep.returns[ep.opponent_seat]
-    return 1.0 if mine > theirs else 0.5 if mine == theirs else 0.0
 
 
 def run_job(

@@ -22,6 +22,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Checkbox, DataTable, Input, Select, SelectionList, TextArea
 
 from arena.tui.safe import tell
+from arena.tui.sections import SECTIONS
 from arena.tui.widgets.key_bar import WIDE
 
 if TYPE_CHECKING:
@@ -37,17 +38,6 @@ def _lazy(module: str, name: str) -> Callable[[], Screen]:
         return getattr(importlib.import_module(f"arena.tui.screens.{module}"), name)()
 
     return make
-
-
-SECTIONS: dict[str, tuple[str, str, str, str]] = {
-    # mode: (module, class, key, title)
-    "leaderboard": ("leaderboard", "LeaderboardScreen", "l", "Leaderboard"),
-    "players": ("players", "PlayersScreen", "p", "Players"),
-    "tournament": ("tournament", "TournamentScreen", "t", "Tournament"),
-    "play": ("play", "PlayScreen", "g", "Play"),
-    "replays": ("replays", "ReplaysScreen", "r", "Replays"),
-    "training": ("training", "TrainingScreen", "j", "Training"),
-}
 
 
 # Widgets that hold a form's value: Esc leaves them before it goes back.

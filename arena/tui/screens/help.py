@@ -19,7 +19,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Static
 
-from arena.tui.app import SECTIONS
+from arena.tui.sections import SECTIONS
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode

@@ -56,8 +56,6 @@ def connect(address: str | None, *, num_cpus: int | None = None) -> Any:
         "log_to_driver": False,
         "logging_level": logging.ERROR,  # Ray's own start-up lines stay out of the terminal
         "include_dashboard": False,
-        # the arena's packages travel to the workers as the working directory's modules
-        "runtime_env": {"env_vars": {"ARENA_RAY_WORKER": "1"}},
     }
     if address is None:
         kwargs["num_cpus"] = num_cpus

@@ -35,3 +35,15 @@ def test_the_share_of_best_moves_shows_next_to_the_rating(tmp_path: Path) -> Non
     assert by_name["random"]["scored_decisions"] > 0
     row = next(line for line in _cli(db, "leaderboard").splitlines() if "minimax" in line)
     assert "100%" in row
+
+
+def test_players_show_gives_the_quality_of_the_moves_per_game(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    _cli(db, "tournament", "run", "--game", "tictactoe", "--player", "minimax",
+         "--player", "random", "--games-per-pair", "4", "--quiet")  # fmt: skip
+    assert json.loads(_cli(db, "players", "show", "minimax", "--json"))["move_quality"] == {}
+    _cli(db, "eval", "move-quality")
+    shown = json.loads(_cli(db, "players", "show", "random", "--json"))["move_quality"]
+    assert set(shown) == {"tictactoe"} and shown["tictactoe"]["decisions"] > 0
+    text = _cli(db, "players", "show", "minimax")
+    assert "moves in tictactoe: 100% best of" in text and "mean loss 0 game value" in text

@@ -78,7 +78,8 @@ def list_command(ctx: click.Context, as_json: bool, include_retired: bool) -> No
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def show_command(ctx: click.Context, name: str, as_json: bool) -> None:
-    """A player's spec and ratings."""
+    """A player's spec, ratings and, where scored, the quality of its moves per game."""
+    from arena.move_quality import move_quality_summary
     from arena.specs import display_spec
     from arena.store.players import get_player
     from arena.store.standings import player_ratings
@@ -86,6 +87,7 @@ def show_command(ctx: click.Context, name: str, as_json: bool) -> None:
     db = open_store(ctx)
     row = get_player(db, name)
     ratings = player_ratings(db, row.id)
+    quality = move_quality_summary(db, player=row.name).get(row.name, {}).get("by_game", {})
     data = {
         "name": row.name,
         "kind": row.kind,
@@ -94,6 +96,7 @@ def show_command(ctx: click.Context, name: str, as_json: bool) -> None:
         "created_at": row.created_at,
         "spec": display_spec(row.spec),
         "ratings": ratings,
+        "move_quality": quality,
     }
     if as_json:
         echo_json(data)
@@ -109,6 +112,13 @@ def show_command(ctx: click.Context, name: str, as_json: bool) -> None:
         say(
             f"  {scope:<18} mu {r['mu']:6.2f}  sigma {r['sigma']:5.2f}  "
             f"games {r['games']} ({r['wins']}W {r['draws']}D {r['losses']}L)"
+        )
+    for game, q in sorted(quality.items()):  # where `arena eval move-quality` scored its moves
+        loss = "" if q["mean_loss"] is None else f", mean loss {q['mean_loss']:.3g} {q['unit']}"
+        say(
+            f"  moves in {game}: {q['best_share']:.0%} best of {q['decisions']} scored{loss}"
+            if q["best_share"] is not None
+            else f"  moves in {game}: none scored"
         )
 
 

@@ -186,6 +186,19 @@ async def test_curves_switch_with_the_selected_job_and_show_where_step_0_started
         assert not any("entropy" in t for t in titles)  # the other job's curve is gone
         exploit = next(t for t in titles if t.startswith("exploitability/kuhn_poker"))
         assert "0.31 (step 2" in exploit and "step 0: 0.46" in exploit
+        # back and forth faster than widgets are removed (no await between): no clash, and
+        # each curve of the job shown last appears once
+        screen = app.screen
+        first, second = sorted(j.id for j in screen.jobs)
+        for job_id in [second, first, second, first]:
+            screen.selected = job_id
+            screen.show_detail()
+        await pilot.pause(0.3)
+        titles = _curve_titles(app)
+        assert sorted(t.split(":")[0].split(" ")[0] for t in titles) == [
+            "exploitability/kuhn_poker",
+            "loss",
+        ]
 
 
 async def test_the_log_follows_its_tail_unless_the_user_scrolls_up(tmp_path: Path) -> None:

@@ -95,6 +95,7 @@ class TrainingScreen(Screen):
         self.jobs: list[Any] = []
         self.samples_shown = False  # the right-hand pane: the job's sampled replies, not its log
         self.curves_of: int | None = None  # the job whose curves are mounted
+        self.curve_widgets: dict[str, tuple[Label, Sparkline]] = {}  # its curves by metric
         self.log_of: tuple[int, bool] | None = None  # the job (and pane) the log pane shows
 
     def compose(self) -> ComposeResult:
@@ -176,22 +177,22 @@ class TrainingScreen(Screen):
         )
         names = curve_names(metrics)
         if self.curves_of != job.id:  # another job: its own curves only
+            # Removal finishes later; the widgets kept here are the only ones updated, so the
+            # outgoing ones never clash with the new (no ids to collide on a quick switch back).
             curves.remove_children()
             self.curves_of = job.id
-            have: set[str | None] = set()
-        else:
-            have = {w.id for w in curves.query(Sparkline)}
+            self.curve_widgets = {}
         for name in names:
-            # (the job's id in it: the last job's widgets may still be on their way out)
-            wid = f"curve-{job.id}-" + "".join(c if c.isalnum() else "-" for c in name)
             values = [v for _, v in metrics[name]]
             label = curve_label(name, metrics[name])
-            if wid not in have:
-                curves.mount(Label(literal(label), id=wid + "-label"))
-                curves.mount(Sparkline(values, id=wid))
+            if name not in self.curve_widgets:
+                widgets = (Label(literal(label), classes="curve-label"), Sparkline(values))
+                self.curve_widgets[name] = widgets
+                curves.mount(*widgets)
             else:
-                curves.query_one(f"#{wid}-label", Label).update(literal(label))
-                curves.query_one(f"#{wid}", Sparkline).data = values
+                title, line = self.curve_widgets[name]
+                title.update(literal(label))
+                line.data = values
         header = f"{job.name}: {job.status}, step {job.step}"
         if job.error:
             header += f"\n{job.error}"

@@ -215,6 +215,13 @@ class TrainConfig(BaseModel):
     a resume launches it the same way."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights' dtype (auto: bfloat16 on GPU, float32 on CPU)."""
+    rollout_engine: Literal["auto", "torch", "vllm"] = "auto"
+    """Generate: what samples the rollout's replies: the trained model itself (torch), or a
+    vLLM engine on the same GPU, given the policy's weights after every update (LoRA: the
+    adapter, hot-loaded). auto: vLLM on CUDA where it is installed, torch otherwise."""
+    vllm_gpu_memory: float = Field(0.3, gt=0, lt=1)
+    """Generate with vLLM: the share of the GPU's memory the rollout engine may take (weights
+    and key-value cache); the rest is the trainer's."""
     lora: bool = False
     """Train LoRA adapters (peft) instead of every weight; checkpoints hold the adapter only
     (with the base folder's path: they play as base + adapter; `trainer.lora.merge_checkpoint`
@@ -265,6 +272,10 @@ class TrainConfig(BaseModel):
     def _population_plays(self) -> TrainConfig:
         if self.ranks > 1 and (self.warm_start or self.warm_start_file):
             raise ValueError("a warm start runs on one rank: start the job with ranks=1")
+        if self.rollout_engine == "vllm" and self.policy != "generate":
+            raise ValueError("rollout_engine vllm samples replies: it needs policy generate")
+        if self.rollout_engine == "vllm" and self.device == "cpu":
+            raise ValueError("rollout_engine vllm runs on a GPU: it needs device cuda or auto")
         if self.population and self.opponent_share == 0:
             raise ValueError(
                 "population needs opponent_share above 0: its members play the pool's share"

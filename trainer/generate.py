@@ -104,6 +104,7 @@ class PolicyBackend(Backend):
         device: Any = "cpu",
         scorer: Any = None,
         max_batch: int = MAX_BATCH,
+        sampler: Any = None,
     ) -> None:
         from arena.backends.transformers_backend import _eos_ids  # the backend's stop set
 
@@ -116,6 +117,9 @@ class PolicyBackend(Backend):
         self.max_batch = max_batch
         self.pad_id = pad_id(tokenizer)
         self.batches: list[int] = []  # the size of every batch sampled (for the metrics)
+        # What samples a batch of requests (default: the model itself, `sample_replies`); a
+        # vLLM engine's `sample` when the job's rollouts run on one (`trainer.vllm_rollout`).
+        self.sampler = sampler
         self._batcher: TickBatcher[SampleRequest, Any] = TickBatcher(self._sample_batch)
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
@@ -133,6 +137,9 @@ class PolicyBackend(Backend):
     ) -> list[tuple[list[int], list[float], str]]:
         """The replies the games asked for in one turn of the event loop, sampled together
         (`max_batch` rows at a time)."""
+        if self.sampler is not None:  # an engine that batches on its own
+            self.batches.append(len(requests))
+            return list(self.sampler(requests))
         out = []
         for i in range(0, len(requests), self.max_batch):
             part = requests[i : i + self.max_batch]
@@ -188,6 +195,7 @@ class PolicyBackend(Backend):
             sampling.max_tokens,
             sampling.seed or 0,
             stopped if stops else None,
+            tuple(stops),
         )
         ids, logps, finish = await self._batcher.submit(request)
         body = ids[:-1] if ids and ids[-1] in self.eos_ids else ids
@@ -210,13 +218,15 @@ class PolicyBackend(Backend):
 @dataclass
 class SampleRequest:
     """One reply to sample: its prompt's ids, temperature, token budget, seed and an optional
-    `stop(ids)` test run after each token."""
+    `stop(ids)` test run after each token (the torch sampler's form of `stop_strings`, the
+    strings that end the reply, which an engine matches itself)."""
 
     prompt: Sequence[int]
     temperature: float
     max_new_tokens: int
     seed: int
     stop: Any = None
+    stop_strings: tuple[str, ...] = ()
 
 
 def sample_reply(

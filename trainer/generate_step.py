@@ -42,8 +42,13 @@ def make_generating_player(trainer: Trainer) -> GeneratingPlayer:
     `max_new_tokens` (the reasoning budget of `think-then-constrained`)."""
     return_freed_memory()
     s = trainer.config
+    engine = trainer.rollout_engine
     backend = PolicyBackend(
-        trainer.model, trainer.tokenizer, trainer.policy.device, scorer=trainer.policy
+        trainer.model,
+        trainer.tokenizer,
+        trainer.policy.device,
+        scorer=trainer.policy,
+        sampler=engine.sample if engine is not None else None,
     )
     sampling = Sampling(temperature=s.temperature, max_tokens=s.max_new_tokens, seed=s.seed)
     prompt = generation_prompt(s.include_rules, s.reasoning, s.max_new_tokens)
@@ -112,6 +117,10 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
     trainer.optimizer.zero_grad(set_to_none=True)  # the gradients' memory, until the next step
     trainer.policy.invalidate()
     trainer.step += 1
+    t_sync = time.perf_counter()
+    if trainer.rollout_engine is not None:  # the next rollout samples from the new weights
+        trainer.rollout_engine.sync(trainer.model, trainer.step)
+    sync_s = time.perf_counter() - t_sync
     assert stats is not None
     stats = trainer.dist.sum_stats(
         stats, weights={"entropy": "tokens", "answer_clip_fraction": "answered"}
@@ -124,6 +133,8 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
         score_time_s=score_s,
         update_time_s=update_s,
     )
+    if trainer.rollout_engine is not None:
+        metrics["sync_time_s"] = sync_s
     return metrics
 
 

@@ -49,6 +49,7 @@ from trainer.policy import ActionPolicy, exact_exploitability, policy_table, tab
 from trainer.population import Population
 from trainer.rollout import Episode, rollout
 from trainer.step_metrics import MAX_GRAD_NORM, episode_metrics, update_metrics
+from trainer.vllm_rollout import make_vllm_rollout, resolve_rollout_engine
 
 if TYPE_CHECKING:
     from arena.players.base import Player
@@ -126,6 +127,12 @@ class Trainer:
         self.loop = asyncio.new_event_loop()
         self.generator = None  # generation mode's player (the model writes whole replies)
         self.games_here = 0  # the last step's games played by this rank
+        self.rollout_engine = None  # a vLLM engine sampling generation mode's replies
+        if (
+            config.policy == "generate"
+            and resolve_rollout_engine(config.rollout_engine, device) == "vllm"
+        ):
+            self.rollout_engine = make_vllm_rollout(self, dtype)
         if config.policy == "generate":
             from trainer.generate_step import make_generating_player
 
@@ -161,6 +168,8 @@ class Trainer:
             self.loop.run_until_complete(player.aclose())
         self.population.close(self.loop)
         self.loop.close()
+        if self.rollout_engine is not None:
+            self.rollout_engine.close()
 
     def pool(self) -> list[Player]:
         """The opponent pool now: the config's opponents, then the population's members."""

@@ -213,6 +213,10 @@ class TrainConfig(BaseModel):
     nccl with one GPU per rank): each plays its share of a step's games and computes the loss
     of its share, the gradients summed over ranks; rank 0 alone writes. Kept with the job, so
     a resume launches it the same way."""
+    parallel: Literal["ddp", "fsdp"] = "ddp"
+    """With ranks above 1: ddp (every rank holds the whole model, gradients summed) or fsdp
+    (the trained weights, gradients and optimizer state sharded over the ranks, for a model
+    that does not fit one device; generation mode, full fine-tune). Kept with the job."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights' dtype (auto: bfloat16 on GPU, float32 on CPU)."""
     rollout_engine: Literal["auto", "torch", "vllm"] = "auto"
@@ -272,6 +276,18 @@ class TrainConfig(BaseModel):
     def _population_plays(self) -> TrainConfig:
         if self.ranks > 1 and (self.warm_start or self.warm_start_file):
             raise ValueError("a warm start runs on one rank: start the job with ranks=1")
+        if self.parallel == "fsdp":
+            if self.ranks < 2:
+                raise ValueError(
+                    "parallel fsdp shards the model over ranks: it needs ranks 2 or more"
+                )
+            if self.policy != "generate":
+                raise ValueError(
+                    "parallel fsdp trains generation mode (policy generate); score mode's small "
+                    "models train with ddp"
+                )
+            if self.lora:
+                raise ValueError("parallel fsdp trains every weight: with lora, use ddp")
         if self.rollout_engine == "vllm" and self.policy != "generate":
             raise ValueError("rollout_engine vllm samples replies: it needs policy generate")
         if self.rollout_engine == "vllm" and self.device == "cpu":

@@ -56,8 +56,10 @@ def save_checkpoint(
     tokenizer: Any,
     optimizer: Any,
     baselines: dict[str, float],
+    optimizer_state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write `<job_dir>/step-<step>/` (replacing one of that step) and return its path."""
+    """Write `<job_dir>/step-<step>/` (replacing one of that step) and return its path.
+    `optimizer_state`: the optimizer's state as gathered already (a sharded one's)."""
     import torch
 
     final = checkpoint_dir(job_dir, step)
@@ -74,7 +76,7 @@ def save_checkpoint(
         tokenizer.save_pretrained(tmp)
     state = {
         "step": step,
-        "optimizer": optimizer.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer_state is None else optimizer_state,
         "baselines": dict(baselines),
         "python_rng": _plain(random.getstate()),
         "torch_rng": torch.get_rng_state(),

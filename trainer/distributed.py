@@ -76,6 +76,17 @@ class Dist:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item() > 0)
 
+    def max_count(self, count: int) -> int:
+        """The largest of every rank's `count`."""
+        if self.world == 1:
+            return count
+        import torch
+        import torch.distributed as dist
+
+        t = torch.tensor([count], dtype=torch.int64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return int(t.item())
+
     def sum_gradients(self, params: list[Any]) -> None:
         """Sum the gradients of `params` over the ranks (a parameter a rank did not touch
         counts as zero there, so every rank makes the same calls)."""
@@ -88,7 +99,7 @@ class Dist:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             grad = p.grad.detach()
-            if grad.device.type == "cpu" or dist.get_backend() != "gloo":
+            if grad.device.type == "cpu" or "nccl" in dist.get_backend():
                 dist.all_reduce(grad, op=dist.ReduceOp.SUM)
             else:  # gloo on a GPU tensor: through the CPU
                 host = grad.cpu()
@@ -131,7 +142,7 @@ class Dist:
 
 def from_env() -> Dist:
     """This process's rank from torchrun's environment (RANK, WORLD_SIZE); the process group
-    is joined here: gloo on CPU, nccl where every rank has its own GPU."""
+    is joined here: gloo on CPU, and nccl for GPU tensors where every rank has its own GPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
@@ -140,8 +151,11 @@ def from_env() -> Dist:
 
     rank = int(os.environ["RANK"])
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get("LOCAL_RANK") else "gloo"
-        if backend == "nccl":
+        backend = "gloo"
+        if torch.cuda.is_available() and os.environ.get("LOCAL_RANK"):
+            # Each tensor's own device picks the backend: the flags and statistics (CPU) go
+            # through gloo, the gradients of a model on the GPU through nccl.
+            backend = "cpu:gloo,cuda:nccl"
             torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
         dist.init_process_group(backend=backend, timeout=TIMEOUT)
     return Dist(rank, world)

@@ -44,10 +44,10 @@ def make_generating_player(trainer: Trainer) -> GeneratingPlayer:
     s = trainer.config
     engine = trainer.rollout_engine
     backend = PolicyBackend(
-        trainer.model,
+        trainer.play_model,
         trainer.tokenizer,
         trainer.policy.device,
-        scorer=trainer.policy,
+        scorer=trainer.play_policy,
         sampler=engine.sample if engine is not None else None,
     )
     sampling = Sampling(temperature=s.temperature, max_tokens=s.max_new_tokens, seed=s.seed)
@@ -106,20 +106,22 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
             micro_tokens=micro_tokens,
             checkpoint=checkpoint,
             scorer=trainer.policy,
+            even=trainer.even_passes(),
         )
         t1 = time.perf_counter()
         params = trainer.sum_gradients()
         if params:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM))
+            norm = torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
+            grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
             trainer.optimizer.step()
         score_s += stats.forward_s
         update_s += stats.backward_s + time.perf_counter() - t1
     trainer.optimizer.zero_grad(set_to_none=True)  # the gradients' memory, until the next step
-    trainer.policy.invalidate()
     trainer.step += 1
     t_sync = time.perf_counter()
+    trainer.updated()  # the play copy (FSDP) has the new weights
     if trainer.rollout_engine is not None:  # the next rollout samples from the new weights
-        trainer.rollout_engine.sync(trainer.model, trainer.step)
+        trainer.rollout_engine.sync(trainer.play_model, trainer.step)
     sync_s = time.perf_counter() - t_sync
     assert stats is not None
     stats = trainer.dist.sum_stats(
@@ -133,7 +135,7 @@ def generate_step(trainer: Trainer, player: GeneratingPlayer) -> dict[str, float
         score_time_s=score_s,
         update_time_s=update_s,
     )
-    if trainer.rollout_engine is not None:
+    if trainer.rollout_engine is not None or trainer.sharded:
         metrics["sync_time_s"] = sync_s
     return metrics
 

@@ -101,13 +101,34 @@ class Trainer:
             self.model = apply_lora(self.model, rank=config.lora_rank)
             if ckpt is not None:
                 self.model = load_adapter(self.model, ckpt / ADAPTER_DIR)
+        # What plays (rollouts, evaluations, checkpoints' weights): the trained model itself,
+        # or under FSDP a plain copy given the trained weights after every update.
+        self.play_model = self.model
+        self.sharded = config.parallel == "fsdp" and self.dist.world > 1
+        if self.sharded:
+            from trainer.fsdp import shard_model
+
+            self.model = shard_model(self.play_model)
+            self.play_model.requires_grad_(False)
+            from trainer.fsdp import local_share
+
+            here, whole = local_share(self.model)
+            log.info(
+                "fsdp: rank %d holds %d of the %d trained weights", self.dist.rank, here, whole
+            )
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+        self.optimizer_state: dict[str, Any] | None = None  # a sharded one's, gathered to save
         self.baselines = Baselines(config.baseline_decay)
         self.step = 0
         if ckpt is not None:
             state = load_training_state(ckpt)
-            self.optimizer.load_state_dict(state.optimizer)
+            if self.sharded:
+                from trainer.fsdp import load_optimizer_state
+
+                load_optimizer_state(self.model, self.optimizer, state.optimizer)
+            else:
+                self.optimizer.load_state_dict(state.optimizer)
             self.baselines.values = dict(state.baselines)
             self.step = state.step
             restore_rng(state)
@@ -115,6 +136,15 @@ class Trainer:
         self.policy = ActionPolicy(
             self.model, self.tokenizer, device, temperature=config.temperature, prompt=prompt
         )
+        self.play_policy = self.policy
+        if self.sharded:
+            self.play_policy = ActionPolicy(
+                self.play_model,
+                self.tokenizer,
+                device,
+                temperature=config.temperature,
+                prompt=prompt,
+            )
         self.reference: ActionPolicy | None = None
         if config.kl_coef > 0:
             ref = AutoModelForCausalLM.from_pretrained(config.base, dtype=dtype).to(device)
@@ -190,10 +220,35 @@ class Trainer:
         return [(t, a) for t, a in batch if id(t) in mine]
 
     def sum_gradients(self) -> list[Any]:
-        """The parameters to clip and step, their gradients summed over the ranks."""
+        """The parameters to clip and step, their gradients summed over the ranks (FSDP has
+        summed them in the backward passes)."""
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.dist.sum_gradients(params)
+        if not self.sharded:
+            self.dist.sum_gradients(params)
         return [p for p in params if p.grad is not None]
+
+    def even_passes(self) -> Any:
+        """`count -> passes` for the loss: the busiest rank's count under FSDP (every rank
+        takes part in each pass's collectives), None otherwise."""
+        return self.dist.max_count if self.sharded else None
+
+    def updated(self) -> None:
+        """After an optimizer step: the play copy (FSDP) and the rollout engine get the new
+        weights, and cached scores go."""
+        if self.sharded:
+            from trainer.fsdp import sync_play_model
+
+            sync_play_model(self.model, self.play_model)
+        self.policy.invalidate()
+        self.play_policy.invalidate()
+
+    def gather_for_checkpoint(self) -> None:
+        """Every rank, before rank 0 saves a checkpoint: a sharded optimizer's whole state,
+        gathered on rank 0."""
+        if self.sharded:
+            from trainer.fsdp import full_optimizer_state
+
+            self.optimizer_state = full_optimizer_state(self.model, self.optimizer)
 
     def advantages(self, episodes: list[Episode]) -> list[tuple[Any, float]]:
         """The training episodes' turns with their advantages (the config's estimator)."""
@@ -257,7 +312,7 @@ class Trainer:
             params = self.sum_gradients()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM))
             self.optimizer.step()
-        self.policy.invalidate()
+        self.updated()
         self.step += 1
         assert stats is not None
         stats = self.dist.sum_stats(stats)
@@ -275,14 +330,19 @@ class Trainer:
 
     def save(self) -> Path:
         """Checkpoint the current step under the job's folder."""
-        return save_checkpoint(
+        if self.sharded and self.optimizer_state is None:
+            raise RuntimeError("a sharded job's checkpoint needs gather_for_checkpoint first")
+        path = save_checkpoint(
             self.job_dir,
             self.step,
-            self.model,
+            self.play_model,
             self.tokenizer,
             self.optimizer,
             self.baselines.values,
+            optimizer_state=self.optimizer_state,
         )
+        self.optimizer_state = None
+        return path
 
     def exploitability(self, folder: Path | None = None) -> dict[str, float]:
         """Exact exploitability of the current policy on each small poker game it trains on;
@@ -409,6 +469,7 @@ def _train(
         crash_point("after_step_metrics", step)
         stopping = trainer.dist.any(should_stop())  # the other ranks stop with this one
         if step % config.checkpoint_every == 0 or step == config.steps or stopping:
+            trainer.gather_for_checkpoint()
             metrics = checkpoint(
                 db, db_path, trainer, config, evaluate=not stopping, should_stop=should_stop
             )
@@ -434,6 +495,7 @@ def _follow(db: Any, trainer: Trainer, config: TrainConfig, should_stop: Callabl
         log.info("rank %d step %d: %d games here", trainer.dist.rank, step, trainer.games_here)
         stopping = trainer.dist.any(should_stop())
         if step % config.checkpoint_every == 0 or step == config.steps or stopping:
+            trainer.gather_for_checkpoint()  # rank 0 saves what every rank holds a part of
             stopping = trainer.dist.any(stopping)  # after rank 0's checkpoint
             trainer.population.refresh(db, name, trainer.loop)
         if stopping:

@@ -195,12 +195,15 @@ def token_policy_loss(
     checkpoint: bool = False,
     scorer: Any = None,
     total: int | None = None,
+    even: Any = None,
 ) -> TokenLossStats:
     """The mean loss over `batch` (reply, advantage); with `backward`, its gradient is
     accumulated into the model's parameters micro-batch by micro-batch (`micro_batches`; call
     `zero_grad` before). `checkpoint`: recompute the decoder layers in the backward pass
     (`enable_checkpointing` first). `total`: the whole batch's size when `batch` is one
     rank's share of it (sums are divided by it, so the ranks' parts add up to the mean).
+    `even(count) -> passes` (a sharded model, `trainer.fsdp`): every rank makes as many passes
+    as the busiest, idle ones after its own.
 
     A reply with a scored answer (`Generated.scored`) adds the move's term, its surrogate on
     log pi(move) = log_softmax(scores / temperature) over the legal moves, scored by `scorer`
@@ -214,13 +217,19 @@ def token_policy_loss(
     if kl_coef > 0 and reference is None:
         raise ValueError("kl_coef > 0 needs a reference model")
     batch = [(r, a) for r, a in batch if r.reply_ids]
+    parts = micro_batches(batch, micro_tokens) if batch else []
+    answered = [(r, a) for r, a in batch if r.scored]
+    chunks = [answered[i : i + ANSWER_CHUNK] for i in range(0, len(answered), ANSWER_CHUNK)]
+    if even is not None:  # the sharded model's collectives: as many passes on every rank
+        idle = even(len(parts)) - len(parts) + even(len(chunks)) - len(chunks)
+        _idle_passes(model, idle, device, backward)
     if not batch:
         return TokenLossStats(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0)
     n = total or len(batch)
     sums = dict.fromkeys(("loss", "pg", "entropy", "kl", "adv", "clipped", "answer_clipped"), 0.0)
     tokens = 0
     forward_s = backward_s = 0.0
-    for part in micro_batches(batch, micro_tokens):
+    for part in parts:
         t0 = time.perf_counter()
         replies = [r for r, _ in part]
         with checkpointing(model, checkpoint and backward), torch.set_grad_enabled(backward):
@@ -264,12 +273,10 @@ def token_policy_loss(
             (torch.stack(terms).sum() / n).backward()
             backward_s += time.perf_counter() - t1
         del logps, entropies, terms, ref  # this micro-batch's graph and logits go now
-    answered = [(r, a) for r, a in batch if r.scored]
     if answered:
         if scorer is None:
             raise ValueError("scored answers need the scorer that drew them")
-        for i in range(0, len(answered), ANSWER_CHUNK):
-            part = answered[i : i + ANSWER_CHUNK]
+        for part in chunks:
             t0 = time.perf_counter()
             positions = [
                 Position(
@@ -315,3 +322,13 @@ def token_policy_loss(
         forward_s=forward_s,
         backward_s=backward_s,
     )
+
+
+def _idle_passes(model: Any, count: int, device: Any, backward: bool) -> None:
+    """`count` passes that change nothing (`trainer.fsdp.idle_pass`)."""
+    if count <= 0:
+        return
+    from trainer.fsdp import idle_pass
+
+    for _ in range(count):
+        idle_pass(model, device, backward=backward)

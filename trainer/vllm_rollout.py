@@ -226,9 +226,9 @@ def make_vllm_rollout(trainer: Any, dtype: Any) -> VLLMRollout:
         seed=config.seed + rank,
         gpu_memory=config.vllm_gpu_memory,
         lora_rank=config.lora_rank if config.lora else None,
-        eos_ids=frozenset(_eos_ids(trainer.model, trainer.tokenizer)),
+        eos_ids=frozenset(_eos_ids(trainer.play_model, trainer.tokenizer)),
         torchrun=trainer.dist.world > 1,
     )
     if trainer.resumed_from is not None:
-        engine.sync(trainer.model, trainer.step)
+        engine.sync(trainer.play_model, trainer.step)
     return engine

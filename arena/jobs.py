@@ -295,7 +295,14 @@ def start_job(db_path: str | Path, job_id: int, *, python: str = sys.executable)
         log_path = Path(job.log_path or db_path.parent / "jobs" / f"{job.id}.log")
         private_dir(log_path.parent)
         step = resume_point(job, db_path)
-        cmd = launch_command(python, db_path, job.id, int(job.config.get("ranks", 1)))
+        cmd = launch_command(
+            python,
+            db_path,
+            job.id,
+            int(job.config.get("ranks", 1)),
+            nodes=int(job.config.get("nodes", 1)),
+            master=job.config.get("master"),
+        )
         env = dict(os.environ, PYTHONUNBUFFERED="1")  # log lines appear as they are written
         # the trainer must come from the same source tree as this arena, whatever the cwd
         env["PYTHONPATH"] = os.pathsep.join(
@@ -305,6 +312,8 @@ def start_job(db_path: str | Path, job_id: int, *, python: str = sys.executable)
             log.write(
                 f"--- {now()} starting job {job.id} ({job.name}): {shlex.join(cmd)}\n".encode()
             )
+            for k, command in enumerate(node_commands(job, python), start=1):
+                log.write(f"--- on node {k} run: {command}\n".encode())
             log.flush()
             proc = subprocess.Popen(
                 cmd,
@@ -328,22 +337,53 @@ def start_job(db_path: str | Path, job_id: int, *, python: str = sys.executable)
 RANK0_PID_FILE = "rank0.pid"
 
 
-def launch_command(python: str, db_path: str | Path, job_id: int, ranks: int) -> list[str]:
+def launch_command(
+    python: str,
+    db_path: str | Path | None,
+    job_id: int,
+    ranks: int,
+    *,
+    nodes: int = 1,
+    master: str | None = None,
+    node_rank: int = 0,
+) -> list[str]:
     """How a job's trainer is started: one process, or `ranks` data-parallel processes under
-    torchrun on this machine (the job's config records `ranks`, so a resume starts it the
-    same way)."""
-    trainer = ["-m", "trainer", "--db", str(db_path), "--job", str(job_id)]
-    if ranks <= 1:
+    torchrun on this machine; with `nodes` above 1, this node's part of a job on several
+    machines (torchrun's static rendezvous at `master`, this node's rank `node_rank`; node 0
+    holds the database, the others are given none). The job's config records all of it, so a
+    resume starts it the same way."""
+    trainer = ["-m", "trainer", "--job", str(job_id)]
+    if db_path is not None:
+        trainer += ["--db", str(db_path)]
+    if ranks <= 1 and nodes <= 1:
         return [python, *trainer]
-    launcher = [python, "-m", "torch.distributed.run", "--standalone", "--max-restarts=0"]
-    return [*launcher, f"--nproc-per-node={ranks}", *trainer]
+    launcher = [python, "-m", "torch.distributed.run", "--max-restarts=0"]
+    if nodes <= 1:
+        return [*launcher, "--standalone", f"--nproc-per-node={ranks}", *trainer]
+    host, _, port = (master or "").rpartition(":")
+    where = [f"--master-addr={host}", f"--master-port={port}"]
+    counts = [f"--nnodes={nodes}", f"--node-rank={node_rank}", f"--nproc-per-node={ranks}"]
+    return [*launcher, *counts, *where, *trainer]
+
+
+def node_commands(job: Job, python: str = "python") -> list[str]:
+    """What to run on each other machine of a job on several nodes (node 1, 2, ...)."""
+    nodes = int(job.config.get("nodes", 1))
+    ranks = int(job.config.get("ranks", 1))
+    master = job.config.get("master")
+    return [
+        shlex.join(
+            launch_command(python, None, job.id, ranks, nodes=nodes, master=master, node_rank=k)
+        )
+        for k in range(1, nodes)
+    ]
 
 
 def _signal_target(job: Job, db_path: str | Path | None) -> int:
     """The process a stop request goes to: the trainer, or under torchrun its rank 0 (which
     tells the others at the step's end; torchrun itself would kill them after 30 s)."""
     assert job.pid is not None
-    if int(job.config.get("ranks", 1)) > 1:
+    if int(job.config.get("ranks", 1)) > 1 or int(job.config.get("nodes", 1)) > 1:
         try:
             pid = int((job_dir(job, db_path) / RANK0_PID_FILE).read_text())
         except (OSError, ValueError, JobError):

@@ -30,6 +30,7 @@ from arena.models.param_count import model_parameters
 from arena.models.trainable import untrainable_reason
 from arena.specs import INT64_MAX, INT64_MIN, MAX_TEMPERATURE
 
+_HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.+\-]{0,47}$")
 
 # (parameters, full fine-tune lr, LoRA lr): see `TrainConfig.lr`.
@@ -209,10 +210,17 @@ class TrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train."""
     ranks: int = Field(1, ge=1, le=1024)
-    """Processes the job trains on, data-parallel under torchrun on this machine (gloo on CPU;
+    """Processes the job trains on (on each node), data-parallel under torchrun (gloo on CPU;
     nccl with one GPU per rank): each plays its share of a step's games and computes the loss
     of its share, the gradients summed over ranks; rank 0 alone writes. Kept with the job, so
     a resume launches it the same way."""
+    nodes: int = Field(1, ge=1, le=1024)
+    """Machines the job trains on, `ranks` processes on each (torchrun's static rendezvous at
+    `master`): this machine, which holds the database, is node 0; every other one runs the
+    command `arena train show` prints for it. Only rank 0 reads or writes the database; the
+    job's folder (checkpoints) must be on a filesystem every node sees."""
+    master: str | None = None
+    """With nodes above 1: HOST:PORT of node 0 (this machine), reachable from every node."""
     parallel: Literal["ddp", "fsdp"] = "ddp"
     """With ranks above 1: ddp (every rank holds the whole model, gradients summed) or fsdp
     (the trained weights, gradients and optimizer state sharded over the ranks, for a model
@@ -274,10 +282,12 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _population_plays(self) -> TrainConfig:
-        if self.ranks > 1 and (self.warm_start or self.warm_start_file):
+        if self.ranks * self.nodes > 1 and (self.warm_start or self.warm_start_file):
             raise ValueError("a warm start runs on one rank: start the job with ranks=1")
+        if self.nodes > 1 and not _HOST_PORT_RE.match(self.master or ""):
+            raise ValueError("nodes above 1 need master: HOST:PORT of this machine (node 0)")
         if self.parallel == "fsdp":
-            if self.ranks < 2:
+            if self.ranks * self.nodes < 2:
                 raise ValueError(
                     "parallel fsdp shards the model over ranks: it needs ranks 2 or more"
                 )

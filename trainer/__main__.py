@@ -94,7 +94,9 @@ def _fake_run(db: Database, job_id: int, should_stop: Callable[[], bool]) -> int
 def main(argv: list[str] | None = None) -> int:
     """Run the job; the exit status says how it ended (see the module's doc)."""
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
-    parser.add_argument("--db", required=True, help="The arena database file.")
+    parser.add_argument(
+        "--db", help="The arena database file (rank 0's; the other ranks are sent the job)."
+    )
     parser.add_argument("--job", required=True, type=int, help="The job id.")
     args = parser.parse_args(argv)
 
@@ -109,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     from arena.store.schema import now
 
     if int(os.environ.get("RANK", "0")) > 0:
-        return _other_rank(args.db, args.job, flag)
+        return _other_rank(flag)
+    if args.db is None:
+        parser.error("--db is required (rank 0 holds the job's database)")
     # Under torchrun the job belongs to the launcher (the process `arena` started, and the
     # parent of every rank); stop requests come to rank 0 through its pid file.
     ranked = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -163,21 +167,18 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_INTERRUPTED if interrupted else 0
 
 
-def _other_rank(db_path: str, job_id: int, flag: _StopFlag) -> int:
-    """A rank other than 0 under torchrun: trains its share, writes nothing, owns nothing
-    (rank 0 claims the job and records how it ended). A failure here is printed to the log
-    and ends this process; rank 0's next collective then fails and records it."""
-    from arena.jobs import get_job, job_config
-    from arena.store import open_db
+def _other_rank(flag: _StopFlag) -> int:
+    """A rank other than 0 under torchrun, on this machine or another: trains its share from
+    what rank 0 sends, never opens the database, owns nothing (rank 0 claims the job and
+    records how it ended). A failure here is printed to the log and ends this process; rank
+    0's next collective then fails and records it."""
     from trainer.distributed import from_env
-    from trainer.run import run_job
+    from trainer.run import follow_job
 
     rank = os.environ.get("RANK")
     try:
         _quiet_logging()
-        dist = from_env()
-        config = job_config(get_job(open_db(db_path), job_id))
-        run_job(db_path, job_id, should_stop=lambda: flag.set, config=config, dist=dist)
+        follow_job(from_env(), should_stop=lambda: flag.set)
     except _HardStop:
         return EXIT_INTERRUPTED
     except Exception:

@@ -76,6 +76,16 @@ class Dist:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item() > 0)
 
+    def broadcast_object(self, obj: T) -> T:
+        """Rank 0's `obj` on every rank (the others pass anything)."""
+        if self.world == 1:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj if self.rank == 0 else None]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]  # type: ignore[return-value]
+
     def max_count(self, count: int) -> int:
         """The largest of every rank's `count`."""
         if self.world == 1:

@@ -42,26 +42,37 @@ class Population:
     def refresh(self, db: Any, job_name: str, loop: asyncio.AbstractEventLoop) -> list[str]:
         """Make the members the job's latest `size` registered checkpoints: load those that
         joined, close those that left. Returns the members' names, oldest first."""
-        from arena.players.factory import BackendPool, make_player
+        return self.apply(self.wanted(db, job_name), loop)
+
+    def wanted(self, db: Any, job_name: str) -> list[tuple[str, Any]]:
+        """The job's latest `size` registered checkpoints, (name, spec), oldest first."""
         from arena.store.jobs import checkpoint_steps
         from arena.store.players import get_player
 
         if self.size < 1:
             return []
-        wanted = [f"{job_name}@{s}" for s in checkpoint_steps(db, job_name)[-self.size :]]
-        for name in [n for n in self._members if n not in wanted]:
+        names = [f"{job_name}@{s}" for s in checkpoint_steps(db, job_name)[-self.size :]]
+        return [(name, get_player(db, name).parsed_spec()) for name in names]
+
+    def apply(self, wanted: list[tuple[str, Any]], loop: asyncio.AbstractEventLoop) -> list[str]:
+        """Make `wanted` (name, spec) the members: load those that joined, close those that
+        left. Returns the members' names, oldest first."""
+        from arena.players.factory import BackendPool, make_player
+
+        names = [name for name, _ in wanted]
+        for name in [n for n in self._members if n not in names]:
             _, pool = self._members.pop(name)
             loop.run_until_complete(pool.aclose())
             log.info("population: %s left the pool", name)
-        for name in wanted:
+        for name, spec in wanted:
             if name not in self._members:
                 pool = BackendPool()
-                player = make_player(get_player(db, name).parsed_spec(), pool)
+                player = make_player(spec, pool)
                 self._members[name] = (player, pool)
                 log.info("population: %s joined the pool", name)
         # Oldest first, whatever order they joined in (a resumed job loads them all at once).
-        self._members = {n: self._members[n] for n in wanted}
-        return wanted
+        self._members = {n: self._members[n] for n in names}
+        return names
 
     def close(self, loop: asyncio.AbstractEventLoop) -> None:
         """Close every member's backends."""

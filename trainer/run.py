@@ -22,6 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -379,35 +380,102 @@ def run_job(
     db_path: str | Path,
     job_id: int,
     should_stop: Callable[[], bool] = lambda: False,
-    *,
     config: TrainConfig | None = None,
     dist: Dist | None = None,
 ) -> int:
     """Train job `job_id` up to its last step (or until `should_stop()`, checked after each
-    step); returns the step reached. `dist`: this process's rank under torchrun (only rank 0
-    writes; `trainer.distributed`). `config` is the job's, parsed (`arena.jobs.job_config`)
+    step); returns the step reached. `dist`: this process's rank under torchrun (rank 0 runs
+    this; the others `follow_job`, and never open the database). `config` is the job's, parsed (`arena.jobs.job_config`)
     by a caller that has it already (default: parsed here from the job's row). Resumes from the job's latest checkpoint: steps the job
     recorded after it are played again, checkpoints left unregistered are registered, and the
     checkpoint's exploitability and evaluation games are completed if a run ended before."""
     from arena.jobs import get_job, job_config, job_dir
-    from arena.players.factory import BackendPool
-    from arena.sessions import players_by_name
+    from arena.players.factory import BackendPool, make_player
     from arena.store import open_db
+    from arena.store.players import get_player
 
+    dist = dist or Dist()
     db = open_db(db_path)
-    job = get_job(db, job_id)
-    config = config or job_config(job)
     pool = BackendPool()
-    opponents = players_by_name(db, config.opponents, pool) if config.opponents else []
-    trainer = Trainer(config, job_dir(job, db_path), opponents, dist)
+    trainer = None
     try:
-        if not trainer.dist.main:
-            return _follow(db, trainer, config, should_stop)
+        try:
+            job = get_job(db, job_id)
+            config = config or job_config(job)
+            specs = [get_player(db, n).parsed_spec() for n in config.opponents]
+            folder = job_dir(job, db_path)
+        except Exception as exc:
+            dist.broadcast_object(JobContext(error=f"{type(exc).__name__}: {exc}"))
+            raise
+        # The other ranks (on this machine or others) get what they need from here.
+        dist.broadcast_object(JobContext(config.model_dump(), specs, str(folder)))
+        opponents = [make_player(spec, pool) for spec in specs]
+        trainer = Trainer(config, folder, opponents, dist)
+        check_same_start(trainer)
         return _train(db, db_path, job_id, trainer, config, should_stop)
     finally:
-        trainer.loop.run_until_complete(pool.aclose())
-        trainer.close()
+        if trainer is not None:
+            trainer.loop.run_until_complete(pool.aclose())
+            trainer.close()
         db.conn.close()
+
+
+@dataclass
+class JobContext:
+    """What rank 0 sends the other ranks at the start: the job's config, its opponents'
+    specs and its folder (or the error that stopped rank 0 before it could)."""
+
+    config: dict[str, Any] | None = None
+    opponents: list[Any] | None = None
+    folder: str = ""
+    error: str | None = None
+
+
+def follow_job(dist: Dist, should_stop: Callable[[], bool] = lambda: False) -> int:
+    """A rank other than 0: the same steps on its share of the games, from what rank 0 sends
+    (`JobContext`), without the database; returns the step reached."""
+    import asyncio
+
+    from arena.players.factory import BackendPool, make_player
+    from arena.train_config import TrainConfig
+
+    context: JobContext = dist.broadcast_object(None)
+    if context.error is not None:
+        raise RuntimeError(f"rank 0 could not start the job: {context.error}")
+    config = TrainConfig.model_validate(context.config)
+    pool = BackendPool()
+    opponents = [make_player(spec, pool) for spec in context.opponents or []]
+    trainer = None
+    try:
+        trainer = Trainer(config, context.folder, opponents, dist)
+        check_same_start(trainer)
+        return _follow(trainer, config, should_stop)
+    finally:
+        if trainer is not None:
+            trainer.loop.run_until_complete(pool.aclose())
+            trainer.close()
+        else:
+            asyncio.run(pool.aclose())
+
+
+def check_same_start(trainer: Trainer) -> None:
+    """Every rank starts from the same checkpoint, or every rank says which one it saw (a
+    node that does not see the job's folder starts from the base)."""
+    steps = trainer.dist.gather([trainer.step])
+    if len(set(steps)) > 1:
+        seen = ", ".join(f"rank {r} step {s}" for r, s in enumerate(steps))
+        raise RuntimeError(
+            f"the ranks start from different checkpoints ({seen}): every node must see the "
+            f"job's folder {trainer.job_dir} (a shared filesystem, at the same path)"
+        )
+
+
+def refresh_population(trainer: Trainer, db: Any, name: str) -> None:
+    """The population's members now: read by rank 0, sent to the others."""
+    if trainer.population.size < 1:
+        return
+    wanted = trainer.population.wanted(db, name) if trainer.dist.main else None
+    trainer.population.apply(trainer.dist.broadcast_object(wanted), trainer.loop)
 
 
 def _train(
@@ -453,7 +521,7 @@ def _train(
             # step, with its checkpoint, as any stop does.
             return trainer.step
     trainer.dist.barrier()  # the other ranks wait for step 0 (and its population member)
-    trainer.population.refresh(db, name, trainer.loop)
+    refresh_population(trainer, db, name)
     while trainer.step < config.steps:
         metrics = trainer.train_step()
         step = trainer.step
@@ -476,19 +544,19 @@ def _train(
             record_metrics(db, job_id, step, metrics)
             stopping = stopping or should_stop()  # e.g. asked during the evaluation
             trainer.dist.any(stopping)  # the others wait here for the checkpoint, and learn
-            trainer.population.refresh(db, name, trainer.loop)
+            refresh_population(trainer, db, name)
         if stopping:
             break
     return trainer.step
 
 
-def _follow(db: Any, trainer: Trainer, config: TrainConfig, should_stop: Callable[[], bool]) -> int:
+def _follow(trainer: Trainer, config: TrainConfig, should_stop: Callable[[], bool]) -> int:
     """A rank other than 0: the same steps on its share of the games, writing nothing; it
-    stops when rank 0 does, and reads the population after rank 0 has registered it."""
+    stops when rank 0 does, and gets the population from rank 0 after it registered it."""
     name = config.name
     assert name, "job_config names every job"
     trainer.dist.barrier()  # rank 0 has registered and evaluated what precedes step 1
-    trainer.population.refresh(db, name, trainer.loop)
+    refresh_population(trainer, None, name)
     while trainer.step < config.steps:
         trainer.train_step()
         step = trainer.step
@@ -497,7 +565,7 @@ def _follow(db: Any, trainer: Trainer, config: TrainConfig, should_stop: Callabl
         if step % config.checkpoint_every == 0 or step == config.steps or stopping:
             trainer.gather_for_checkpoint()  # rank 0 saves what every rank holds a part of
             stopping = trainer.dist.any(stopping)  # after rank 0's checkpoint
-            trainer.population.refresh(db, name, trainer.loop)
+            refresh_population(trainer, None, name)
         if stopping:
             break
     return trainer.step

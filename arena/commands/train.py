@@ -148,12 +148,13 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show_command(ctx: click.Context, job: str, as_json: bool) -> None:
     """A job's config, status, step and latest metrics."""
-    from arena.jobs import get_job, mark_dead_jobs, read_metrics, thinking_collapse
+    from arena.jobs import get_job, mark_dead_jobs, node_commands, read_metrics, thinking_collapse
 
     db = open_store(ctx)
     mark_dead_jobs(db)
     row = get_job(db, job)
     data = row.to_dict()
+    data["node_commands"] = node_commands(row)
     metrics = read_metrics(db, row.id)
     data["latest_metrics"] = _latest(metrics)
     data["warning"] = thinking_collapse(metrics)
@@ -168,6 +169,8 @@ def show_command(ctx: click.Context, job: str, as_json: bool) -> None:
     for key in ("pid", "log_path", "created_at", "started_at", "finished_at"):
         if data[key] is not None:
             say(f"{key}: {data[key]}")
+    for k, command in enumerate(data["node_commands"], start=1):
+        say(f"on node {k}: {command}")
     say("config:")
     for key, value in row.config.items():
         say(f"  {key}: {value}")

@@ -175,16 +175,11 @@ def show_command(ctx: click.Context, tournament_id: int, as_json: bool) -> None:
 
 
 def _say_deals(deals: list[dict[str, Any]]) -> None:
-    """The duplicate deals' lines of `show`: per game and group, each player's deals won,
-    drawn and lost and mean summed return."""
-    played = [d for d in deals if d["deals"]]
-    if not played:
-        return
-    say("\nduplicate deals (deals W-D-L, mean return per deal; luck cancels)")
-    for d in played:
-        results = ", ".join(
-            f"{r['name']} {r['wins']}-{r['draws']}-{r['losses']} {r['mean_return']:+.3f}"
-            for r in d["results"]
-        )
-        unpaired = f" ({d['unpaired']} unpaired)" if d["unpaired"] else ""
-        say(f"  {d['game']:<12} {d['deals']} deals{unpaired}: {results}")
+    """The duplicate deals' lines of `show` (`deal_lines`)."""
+    from arena.tournament.runner import DEALS_HEADING, deal_lines
+
+    lines = deal_lines(deals)
+    if lines:
+        say("\n" + DEALS_HEADING)
+        for line in lines:
+            say("  " + line)

@@ -587,6 +587,25 @@ def deal_results(db: Database, tournament_id: int) -> list[dict[str, Any]]:
     return out
 
 
+DEALS_HEADING = "duplicate deals (deals W-D-L, mean return per deal; luck cancels)"
+
+
+def deal_lines(deals: list[dict[str, Any]]) -> list[str]:
+    """`deal_results` in words, a line per game and group with deals played: each player's
+    deals won, drawn and lost and mean summed return (empty: no deal played)."""
+    lines = []
+    for d in deals:
+        if not d["deals"]:
+            continue
+        results = ", ".join(
+            f"{r['name']} {r['wins']}-{r['draws']}-{r['losses']} {r['mean_return']:+.3f}"
+            for r in d["results"]
+        )
+        unpaired = f" ({d['unpaired']} unpaired)" if d["unpaired"] else ""
+        lines.append(f"{d['game']:<12} {d['deals']} deals{unpaired}: {results}")
+    return lines
+
+
 def summary(db: Database, tournament_id: int) -> dict[str, Any]:
     """The tournament's row and its counts, as plain data (for `show --json`)."""
     row, config = load_tournament(db, tournament_id)

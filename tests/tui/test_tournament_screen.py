@@ -101,7 +101,11 @@ def cell_text(table: DataTable, row: int, col: int) -> str:
 
 
 def run_done(screen: Any) -> bool:
-    return screen.run_task is not None and screen.run_task.done()
+    """The run's task has ended and the screen's follower has recorded how (a turn of the
+    event loop later)."""
+    task, run = screen.run_task, screen.live_run
+    ended = run is None or run.state not in ("starting", "running", "paused", "stopping")
+    return task is not None and task.done() and ended
 
 
 # --- starting from the form and watching it finish -----------------------------------------
@@ -472,3 +476,32 @@ def test_verdicts_and_eta_read_as_written_by_hand() -> None:
     assert format_eta(None) == "--"
     assert format_eta(65.4) == "1:05"
     assert format_eta(2 * 3600 + 3 * 60 + 9) == "2:03:09"
+
+
+async def test_the_watch_view_shows_duplicate_deals_as_show_prints_them(empty_db: Path) -> None:
+    from arena.tournament.config import parse_config
+    from arena.tournament.runner import deal_lines, deal_results, run_tournament
+    from arena.tournament.setup import create_tournament
+
+    db = open_db(empty_db)
+    config = {"games": ["kuhn_poker"], "players": ["cfr", "random"], "games_per_pair": 8}
+    dup = create_tournament(db, parse_config({**config, "duplicate": True, "seed": 3}))
+    plain = create_tournament(db, parse_config({**config, "duplicate": False, "seed": 3}))
+    for tid in (dup, plain):
+        assert (await run_tournament(db, tid))["status"] == "finished"
+    expected = deal_lines(deal_results(db, dup))
+    db.close()
+    assert len(expected) == 1 and "4 deals" in expected[0]
+    app = make_app(empty_db, seed_first_run=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_section(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        for tid, shown in ((dup, True), (plain, False)):
+            screen.open_tournament(tid)
+            await pilot.pause()
+            deals = screen.query_one("#watch-view").query_one("#deals", Static)
+            await wait_for(pilot, lambda d=deals, s=shown: d.display == s)
+            if shown:
+                assert str(deals.render()).strip() == expected[0].strip()
+                assert deals.region.height > 0  # on screen, under the standings

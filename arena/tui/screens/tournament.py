@@ -28,6 +28,7 @@ from arena.tui.widgets.tournament_watch import WatchedTournament, tournament_row
 TICK_S = 0.08  # how often the live view is redrawn (token streams coalesce in between)
 POLL_S = 1.0  # how often the list and a watched tournament are re-read from the database
 STANDINGS_EVERY_S = 0.5  # the standings query runs at most this often during a run
+DEALS_EVERY_S = 2.0  # and the duplicate deals' (it reads every finished match)
 QUIT_GRACE_S = 15.0  # on quit, how long matches in flight get to reach their next move
 LIST_COLUMNS = ("id", "name", "format", "status", "played/scheduled", "created")
 
@@ -88,6 +89,7 @@ class TournamentScreen(Screen):
         self._run_games: list[str] = []
         self._standings_at = 0.0
         self._standings_due = False
+        self._deals_at = 0.0
 
     # --- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -239,12 +241,30 @@ class TournamentScreen(Screen):
 
     def _draw_standings(self, view: TournamentView, tournament_id: int, games: list[str]) -> None:
         from arena.leaderboard import leaderboard
-        from arena.tournament.runner import standings
+        from arena.tournament.config import duplicate_deals
+        from arena.tournament.runner import (
+            TournamentError,
+            deal_lines,
+            deal_results,
+            load_tournament,
+            standings,
+        )
 
         db = self.app.db
         scope = games[0] if len(games) == 1 else None
         ratings = {p["name"]: p["conservative"] for p in leaderboard(db, scope)["players"]}
         view.set_standings(standings(db, tournament_id), ratings)
+        try:
+            _, config = load_tournament(db, tournament_id)
+        except TournamentError:  # gone (deleted meanwhile): nothing more to show of it
+            return
+        # Deals are read whole (every finished match): at most every DEALS_EVERY_S, and at
+        # the end of a run.
+        now = time.monotonic()
+        ended = self.live_run is None or not self.running
+        if duplicate_deals(config) and (ended or now - self._deals_at >= DEALS_EVERY_S):
+            self._deals_at = now
+            view.set_deals(deal_lines(deal_results(db, tournament_id)))
 
     # --- the list and the watch view -----------------------------------------------------
     def _poll(self) -> None:

@@ -35,7 +35,9 @@ class TournamentView(Vertical):
     TournamentView #inflight { width: 1fr; }
     TournamentView SpectatorPane { width: 1fr; }
     TournamentView #results { width: 3fr; }
-    TournamentView #standings { width: 2fr; }
+    TournamentView #standings-col { width: 2fr; }
+    TournamentView #deals { height: auto; max-height: 8; border: round $panel; display: none; }
+    TournamentView #deals.-shown { display: block; }
     TournamentView #watch-note { width: 1fr; color: $text-muted; border: round $panel; }
     """
 
@@ -58,7 +60,9 @@ class TournamentView(Vertical):
                 yield SpectatorPane(id="spectator")
         with Horizontal(classes="view-row"):
             yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
-            yield DataTable(id="standings", cursor_type="row", show_cursor=False)
+            with Vertical(id="standings-col"):
+                yield DataTable(id="standings", cursor_type="row", show_cursor=False)
+                yield Static("", id="deals")  # duplicate deals' results, when there are any
 
     def on_mount(self) -> None:
         if not self.elsewhere:
@@ -72,6 +76,7 @@ class TournamentView(Vertical):
             results.add_column(label, key=label)
         standings = self.query_one("#standings", DataTable)
         standings.border_title = "standings"
+        self.query_one("#deals", Static).border_title = "duplicate deals (W-D-L, mean return)"
         for label in STANDING_COLUMNS:
             standings.add_column(label, key=label)
 
@@ -84,6 +89,7 @@ class TournamentView(Vertical):
         self.shown_match = None
         for table in self.query(DataTable):
             table.clear()
+        self.set_deals([])
         if self.elsewhere:
             self.query_one("#watch-note", Static).update(literal(note))
         else:
@@ -175,6 +181,13 @@ class TournamentView(Vertical):
                 "" if rating is None else f"{rating:.1f}",
                 key=r["name"],
             )
+
+    def set_deals(self, lines: list[str]) -> None:
+        """The duplicate deals' results (`arena.tournament.runner.deal_lines`); hidden when
+        no deal has been played."""
+        deals = self.query_one("#deals", Static)
+        deals.update(literal("\n".join(lines)))
+        deals.set_class(bool(lines), "-shown")
 
     # --- the in-flight cursor picks the match to watch -----------------------------------
     def _cursor_slot(self, table: DataTable) -> int | None:

@@ -24,7 +24,8 @@ from tests.test_trainer_ddp import _config, _metrics, _wait  # noqa: E402
 from trainer.crash import ENV as CRASH_ENV  # noqa: E402
 
 COMPARED = ("loss", "pg_loss", "entropy", "advantage", "grad_norm", "reward/kuhn_poker/0")
-GENERATE = dict(policy="generate", max_new_tokens=8, ranks=2, batch_games=4)
+# Odd games and one reply per micro-batch: the ranks make different numbers of loss passes.
+GENERATE = dict(policy="generate", max_new_tokens=8, ranks=2, batch_games=5, loss_micro_tokens=1)
 
 
 def test_a_sharded_job_takes_the_same_steps_as_ddp_and_checkpoints_the_whole_model(
@@ -47,6 +48,7 @@ def test_a_sharded_job_takes_the_same_steps_as_ddp_and_checkpoints_the_whole_mod
             int(w) for w in line.split(" holds ")[1].split(" trained")[0].split(" of the ")
         )
         assert 0.4 * whole < here < 0.6 * whole, line
+    assert any("idle passes" in line for line in log_tail(db, fsdp, 400))  # evened
     a, b = _metrics(db, ddp), _metrics(db, fsdp)
     for step in (1, 2, 3):
         for name in COMPARED:

@@ -107,12 +107,10 @@ class Trainer:
         self.play_model = self.model
         self.sharded = config.parallel == "fsdp" and self.dist.world > 1
         if self.sharded:
-            from trainer.fsdp import shard_model
+            from trainer.fsdp import local_share, shard_model
 
             self.model = shard_model(self.play_model)
             self.play_model.requires_grad_(False)
-            from trainer.fsdp import local_share
-
             here, whole = local_share(self.model)
             log.info(
                 "fsdp: rank %d holds %d of the %d trained weights", self.dist.rank, here, whole
@@ -234,8 +232,8 @@ class Trainer:
         return self.dist.max_count if self.sharded else None
 
     def updated(self) -> None:
-        """After an optimizer step: the play copy (FSDP) and the rollout engine get the new
-        weights, and cached scores go."""
+        """After an optimizer step: the play copy (FSDP) gets the new weights, and cached
+        scores go (a rollout engine is given them by the step, `generate_step`)."""
         if self.sharded:
             from trainer.fsdp import sync_play_model
 

@@ -328,7 +328,11 @@ def _idle_passes(model: Any, count: int, device: Any, backward: bool) -> None:
     """`count` passes that change nothing (`trainer.fsdp.idle_pass`)."""
     if count <= 0:
         return
+    import logging
+
     from trainer.fsdp import idle_pass
+
+    logging.getLogger("trainer").info("fsdp: %d idle passes (as many as the busiest rank)", count)
 
     for _ in range(count):
         idle_pass(model, device, backward=backward)

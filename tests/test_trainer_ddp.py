@@ -53,6 +53,17 @@ def _metrics(db, job_id: int) -> dict[tuple[int, str], float]:
     return {(s, n): v for s, n, v in rows}
 
 
+def assert_same_steps(a: dict, b: dict, steps: tuple[int, ...], names: tuple[str, ...]) -> None:
+    """Jobs `a` and `b` (their `_metrics`) recorded the same values at `steps`, up to float
+    rounding (different batching of the same passes)."""
+    for step in steps:
+        for name in names:
+            assert b[(step, name)] == pytest.approx(a[(step, name)], rel=1e-4, abs=1e-6), (
+                step,
+                name,
+            )
+
+
 def test_a_seeded_job_takes_the_same_steps_on_one_and_two_ranks(tiny_model_dir, tmp_path):
     db_path = tmp_path / "arena.db"
     db = open_db(db_path)
@@ -68,12 +79,7 @@ def test_a_seeded_job_takes_the_same_steps_on_one_and_two_ranks(tiny_model_dir, 
     # rank 1 played its share of each step's 6 games (rank 0 the other 3)
     assert sum("rank 1 step" in line and ": 3 games here" in line for line in lines) == 3
     a, b = _metrics(db, one), _metrics(db, two)
-    for step in (1, 2, 3):
-        for name in COMPARED:
-            assert b[(step, name)] == pytest.approx(a[(step, name)], rel=1e-4, abs=1e-6), (
-                step,
-                name,
-            )
+    assert_same_steps(a, b, (1, 2, 3), COMPARED)
     # one writer: each step's metrics once, and the checkpoint registered once
     assert db.conn.execute(
         "SELECT COUNT(*) FROM job_metrics WHERE job_id = ? AND name = 'loss'", (two,)

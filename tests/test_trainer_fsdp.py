@@ -20,10 +20,15 @@ from arena.train_config import (
     JobError,  # noqa: E402
     parse_config,  # noqa: E402
 )
-from tests.test_trainer_ddp import _config, _metrics, _wait  # noqa: E402
+from tests.test_trainer_ddp import (  # noqa: E402
+    COMPARED,
+    _config,
+    _metrics,
+    _wait,
+    assert_same_steps,
+)
 from trainer.crash import ENV as CRASH_ENV  # noqa: E402
 
-COMPARED = ("loss", "pg_loss", "entropy", "advantage", "grad_norm", "reward/kuhn_poker/0")
 # Odd games and one reply per micro-batch: the ranks make different numbers of loss passes.
 GENERATE = dict(policy="generate", max_new_tokens=8, ranks=2, batch_games=5, loss_micro_tokens=1)
 
@@ -50,12 +55,7 @@ def test_a_sharded_job_takes_the_same_steps_as_ddp_and_checkpoints_the_whole_mod
         assert 0.4 * whole < here < 0.6 * whole, line
     assert any("idle passes" in line for line in log_tail(db, fsdp, 400))  # evened
     a, b = _metrics(db, ddp), _metrics(db, fsdp)
-    for step in (1, 2, 3):
-        for name in COMPARED:
-            assert b[(step, name)] == pytest.approx(a[(step, name)], rel=1e-4, abs=1e-6), (
-                step,
-                name,
-            )
+    assert_same_steps(a, b, (1, 2, 3), COMPARED)
     assert b[(3, "sync_time_s")] >= 0  # the play copy was given the weights each step
     # The checkpoints hold the same whole models (not shards) and both register as players.
     folders = [Path(tmp_path / "jobs" / name / "step-3") for name in ("ddp", "fsdp")]
@@ -94,12 +94,7 @@ def test_a_sharded_job_killed_resumes_into_the_same_steps(tiny_model_dir, tmp_pa
     assert (job.status, job.step) == ("finished", 4), lines
     assert "resuming cut from" in lines and "(step 2)" in lines
     a, b = _metrics(db, whole), _metrics(db, cut)
-    for step in (3, 4):
-        for name in COMPARED:
-            assert b[(step, name)] == pytest.approx(a[(step, name)], rel=1e-4, abs=1e-6), (
-                step,
-                name,
-            )
+    assert_same_steps(a, b, (3, 4), COMPARED)
 
 
 def test_fsdp_is_refused_where_it_does_not_apply(tiny_model_dir) -> None:

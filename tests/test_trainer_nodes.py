@@ -24,10 +24,15 @@ from arena.cli import cli  # noqa: E402
 from arena.jobs import create_job, get_job, log_tail, node_commands, start_job  # noqa: E402
 from arena.store import open_db  # noqa: E402
 from arena.train_config import JobError, parse_config  # noqa: E402
-from tests.test_trainer_ddp import _config, _metrics, _wait  # noqa: E402
+from tests.test_trainer_ddp import (  # noqa: E402
+    COMPARED,
+    _config,
+    _metrics,
+    _wait,
+    assert_same_steps,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPARED = ("loss", "pg_loss", "entropy", "advantage", "grad_norm", "reward/kuhn_poker/0")
 POOL = dict(opponents=["random"], opponent_share=0.5, population=1, steps=3, checkpoint_every=1)
 
 
@@ -70,12 +75,7 @@ def test_a_job_on_two_nodes_takes_the_steps_of_one_process(tiny_model_dir, tmp_p
     assert node1_log.count("rank 1 step") == 3  # node 1 trained every step
     assert "population: two@0 joined the pool" in node1_log  # sent by rank 0
     a, b = _metrics(db, one), _metrics(db, two)
-    for step in (1, 2, 3):
-        for name in COMPARED:
-            assert b[(step, name)] == pytest.approx(a[(step, name)], rel=1e-4, abs=1e-6), (
-                step,
-                name,
-            )
+    assert_same_steps(a, b, (1, 2, 3), COMPARED)
 
 
 def test_several_nodes_need_the_address_of_node_0(tiny_model_dir) -> None:

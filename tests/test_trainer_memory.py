@@ -202,5 +202,10 @@ def test_a_generate_step_reports_its_time_split_and_lora_checkpoints_are_small(
         trainer.close()
     parts = [metrics[k] for k in ("rollout_time_s", "score_time_s", "update_time_s")]
     assert all(t > 0 for t in parts) and sum(parts) <= metrics["step_time_s"]
+    # The step's peak memory, as the kernel counts it (this process holds torch and a model).
+    import resource
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert 100 < metrics["peak_rss_mb"] <= peak_kb / 1024
     assert (folder / "adapter_model.safetensors").is_file()
     assert not (folder / "model.safetensors").exists()

@@ -32,6 +32,22 @@ def update_metrics(
     )
     if algorithm == "ppo":
         out["clip_fraction"] = stats.clip_fraction
+    out.update(peak_memory())
+    return out
+
+
+def peak_memory() -> dict[str, float]:
+    """This process's peak resident memory so far (MB), and on CUDA the peak of its tensors
+    on the GPU (MB): what a step needed at most, the figure to watch when it may not fit."""
+    import resource
+    import sys
+
+    out: dict[str, float] = {}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux, bytes on macOS
+    out["peak_rss_mb"] = peak / (2**20 if sys.platform == "darwin" else 2**10)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
 
 

@@ -109,8 +109,10 @@ class Trainer:
         if self.sharded:
             from trainer.fsdp import local_share, shard_model
 
-            self.model = shard_model(self.play_model)
-            self.play_model.requires_grad_(False)
+            self.model = shard_model(self.model)  # in place: half of it freed on 2 ranks
+            # The play copy, read again (the same weights: nothing has trained yet).
+            self.play_model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device)
+            self.play_model.eval().requires_grad_(False)
             here, whole = local_share(self.model)
             log.info(
                 "fsdp: rank %d holds %d of the %d trained weights", self.dist.rank, here, whole

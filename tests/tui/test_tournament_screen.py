@@ -446,8 +446,10 @@ async def test_quitting_during_a_models_move_stores_the_match_as_aborted(
     app = make_app(empty_db, seed_first_run=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_section(pilot)
+        # Many matches one at a time: whenever the quit lands (a tiny model's reply may end
+        # first on a busy machine), a match is in flight, not between two.
         await fill_form(
-            pilot, ["tictactoe"], ["slow", "random"], games_per_pair="2", concurrency="1"
+            pilot, ["tictactoe"], ["slow", "random"], games_per_pair="20", concurrency="1"
         )
         await start_by_keyboard(pilot)
 
@@ -461,7 +463,8 @@ async def test_quitting_during_a_models_move_stores_the_match_as_aborted(
     status, pid = db_rows(empty_db, "SELECT status, pid FROM tournaments WHERE id = 1")[0]
     assert status == "interrupted" and pid is None
     by_status = dict(db_rows(empty_db, "SELECT status, COUNT(*) FROM matches GROUP BY status"))
-    assert by_status.get("aborted") == 1
+    assert by_status.get("aborted") == 1  # the one in flight; the finished ones stay finished
+    assert set(by_status) <= {"aborted", "finished"} and sum(by_status.values()) < 20
 
 
 def test_verdicts_and_eta_read_as_written_by_hand() -> None:

@@ -453,9 +453,12 @@ async def test_quitting_during_a_models_move_stores_the_match_as_aborted(
         )
         await start_by_keyboard(pilot)
 
-        def thinking() -> bool:
+        def thinking() -> bool:  # a model has written, in a match not over (an ended match
+            # stays in `matches` until the view's next tick)
             run = screen.live_run
-            return run is not None and any(m.reply_chars for m in run.matches.values())
+            return run is not None and any(
+                m.reply_chars and not m.outcome for m in run.matches.values()
+            )
 
         await wait_for(pilot, thinking, timeout=120, step=0.01)
         await tap(pilot, "q")

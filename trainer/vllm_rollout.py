@@ -164,7 +164,8 @@ class VLLMRollout:
             gpu_memory_utilization=gpu_memory,
             enable_prefix_caching=True,  # a rollout's prompts share their start
             worker_extension_cls=f"{__name__}.ArenaWeightLoader",
-            logprobs_mode="processed_logprobs",  # after the temperature, as the loss reads them
+            # After the temperature, as the loss reads them (vLLM 0.10.2 and later).
+            logprobs_mode="processed_logprobs",
         )
         if torchrun:  # one engine per rank, on the rank's own GPU (torchrun's LOCAL_RANK)
             options.update(distributed_executor_backend="external_launcher", tensor_parallel_size=1)

@@ -156,7 +156,7 @@ def _curve_titles(app) -> list[str]:
     return [
         str(w.render())
         for w in app.screen.query("#curves Label")
-        if w.parent is not None and not getattr(w, "_closing", False)
+        if w.parent is not None and w.display and not getattr(w, "_closing", False)
     ]
 
 

@@ -94,8 +94,7 @@ class TrainingScreen(Screen):
         self.selected: int | None = None
         self.jobs: list[Any] = []
         self.samples_shown = False  # the right-hand pane: the job's sampled replies, not its log
-        self.curves_of: int | None = None  # the job whose curves are mounted
-        self.curve_widgets: dict[str, tuple[Label, Sparkline]] = {}  # its curves by metric
+        self.curve_widgets: list[tuple[Label, Sparkline]] = []  # title and line, reused
         self.log_of: tuple[int, bool] | None = None  # the job (and pane) the log pane shows
 
     def compose(self) -> ComposeResult:
@@ -176,23 +175,19 @@ class TrainingScreen(Screen):
             literal(f"{job.name}: {warning}") if warning else ""
         )
         names = curve_names(metrics)
-        if self.curves_of != job.id:  # another job: its own curves only
-            # Removal finishes later; the widgets kept here are the only ones updated, so the
-            # outgoing ones never clash with the new (no ids to collide on a quick switch back).
-            curves.remove_children()
-            self.curves_of = job.id
-            self.curve_widgets = {}
-        for name in names:
-            values = [v for _, v in metrics[name]]
-            label = curve_label(name, metrics[name])
-            if name not in self.curve_widgets:
-                widgets = (Label(literal(label), classes="curve-label"), Sparkline(values))
-                self.curve_widgets[name] = widgets
-                curves.mount(*widgets)
-            else:
-                title, line = self.curve_widgets[name]
-                title.update(literal(label))
-                line.data = values
+        # The curve widgets are never removed, only reused and hidden: a removal finishes
+        # later, and a quick switch between jobs would otherwise meet the outgoing widgets.
+        while len(self.curve_widgets) < len(names):
+            pair = (Label("", classes="curve-label"), Sparkline([]))
+            self.curve_widgets.append(pair)
+            curves.mount(*pair)
+        for i, (title, line) in enumerate(self.curve_widgets):
+            shown = i < len(names)
+            if shown:
+                points = metrics[names[i]]
+                title.update(literal(curve_label(names[i], points)))
+                line.data = [v for _, v in points]
+            title.display = line.display = shown
         header = f"{job.name}: {job.status}, step {job.step}"
         if job.error:
             header += f"\n{job.error}"

@@ -118,8 +118,3 @@ def idle_pass(model: Any, device: Any, *, backward: bool = True) -> None:
         out = model(input_ids=ids, use_cache=False)
         if backward:
             (out.logits.sum() * 0.0).backward()
-
-
-def even_passes(dist: Any) -> Any:
-    """`count -> passes`: the most passes any rank makes, where the loss must pad to it."""
-    return dist.max_count

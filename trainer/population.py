@@ -39,11 +39,6 @@ class Population:
         """The members, oldest first."""
         return [player for player, _ in self._members.values()]
 
-    def refresh(self, db: Any, job_name: str, loop: asyncio.AbstractEventLoop) -> list[str]:
-        """Make the members the job's latest `size` registered checkpoints: load those that
-        joined, close those that left. Returns the members' names, oldest first."""
-        return self.apply(self.wanted(db, job_name), loop)
-
     def wanted(self, db: Any, job_name: str) -> list[tuple[str, Any]]:
         """The job's latest `size` registered checkpoints, (name, spec), oldest first."""
         from arena.store.jobs import checkpoint_steps

@@ -62,6 +62,13 @@ def _records(db) -> list:
     return out
 
 
+def finished_once(db) -> tuple[int, int]:
+    """(finished matches, distinct schedule slots among them): equal when none is stored twice."""
+    return db.conn.execute(
+        "SELECT COUNT(*), COUNT(DISTINCT schedule_id) FROM matches WHERE status = 'finished'"
+    ).fetchone()
+
+
 def _ratings(db) -> list:
     return db.conn.execute(
         "SELECT p.name, r.scope, round(r.mu, 9), round(r.sigma, 9), r.games FROM ratings r "
@@ -161,10 +168,7 @@ def test_a_worker_killed_mid_tournament_loses_and_duplicates_nothing(
     out = asyncio.run(main())
     assert killed, "no match was seen running on a worker"
     assert out["status"] == "finished" and out["matches_played"] == 6
-    finished = db.conn.execute(
-        "SELECT COUNT(*), COUNT(DISTINCT schedule_id) FROM matches WHERE status = 'finished'"
-    ).fetchone()
-    assert finished == (6, 6)  # nothing lost, nothing stored twice
+    assert finished_once(db) == (6, 6)  # nothing lost, nothing stored twice
     assert (_records(db), _ratings(db)) == local  # the re-run match is the same match
 
 

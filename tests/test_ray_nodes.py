@@ -18,7 +18,13 @@ from arena.store import open_db  # noqa: E402
 from arena.tournament.config import parse_config  # noqa: E402
 from arena.tournament.runner import run_tournament  # noqa: E402
 from arena.tournament.setup import create_tournament  # noqa: E402
-from tests.test_ray_executor import _ratings, _records, _run, _running_match_worker  # noqa: E402
+from tests.test_ray_executor import (  # noqa: E402
+    _ratings,
+    _records,
+    _run,
+    _running_match_worker,
+    finished_once,
+)
 
 
 @pytest.fixture
@@ -90,8 +96,5 @@ def test_a_node_killed_mid_tournament_loses_and_duplicates_nothing(nodes, tmp_pa
     assert killed, "no match was seen running on a worker node"
     assert killed[0].poll() is not None  # the node's raylet is dead
     assert out["status"] == "finished" and out["matches_played"] == 6
-    finished = db.conn.execute(
-        "SELECT COUNT(*), COUNT(DISTINCT schedule_id) FROM matches WHERE status = 'finished'"
-    ).fetchone()
-    assert finished == (6, 6)  # nothing lost, nothing stored twice
+    assert finished_once(db) == (6, 6)  # nothing lost, nothing stored twice
     assert (_records(db), _ratings(db)) == local
